@@ -1,0 +1,1 @@
+"""The core: inventory, scheduler, check state, store, daemon and CLI."""

@@ -1,0 +1,204 @@
+"""The ``monitor`` command: run, check, schema, once, status."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from monitor import logs
+from monitor.settings import Settings, SettingsError, load_settings
+
+EXIT_INVALID = 1
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=False)).rstrip()
+             for r in [header, *rows]]
+    return "\n".join(lines)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    inventory = getattr(args, "inventory", None) or getattr(args, "file", None)
+    return load_settings(args.settings, inventory=inventory)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate the inventory; print every problem; exit 0 only when valid."""
+    from monitor.inventory import InventoryError, load_inventory
+    path = args.file or _settings(args).inventory
+    try:
+        inv = load_inventory(path)
+    except InventoryError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        n = len(exc.problems)
+        print(f"{path}: {n} problem{'s' if n != 1 else ''}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"{path}: OK — {len(inv.sites)} sites, {len(inv.devices)} devices, "
+          f"{inv.check_count} checks")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Print the JSON Schema of inventory.yaml."""
+    from monitor.inventory.schema import inventory_schema
+    text = json.dumps(inventory_schema(), indent=2, ensure_ascii=False) + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the daemon until SIGTERM."""
+    from monitor.daemon import Daemon
+    settings = _settings(args)
+    logs.setup(settings.log_level, settings.log_format)
+    return asyncio.run(Daemon(settings).run())
+
+
+async def _once(settings: Settings, device: str | None, check: str | None) -> list[Any]:
+    from monitor.core import Monitor
+    from monitor.events import EventBus
+    from monitor.inventory import load_inventory
+    from probes.clients import SharedClients
+    inventory = load_inventory(settings.inventory)
+    if device is not None and device not in inventory.devices:
+        raise SystemExit(f"monitor once: no device {device!r} in {settings.inventory}")
+    clients = SharedClients()
+    monitor = Monitor(None, EventBus(), clients, max_in_flight=settings.max_in_flight,
+                      kind_limits=settings.kind_concurrency)
+    await monitor.apply(inventory)
+    try:
+        return await monitor.run_once(device, check)
+    finally:
+        await clients.close()
+
+
+def cmd_once(args: argparse.Namespace) -> int:
+    """Run the checks once now and print the results."""
+    from monitor.inventory import InventoryError
+    settings = _settings(args)
+    logs.setup("warning", settings.log_format)
+    try:
+        results = asyncio.run(_once(settings, args.device, args.check))
+    except InventoryError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    if args.format == "json":
+        out = [{"device": job.target.device_id, "check": job.check.name, **r.to_json()}
+               for job, r in results]
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        rows = [(job.target.device_id, job.check.name, r.status.value, str(r.reason),
+                 "" if r.latency_s is None else f"{r.latency_s * 1000:.1f} ms", r.detail)
+                for job, r in results]
+        print(_table(("DEVICE", "CHECK", "STATUS", "REASON", "LATENCY", "DETAIL"), rows))
+    return 0 if all(not r.status.is_failure for _, r in results) else EXIT_INVALID
+
+
+async def _status(settings: Settings, device: str | None) -> list[Any]:
+    from monitor.store.store import Store
+    store = await Store.open(settings.database_url)
+    try:
+        return await store.states(device)
+    finally:
+        await store.close()
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return ""
+    return datetime.fromtimestamp(epoch, UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print the current state of every check, from the store."""
+    from sqlalchemy.engine import make_url
+    settings = _settings(args)
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        print(f"monitor status: no database at {url.database} (has the daemon run?)",
+              file=sys.stderr)
+        return EXIT_INVALID
+    states = asyncio.run(_status(settings, args.device))
+    if args.format == "json":
+        out = []
+        for s in states:
+            last = s.snapshot.last_result
+            out.append({"device": s.key.device_id, "check": s.key.check, "site": s.site_id,
+                        "kind": s.device_kind, "state": s.snapshot.state.value,
+                        "since": _when(s.snapshot.since) or None,
+                        "flapping": s.snapshot.flapping,
+                        "last_run": _when(s.snapshot.last_run_at) or None,
+                        "last": last.to_json() if last else None})
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+        return 0
+    rows = []
+    for s in states:
+        last = s.snapshot.last_result
+        rows.append((s.site_id, s.key.device_id, s.key.check,
+                     s.snapshot.state.value + (" (flapping)" if s.snapshot.flapping else ""),
+                     _when(s.snapshot.since), last.status.value if last else "",
+                     last.detail if last else ""))
+    print(_table(("SITE", "DEVICE", "CHECK", "STATE", "SINCE", "LAST", "DETAIL"), rows))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of ``monitor``."""
+    p = argparse.ArgumentParser(prog="monitor", description=__doc__)
+    p.add_argument("--settings", metavar="FILE",
+                   help="settings file (TOML); default $MONITOR_SETTINGS or "
+                        "/etc/monitor/monitor.toml if present")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the daemon")
+    run.add_argument("--inventory", metavar="FILE")
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check", help="validate an inventory file")
+    check.add_argument("file", nargs="?", help="default: the configured inventory")
+    check.set_defaults(func=cmd_check)
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of inventory.yaml")
+    schema.add_argument("--output", "-o", metavar="FILE")
+    schema.set_defaults(func=cmd_schema)
+
+    once = sub.add_parser("once", help="run the checks once now and print the results")
+    once.add_argument("--inventory", metavar="FILE")
+    once.add_argument("--device", metavar="ID")
+    once.add_argument("--check", metavar="NAME")
+    once.add_argument("--format", choices=("table", "json"), default="table")
+    once.set_defaults(func=cmd_once)
+
+    status = sub.add_parser("status", help="current state of every check, from the store")
+    status.add_argument("--device", metavar="ID")
+    status.add_argument("--format", choices=("table", "json"), default="table")
+    status.set_defaults(func=cmd_status)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``monitor`` console script."""
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

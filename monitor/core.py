@@ -1,0 +1,181 @@
+"""The monitor core: inventory in, scheduled checks, debounced states, events out.
+
+`Monitor` turns the inventory into scheduler jobs, runs the probe for each job,
+judges the result against the check's thresholds, feeds the check's state
+machine, and for every change writes the event to the store *before*
+publishing it on the event bus.  Current states (last values) are flushed to
+the store periodically and at shutdown, so a restart resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from monitor.events import CheckKey, Event, EventBus, FlappingChanged, StateChanged
+from monitor.inventory import CheckConfig, Device, Inventory
+from monitor.scheduler import JobSpec, Scheduler, UpdateSummary
+from monitor.state import StateMachine
+from monitor.store.store import Store, StoredCheck
+from probes.base import ProbeContext, Target
+from probes.clients import SharedClients
+from probes.registry import PROBES
+from probes.result import ProbeResult
+from probes.thresholds import judge
+
+log = logging.getLogger("monitor.core")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckJob:
+    """What one scheduler job carries: the target, the check and where it sits."""
+
+    target: Target
+    check: CheckConfig
+    site_id: str
+
+
+def job_specs(inventory: Inventory) -> list[JobSpec]:
+    """One scheduler job per configured check."""
+    return [_spec(device, check) for device, check in inventory.checks()]
+
+
+def _spec(device: Device, check: CheckConfig) -> JobSpec:
+    target = Target(device.id, device.kind.value, device.address, device.credentials)
+    return JobSpec(CheckKey(device.id, check.name), check.kind, check.interval_s,
+                   check.timeout_s, CheckJob(target, check, device.site))
+
+
+class Monitor:
+    """Runs the checks of an inventory and keeps their states."""
+
+    def __init__(self, store: Store | None, bus: EventBus, clients: SharedClients, *,
+                 max_in_flight: int = 500, kind_limits: dict[str, int] | None = None) -> None:
+        self.store = store
+        self.bus = bus
+        self.clients = clients
+        limits = {name: p.default_concurrency for name, p in PROBES.items()}
+        limits.update(kind_limits or {})
+        self.scheduler = Scheduler(self.probe, self._on_result, max_in_flight=max_in_flight,
+                                   kind_limits=limits)
+        self.machines: dict[CheckKey, StateMachine] = {}
+        self.jobs: dict[CheckKey, CheckJob] = {}
+        self._restored: dict[CheckKey, StoredCheck] = {}
+        self._dirty: set[CheckKey] = set()
+        self._unsaved: list[Event] = []
+
+    # -- configuration --
+
+    async def restore(self) -> None:
+        """Load persisted states; they are applied to the checks that still exist."""
+        if self.store is not None:
+            self._restored = {s.key: s for s in await self.store.states()}
+
+    async def apply(self, inventory: Inventory) -> UpdateSummary:
+        """Run `inventory` from now on; unchanged checks keep state and schedule."""
+        specs = job_specs(inventory)
+        jobs = {spec.key: spec.payload for spec in specs}
+        removed = [key for key in self.jobs if key not in jobs]
+        for key, job in jobs.items():
+            c = job.check
+            machine = self.machines.get(key)
+            if machine is None:
+                machine = self.machines[key] = StateMachine()
+                stored = self._restored.pop(key, None)
+                if stored is not None:
+                    machine.restore(stored.snapshot)
+            machine.fail_after, machine.recover_after = c.fail_after, c.recover_after
+            machine.flap_window_s, machine.flap_changes = c.flap_window_s, c.flap_changes
+        for key in removed:
+            self.machines.pop(key, None)
+            self._dirty.discard(key)
+        self.jobs = jobs
+        summary = self.scheduler.update(specs)
+        gone = removed + list(self._restored)  # persisted checks no longer configured
+        self._restored.clear()
+        if gone and self.store is not None:
+            await self.store.forget(gone)
+        return summary
+
+    # -- running --
+
+    async def probe(self, spec: JobSpec, deadline: float) -> ProbeResult:
+        """Run the probe of one job and judge its values (called by the scheduler)."""
+        job: CheckJob = spec.payload
+        probe = PROBES[job.check.kind]
+        result = await probe.run(job.target, job.check.params,
+                                 ProbeContext(deadline, self.clients))
+        return judge(result, job.check.thresholds)
+
+    async def run_once(self, device_id: str | None = None,
+                       check: str | None = None) -> list[tuple[CheckJob, ProbeResult]]:
+        """Run the selected checks once now, concurrently, and return their results."""
+        specs = [JobSpec(key, job.check.kind, job.check.interval_s, job.check.timeout_s, job)
+                 for key, job in self.jobs.items()
+                 if (device_id is None or key.device_id == device_id)
+                 and (check is None or key.check == check)]
+        results = await asyncio.gather(*(self.scheduler.execute(s) for s in specs))
+        return [(s.payload, r) for s, r in zip(specs, results, strict=True)]
+
+    async def _on_result(self, spec: JobSpec, result: ProbeResult) -> None:
+        key: CheckKey = spec.key
+        machine = self.machines.get(key)
+        if machine is None:  # removed by a reload while it ran
+            return
+        job: CheckJob = spec.payload
+        now = time.time()
+        change = machine.feed(result, now)
+        self._dirty.add(key)
+        events: list[Event] = []
+        if change.new is not None and change.old is not None:
+            events.append(StateChanged(key, job.check.kind, job.target.device_kind, job.site_id,
+                                       change.old, change.new, now, result, machine.flapping))
+            log.info("state change", extra={"fields": {
+                "device": key.device_id, "check": key.check, "site": job.site_id,
+                "from": change.old.value, "to": change.new.value,
+                "status": result.status.value, "reason": str(result.reason),
+                "detail": result.detail}})
+        if change.flapping is not None:
+            events.append(FlappingChanged(key, job.check.kind, job.target.device_kind,
+                                          job.site_id, change.flapping, now,
+                                          len(machine.changes)))
+            log.warning("flapping started" if change.flapping else "flapping stopped",
+                        extra={"fields": {"device": key.device_id, "check": key.check,
+                                          "changes": len(machine.changes)}})
+        if events:
+            await self._persist(events, [key])
+            for event in events:
+                self.bus.publish(event)
+
+    async def _persist(self, events: Sequence[Event], keys: Sequence[CheckKey]) -> None:
+        if self.store is None:
+            return
+        states = [self.stored(k) for k in keys if k in self.machines]
+        pending, self._unsaved = self._unsaved + list(events), []
+        self._dirty.difference_update(keys)
+        try:
+            await self.store.record(pending, states)
+        except Exception as exc:
+            # Keep them: the next flush retries.  Nothing accepted is dropped.
+            self._unsaved = pending + self._unsaved
+            self._dirty.update(k for k in keys if k in self.machines)
+            log.error("store write failed; will retry", extra={"fields": {"error": str(exc)}})
+
+    def stored(self, key: CheckKey) -> StoredCheck:
+        """The persistable form of one check's state."""
+        job = self.jobs[key]
+        return StoredCheck(key, job.check.kind, job.site_id, job.target.device_kind,
+                           self.machines[key].snapshot())
+
+    async def flush(self) -> None:
+        """Write every check state changed since the last flush."""
+        await self._persist([], [k for k in self._dirty if k in self.jobs])
+
+    async def flush_every(self, interval_s: float) -> None:
+        """Flush periodically until cancelled."""
+        while True:
+            await asyncio.sleep(interval_s)
+            await self.flush()

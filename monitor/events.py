@@ -1,0 +1,107 @@
+"""Events the core emits, and the in-process stream later readers subscribe to.
+
+Only changes are events: a check's state moving, or its flapping flag moving.
+Each is written to the store before it is published, so a subscriber that
+misses one (it was not running) finds it in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from monitor.state import CheckState
+from probes.result import ProbeResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckKey:
+    """Which check of which device."""
+
+    device_id: str
+    check: str
+
+    def __str__(self) -> str:
+        return f"{self.device_id}/{self.check}"
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    """A check moved from one state to another."""
+
+    key: CheckKey
+    probe_kind: str
+    device_kind: str
+    site_id: str
+    old: CheckState
+    new: CheckState
+    at: float
+    result: ProbeResult
+    flapping: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FlappingChanged:
+    """A check started or stopped flapping."""
+
+    key: CheckKey
+    probe_kind: str
+    device_kind: str
+    site_id: str
+    flapping: bool
+    at: float
+    changes_in_window: int
+
+
+Event = StateChanged | FlappingChanged
+
+
+class Subscription:
+    """One subscriber's queue of events; iterate it, close it when done."""
+
+    def __init__(self, bus: EventBus, name: str) -> None:
+        self.name = name
+        self.queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._bus = bus
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Event:
+        return await self.queue.get()
+
+    def close(self) -> None:
+        """Stop receiving events."""
+        self._bus._subscriptions.discard(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class EventBus:
+    """Fan-out of events to subscribers, each with its own unbounded queue."""
+
+    BACKLOG_WARNING = 10_000
+
+    def __init__(self) -> None:
+        self._subscriptions: set[Subscription] = set()
+
+    def subscribe(self, name: str) -> Subscription:
+        """Receive every event published from now on."""
+        sub = Subscription(self, name)
+        self._subscriptions.add(sub)
+        return sub
+
+    def publish(self, event: Event) -> None:
+        """Hand `event` to every subscriber (never blocks)."""
+        for sub in self._subscriptions:
+            sub.queue.put_nowait(event)
+            if sub.queue.qsize() == self.BACKLOG_WARNING:
+                log.warning("event subscriber %s is %d events behind", sub.name,
+                            sub.queue.qsize())

@@ -1,0 +1,344 @@
+"""Load ``inventory.yaml``: parse, validate, merge defaults, cross-check, resolve.
+
+Every problem found is collected -- not just the first -- and reported with the
+file, the line and the site or device it concerns.  The YAML is read with
+ruamel.yaml's round-trip loader only to know where each key was written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from monitor.inventory.checks import check_entry_adapter, split_entry
+from monitor.inventory.errors import InventoryError, Problem
+from monitor.inventory.models import (
+    CheckConfig,
+    CheckFields,
+    CredentialSpec,
+    Device,
+    DeviceSpec,
+    Inventory,
+    InventoryFile,
+    Site,
+    SiteSpec,
+)
+from monitor.inventory.secrets import SecretError
+from probes.base import Credentials
+from probes.registry import PROBES
+from probes.thresholds import Threshold
+
+Loc = tuple[str | int, ...]
+
+
+def load_inventory(path: str | Path, environ: Mapping[str, str] | None = None) -> Inventory:
+    """The resolved inventory in `path`; `InventoryError` lists every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InventoryError([Problem(path, None, None, f"cannot read: {exc}")]) from exc
+    try:
+        data = YAML(typ="rt").load(text)
+    except YAMLError as exc:
+        line = None
+        if isinstance(exc, MarkedYAMLError):
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark else None
+        msg = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise InventoryError([Problem(path, line, None, f"YAML syntax: {msg}")]) from exc
+    if data is None:
+        data = CommentedMap()
+    if not isinstance(data, CommentedMap):
+        raise InventoryError([Problem(path, 1, None, "the file must be a mapping")])
+    return _Loader(path, data, environ).load()
+
+
+def _line(root: Any, loc: Iterable[str | int]) -> int | None:
+    """The line (1-based) of the deepest node of `loc` that exists in `root`."""
+    node = root
+    line = node.lc.line + 1 if hasattr(node, "lc") else None
+    for key in loc:
+        if isinstance(node, CommentedMap) and key in node:
+            line = node.lc.key(key)[0] + 1
+        elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
+            line = node.lc.item(key)[0] + 1
+        else:
+            break
+        node = node[key]
+    return line
+
+
+def _loc_text(loc: Sequence[str | int]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _message(err: ErrorDetails) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "union_tag_invalid":
+        ctx = err.get("ctx") or {}
+        return f"unknown check kind {ctx.get('tag')!r} (known: {', '.join(sorted(PROBES))})"
+    if kind == "union_tag_not_found":
+        return "a check needs a 'kind'"
+    msg = err["msg"]
+    return msg.removeprefix("Value error, ")
+
+
+class _Loader:
+    def __init__(self, path: Path, data: CommentedMap, environ: Mapping[str, str] | None):
+        self.path = path
+        self.data = data
+        self.environ = environ
+        self.problems: list[Problem] = []
+
+    # -- reporting --
+
+    def problem(self, loc: Loc, subject: str | None, message: str) -> None:
+        self.problems.append(Problem(self.path, _line(self.data, loc), subject, message))
+
+    def validation_problems(self, exc: ValidationError, base: Loc, subject: str | None,
+                            strip_tag: bool = False,
+                            origin: Mapping[str, Loc] | None = None, prefix: str = "") -> None:
+        for err in exc.errors():
+            loc: Loc = tuple(err["loc"])
+            if strip_tag and err["type"] not in ("union_tag_invalid", "union_tag_not_found"):
+                loc = loc[1:]  # the first element is the union's tag
+            where = base
+            if origin is not None and loc and isinstance(loc[0], str) and loc[0] in origin:
+                where = origin[loc[0]]
+            text = _message(err)
+            label = _loc_text(loc)
+            self.problem(where + loc, subject,
+                         prefix + (f"{label}: {text}" if label else text))
+
+    def validate(self, model: type[BaseModel], raw: Any, base: Loc,
+                 subject: str | None) -> Any:
+        try:
+            return model.model_validate(raw)
+        except ValidationError as exc:
+            self.validation_problems(exc, base, subject)
+            return None
+
+    # -- the passes --
+
+    def load(self) -> Inventory:
+        lists = {}
+        for key in ("sites", "devices"):
+            raw = self.data.get(key) or []
+            if not isinstance(raw, list):
+                self.problem((key,), None, f"{key}: must be a list")
+                raw = []
+            lists[key] = raw
+        top = self.validate(InventoryFile, {**self.data, "sites": [], "devices": []}, (), None)
+        top = top or InventoryFile()
+        credentials = self.resolve_credentials(top.credentials)
+        sites = self.load_sites(lists["sites"])
+        default_checks = self.load_default_checks(top)
+        devices = self.load_devices(lists["devices"], top, sites, credentials, default_checks)
+        if self.problems:
+            raise InventoryError(self.problems)
+        return Inventory(self.path, sites, devices, top.defaults.check)
+
+    def resolve_credentials(self, specs: Mapping[str, CredentialSpec]) -> dict[str, Credentials]:
+        resolved = {}
+        for name, spec in specs.items():
+            values: dict[str, str | None] = {}
+            for field in ("password", "community"):
+                ref = getattr(spec, field)
+                values[field] = None
+                if ref is None:
+                    continue
+                try:
+                    values[field] = ref.resolve(self.environ)
+                except SecretError as exc:
+                    self.problem(("credentials", name, field), f"credentials {name!r}",
+                                 f"{field}: cannot resolve {ref}: {exc}")
+            resolved[name] = Credentials(spec.username, values["password"], values["community"])
+        return resolved
+
+    def entries(self, raw: list[Any], kind: str) -> Iterable[tuple[int, Any, str]]:
+        seen: dict[str, int] = {}
+        for i, item in enumerate(raw):
+            ident = item.get("id") if isinstance(item, Mapping) else None
+            subject = f"{kind} {ident!r}" if isinstance(ident, str) else f"{kind} #{i + 1}"
+            if isinstance(ident, str):
+                if ident in seen:
+                    first = _line(self.data, (f"{kind}s", seen[ident]))
+                    self.problem((f"{kind}s", i, "id"), subject,
+                                 f"duplicate {kind} id (first defined at line {first})")
+                    continue
+                seen[ident] = i
+            yield i, item, subject
+
+    def load_sites(self, raw: list[Any]) -> dict[str, Site]:
+        specs: dict[str, tuple[int, SiteSpec]] = {}
+        for i, item, subject in self.entries(raw, "site"):
+            spec = self.validate(SiteSpec, item, ("sites", i), subject)
+            if spec is not None:
+                specs[spec.id] = (i, spec)
+        for i, spec in specs.values():
+            if spec.parent is not None and spec.parent not in specs:
+                self.problem(("sites", i, "parent"), f"site {spec.id!r}",
+                             f"unknown parent site {spec.parent!r}")
+        self.cycles({k: s.parent for k, (_, s) in specs.items()},
+                    {k: i for k, (i, _) in specs.items()}, "site")
+        return {k: Site(s.id, s.name_zh, s.name_en, s.region, s.role, s.parent, s.labels)
+                for k, (_, s) in specs.items()}
+
+    def load_default_checks(self, top: InventoryFile) -> dict[str, dict[str, tuple[Loc, Any]]]:
+        """Per device kind, the default check entries that are valid on their own."""
+        out: dict[str, dict[str, tuple[Loc, Any]]] = {}
+        for kind, defaults in top.defaults.kinds.items():
+            raw = self.data["defaults"]["kinds"][kind.value]["checks"] if defaults.checks else []
+            entries: dict[str, tuple[Loc, Any]] = {}
+            for j, entry in enumerate(raw):
+                base: Loc = ("defaults", "kinds", kind.value, "checks", j)
+                try:
+                    model = check_entry_adapter().validate_python(entry)
+                except ValidationError as exc:
+                    self.validation_problems(exc, base, f"defaults for {kind.value}",
+                                             strip_tag=True, prefix=f"check #{j + 1}: ")
+                    continue
+                name = model.name or model.kind
+                if name in entries:
+                    self.problem(base, f"defaults for {kind.value}",
+                                 f"duplicate check name {name!r}")
+                    continue
+                entries[name] = (base, entry)
+            out[kind.value] = entries
+        return out
+
+    def load_devices(self, raw: list[Any], top: InventoryFile, sites: Mapping[str, Site],
+                     credentials: Mapping[str, Credentials],
+                     default_checks: Mapping[str, Mapping[str, tuple[Loc, Any]]],
+                     ) -> dict[str, Device]:
+        specs: dict[str, tuple[int, DeviceSpec]] = {}
+        for i, item, subject in self.entries(raw, "device"):
+            spec = self.validate(DeviceSpec, item, ("devices", i), subject)
+            if spec is not None:
+                specs[spec.id] = (i, spec)
+            elif isinstance(item, Mapping) and isinstance(item.get("checks"), list):
+                # Still report what is wrong with its checks.
+                kind = item.get("kind")
+                self.device_checks(("devices", i), subject, top,
+                                   default_checks.get(kind, {}) if isinstance(kind, str) else {})
+        devices = {}
+        for i, spec in specs.values():
+            base: Loc = ("devices", i)
+            subject = f"device {spec.id!r}"
+            kind_defaults = top.defaults.kinds.get(spec.kind)
+            if spec.site not in sites:
+                self.problem((*base, "site"), subject, f"unknown site {spec.site!r}")
+            if spec.parent is not None and spec.parent not in specs:
+                self.problem((*base, "parent"), subject, f"unknown parent device {spec.parent!r}")
+            cred_name = spec.credentials or (kind_defaults.credentials if kind_defaults else None)
+            creds = Credentials()
+            if cred_name is not None:
+                if cred_name in credentials:
+                    creds = credentials[cred_name]
+                else:
+                    where = (*base, "credentials") if spec.credentials else \
+                        ("defaults", "kinds", spec.kind.value, "credentials")
+                    self.problem(where, subject, f"unknown credentials {cred_name!r}")
+            checks = self.device_checks(base, subject, top,
+                                        default_checks.get(spec.kind.value, {}))
+            labels = {**(kind_defaults.labels if kind_defaults else {}), **spec.labels}
+            devices[spec.id] = Device(spec.id, spec.name, spec.kind, spec.site, spec.address,
+                                      spec.parent, creds, tuple(checks), labels)
+        self.cycles({k: s.parent for k, (_, s) in specs.items()},
+                    {k: i for k, (i, _) in specs.items()}, "device")
+        return devices
+
+    def device_checks(self, base: Loc, subject: str, top: InventoryFile,
+                      defaults: Mapping[str, tuple[Loc, Any]]) -> list[CheckConfig]:
+        own: dict[str, tuple[Loc, Any]] = {}
+        raw_checks = self.data["devices"][base[1]].get("checks") or []
+        for j, entry in enumerate(raw_checks):
+            name = entry.get("name") or entry.get("kind") if isinstance(entry, Mapping) else None
+            loc = (*base, "checks", j)
+            if isinstance(name, str) and name in own:
+                self.problem(loc, subject, f"duplicate check name {name!r}")
+                continue
+            own[name if isinstance(name, str) else f"#{j}"] = (loc, entry)
+        checks = []
+        for name in list(defaults) + [n for n in own if n not in defaults]:
+            sources = [s for s in (defaults.get(name), own.get(name)) if s is not None]
+            entry_loc = sources[-1][0]
+            if not all(isinstance(entry, Mapping) for _, entry in sources):
+                self.problem(entry_loc, subject, "a check must be a mapping")
+                continue
+            merged: dict[str, Any] = {}
+            origin: dict[str, Loc] = {}
+            for loc, entry in sources:
+                merged.update(entry)
+                origin.update({k: loc for k in entry})
+            try:
+                model = check_entry_adapter().validate_python(merged)
+            except ValidationError as exc:
+                self.validation_problems(exc, entry_loc, subject, strip_tag=True,
+                                         origin=origin, prefix=f"check {name!r}: ")
+                continue
+            config = self.check_config(model, entry_loc, origin, subject, top)
+            if config is not None:
+                checks.append(config)
+        return checks
+
+    def check_config(self, model: CheckFields, loc: Loc, origin: Mapping[str, Loc],
+                     subject: str, top: InventoryFile) -> CheckConfig | None:
+        common, params = split_entry(model)
+        if not common["enabled"]:
+            return None
+        probe = PROBES[common["kind"]]
+        name = common["name"] or common["kind"]
+        interval = common["interval"] or probe.default_interval_s
+        timeout = common["timeout"] or probe.default_timeout_s
+        if interval < timeout:
+            where = origin.get("interval") or origin.get("timeout") or loc
+            key = "interval" if "interval" in origin else "timeout"
+            self.problem((*where, key), subject,
+                         f"check {name!r}: interval {interval:g}s is shorter than "
+                         f"timeout {timeout:g}s")
+            return None
+        thresholds = {k: Threshold.model_validate(v)
+                      for k, v in probe.default_thresholds.items()}
+        thresholds.update(common["thresholds"])
+        d = top.defaults.check
+        return CheckConfig(
+            name=name, kind=probe.name, interval_s=interval, timeout_s=timeout,
+            fail_after=common["fail_after"] or d.fail_after,
+            recover_after=common["recover_after"] or d.recover_after,
+            flap_window_s=d.flap_window, flap_changes=d.flap_changes,
+            params=probe.params.model_validate(params), thresholds=thresholds,
+        )
+
+    def cycles(self, parents: Mapping[str, str | None], index: Mapping[str, int],
+               kind: str) -> None:
+        done: set[str] = set()
+        for start in parents:
+            path: list[str] = []
+            on_path: set[str] = set()
+            node: str | None = start
+            while node is not None and node in parents and node not in done:
+                if node in on_path:
+                    cycle = [*path[path.index(node):], node]
+                    self.problem((f"{kind}s", index[node], "parent"), f"{kind} {node!r}",
+                                 "parent cycle: " + " → ".join(cycle))
+                    break
+                path.append(node)
+                on_path.add(node)
+                node = parents[node]
+            done.update(path)

@@ -1,0 +1,239 @@
+"""The asyncio scheduler: every (device, check) at its interval, within its budget.
+
+* Each job's first run is placed at a stable, hash-derived offset within its
+  interval (Prometheus places scrapes the same way), so 20,000 checks do not
+  all fire at start-up and a restart keeps the spread.
+* Runs are fixed-rate (due, due + interval, ...), so latency does not drift
+  the schedule.  A run still going when the next one is due is *skipped* and
+  counted -- never overlapped.  After a stall the schedule jumps forward
+  rather than firing a burst of catch-up runs.
+* Concurrency is bounded globally and per probe kind.  The budget (the check's
+  timeout) starts when the run gets its slot; the run executes under
+  ``asyncio.timeout`` so a hanging probe becomes a ``timeout`` result, and a
+  probe that raises becomes an ``error`` result -- neither touches other jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import heapq
+import logging
+import math
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from probes.result import ProbeResult, Reason, Status
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """What to run and how often.  `payload` is handed back to the runner."""
+
+    key: Any  # hashable; the scheduler never looks inside
+    kind: str
+    interval_s: float
+    timeout_s: float
+    payload: Any = field(compare=True)
+
+
+RunFn = Callable[[JobSpec, float], Awaitable[ProbeResult]]
+ResultFn = Callable[[JobSpec, ProbeResult], Awaitable[None]]
+
+
+@dataclass(slots=True, eq=False)
+class _Job:
+    spec: JobSpec
+    generation: int
+    due: float = 0.0
+    task: asyncio.Task[None] | None = None
+    runs: int = 0
+    skipped: int = 0
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateSummary:
+    """What `Scheduler.update` did."""
+
+    added: int
+    changed: int
+    removed: int
+    unchanged: int
+
+
+@dataclass(slots=True)
+class SchedulerStats:
+    """Counters and recent lag samples for the exporters and the benchmark."""
+
+    runs_total: int = 0
+    skipped_total: int = 0
+    timeouts_total: int = 0
+    crashes_total: int = 0
+    lag_s: deque[float] = field(default_factory=lambda: deque(maxlen=20_000))
+
+    def lag_quantile(self, q: float) -> float | None:
+        """The `q` quantile of recent scheduler lag (due → started), or None."""
+        if not self.lag_s:
+            return None
+        ordered = sorted(self.lag_s)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def phase(key: Hashable) -> float:
+    """A stable fraction in [0, 1) derived from `key` (not Python's salted hash)."""
+    digest = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+class Scheduler:
+    """Runs jobs at their intervals with bounded concurrency and time budgets."""
+
+    def __init__(self, run: RunFn, on_result: ResultFn, *, max_in_flight: int = 500,
+                 kind_limits: Mapping[str, int] | None = None) -> None:
+        self._run = run
+        self._on_result = on_result
+        self._global = asyncio.Semaphore(max_in_flight)
+        self._kind_limits = dict(kind_limits or {})
+        self._kind_sems: dict[str, asyncio.Semaphore] = {}
+        self._jobs: dict[Hashable, _Job] = {}
+        self._heap: list[tuple[float, int, Hashable, int]] = []
+        self._seq = 0
+        self._generation = 0
+        self._wake = asyncio.Event()
+        self.stats = SchedulerStats()
+
+    # -- configuration --
+
+    def update(self, specs: Iterable[JobSpec]) -> UpdateSummary:
+        """Make the job set equal to `specs`; unchanged jobs keep their schedule."""
+        now = asyncio.get_running_loop().time()
+        wanted = {spec.key: spec for spec in specs}
+        removed = [k for k in self._jobs if k not in wanted]
+        for key in removed:
+            job = self._jobs.pop(key)
+            if job.task is not None:
+                job.task.cancel()
+        added = changed = unchanged = 0
+        for key, spec in wanted.items():
+            old = self._jobs.get(key)
+            if old is not None and old.spec == spec:
+                unchanged += 1
+                continue
+            if old is None:
+                added += 1
+            else:
+                changed += 1
+            self._generation += 1
+            job = _Job(spec, self._generation, due=now + phase(key) * spec.interval_s)
+            if old is not None:  # a run in flight finishes; the next follows the new spec
+                job.task, job.runs, job.skipped = old.task, old.runs, old.skipped
+            self._jobs[key] = job
+            self._push(job)
+        self._wake.set()
+        return UpdateSummary(added, changed, len(removed), unchanged)
+
+    def _push(self, job: _Job) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (job.due, self._seq, job.spec.key, job.generation))
+
+    def job_counts(self, key: Hashable) -> tuple[int, int]:
+        """(runs, skipped) of one job, for tests and status."""
+        job = self._jobs[key]
+        return job.runs, job.skipped
+
+    @property
+    def in_flight(self) -> int:
+        """Runs currently going."""
+        return sum(1 for job in self._jobs.values() if job.running)
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    # -- running --
+
+    async def run(self) -> None:
+        """Dispatch due jobs until cancelled; on cancellation, cancel runs in flight."""
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                now = loop.time()
+                while self._heap and self._heap[0][0] <= now:
+                    due, _, key, generation = heapq.heappop(self._heap)
+                    job = self._jobs.get(key)
+                    if job is None or job.generation != generation:
+                        continue  # removed or replaced since it was queued
+                    self._dispatch(job, due, now)
+                self._wake.clear()
+                delay = self._heap[0][0] - loop.time() if self._heap else None
+                if delay is None or delay > 0:
+                    try:
+                        async with asyncio.timeout(delay):
+                            await self._wake.wait()
+                    except TimeoutError:
+                        pass
+        finally:
+            await self._cancel_all()
+
+    def _dispatch(self, job: _Job, due: float, now: float) -> None:
+        if job.running:
+            job.skipped += 1
+            self.stats.skipped_total += 1
+        else:
+            job.task = asyncio.create_task(self._execute(job.spec, due),
+                                           name=f"check {job.spec.key}")
+            job.runs += 1
+        interval = job.spec.interval_s
+        job.due = due + interval
+        if job.due <= now:  # fell behind: skip ahead, keeping the phase
+            job.due += interval * math.ceil((now - job.due) / interval + 1e-9)
+        self._push(job)
+
+    async def _cancel_all(self) -> None:
+        tasks = [job.task for job in self._jobs.values() if job.running]
+        for task in tasks:
+            assert task is not None
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # type: ignore[arg-type]
+
+    def _kind_sem(self, kind: str) -> asyncio.Semaphore:
+        sem = self._kind_sems.get(kind)
+        if sem is None:
+            sem = self._kind_sems[kind] = asyncio.Semaphore(self._kind_limits.get(kind, 10**9))
+        return sem
+
+    async def execute(self, spec: JobSpec, due: float | None = None) -> ProbeResult:
+        """Run `spec` once under the concurrency limits and its time budget."""
+        loop = asyncio.get_running_loop()
+        async with self._global, self._kind_sem(spec.kind):
+            start = loop.time()
+            if due is not None:
+                self.stats.lag_s.append(start - due)
+            deadline = start + spec.timeout_s
+            try:
+                async with asyncio.timeout_at(deadline):
+                    result = await self._run(spec, deadline)
+            except TimeoutError:
+                self.stats.timeouts_total += 1
+                result = ProbeResult.timeout(spec.timeout_s)
+            except Exception as exc:  # a probe bug must not take the scheduler down
+                self.stats.crashes_total += 1
+                log.exception("probe crashed: %s", spec.key)
+                result = ProbeResult(Status.ERROR, Reason.PROBE_CRASHED,
+                                     f"{type(exc).__name__}: {exc}")
+            self.stats.runs_total += 1
+            return result.with_latency(loop.time() - start)
+
+    async def _execute(self, spec: JobSpec, due: float) -> None:
+        result = await self.execute(spec, due)
+        try:
+            await self._on_result(spec, result)
+        except Exception:
+            log.exception("handling the result of %s failed", spec.key)

@@ -1,0 +1,185 @@
+"""The store: check states and their history, on SQLite or PostgreSQL.
+
+SQLAlchemy 2.x async: ``sqlite+aiosqlite:///PATH`` (the embedded default) or
+``postgresql+asyncpg://...``.  The schema is migrated by Alembic when the store
+opens.  Writes go through one lock: they are few (state changes, a periodic
+flush of current states) and SQLite wants one writer at a time anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, event, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from monitor.events import CheckKey, Event, FlappingChanged, StateChanged
+from monitor.state import CheckState, Snapshot
+from monitor.store import migrate
+from monitor.store.tables import CheckStateRow, StateChangeRow
+from probes.result import ProbeResult, Status
+
+
+def _dt(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+
+
+def _epoch(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheck:
+    """A check's persisted state with what it belongs to."""
+
+    key: CheckKey
+    probe_kind: str
+    site_id: str
+    device_kind: str
+    snapshot: Snapshot
+
+
+class Store:
+    """Persistence of check state and history."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._write = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, url: str) -> Store:
+        """Connect to `url`, migrate the schema and return the store."""
+        parsed = make_url(url)
+        kwargs: dict[str, Any] = {}
+        if parsed.get_backend_name() == "sqlite":
+            kwargs["connect_args"] = {"timeout": 30}  # wait for another writer, do not fail
+        engine = create_async_engine(url, **kwargs)
+        if parsed.get_backend_name() == "sqlite":
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        try:
+            await migrate.upgrade(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
+        return cls(engine)
+
+    async def close(self) -> None:
+        """Release the connections."""
+        await self.engine.dispose()
+
+    # -- writing --
+
+    async def record(self, events: Sequence[Event], states: Iterable[StoredCheck]) -> None:
+        """Write events and current states in one transaction."""
+        rows = [_state_row(s) for s in states]
+        history = [_event_row(e) for e in events]
+        if not rows and not history:
+            return
+        async with self._write, self.engine.begin() as conn:
+            if history:
+                await conn.execute(insert(StateChangeRow), history)
+            if rows:
+                await self._upsert_states(conn, rows)
+
+    async def _upsert_states(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+        table = CheckStateRow.__table__
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(table)
+        keys = ("device_id", "check_name")
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
+        )
+        await conn.execute(stmt, rows)
+
+    async def forget(self, keys: Iterable[CheckKey]) -> None:
+        """Drop the current state of checks no longer configured (history stays)."""
+        async with self._write, self.engine.begin() as conn:
+            for key in keys:
+                await conn.execute(delete(CheckStateRow).where(
+                    (CheckStateRow.device_id == key.device_id)
+                    & (CheckStateRow.check_name == key.check)))
+
+    # -- reading --
+
+    async def states(self, device_id: str | None = None) -> list[StoredCheck]:
+        """Persisted current states, ordered by device and check."""
+        query = select(CheckStateRow).order_by(CheckStateRow.device_id, CheckStateRow.check_name)
+        if device_id is not None:
+            query = query.where(CheckStateRow.device_id == device_id)
+        async with self.engine.connect() as conn:
+            result = await conn.execute(query)
+            return [_stored(row) for row in result.mappings()]
+
+    async def history(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The most recent state changes, newest first."""
+        query = select(StateChangeRow).order_by(StateChangeRow.id.desc()).limit(limit)
+        async with self.engine.connect() as conn:
+            result = await conn.execute(query)
+            return [dict(row) for row in result.mappings()]
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers (monitor status) never block the daemon
+    cursor.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash with WAL
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _state_row(s: StoredCheck) -> dict[str, Any]:
+    snap, last = s.snapshot, s.snapshot.last_result
+    return {
+        "device_id": s.key.device_id, "check_name": s.key.check,
+        "probe_kind": s.probe_kind, "site_id": s.site_id, "device_kind": s.device_kind,
+        "state": snap.state.value, "since": _dt(snap.since), "flapping": snap.flapping,
+        "streak_state": snap.streak_state.value if snap.streak_state else None,
+        "streak": snap.streak, "changes": list(snap.changes),
+        "last_status": last.status.value if last else None,
+        "last_reason": str(last.reason) if last else None,
+        "last_detail": last.detail if last else None,
+        "last_latency_s": last.latency_s if last else None,
+        "last_values": dict(last.values) if last else {},
+        "last_run_at": _dt(snap.last_run_at), "updated_at": datetime.now(UTC),
+    }
+
+
+def _stored(row: Any) -> StoredCheck:
+    last = None
+    if row["last_status"] is not None:
+        last = ProbeResult(Status(row["last_status"]), row["last_reason"] or "",
+                           row["last_detail"] or "", row["last_latency_s"],
+                           row["last_values"] or {})
+    snap = Snapshot(
+        state=CheckState(row["state"]), since=_epoch(row["since"]), flapping=row["flapping"],
+        streak_state=CheckState(row["streak_state"]) if row["streak_state"] else None,
+        streak=row["streak"], changes=tuple(row["changes"] or ()), last_result=last,
+        last_run_at=_epoch(row["last_run_at"]),
+    )
+    return StoredCheck(CheckKey(row["device_id"], row["check_name"]), row["probe_kind"],
+                       row["site_id"], row["device_kind"], snap)
+
+
+def _event_row(e: Event) -> dict[str, Any]:
+    base = {"at": _dt(e.at), "device_id": e.key.device_id, "check_name": e.key.check,
+            "site_id": e.site_id}
+    if isinstance(e, StateChanged):
+        r = e.result
+        return base | {
+            "probe_kind": e.probe_kind, "device_kind": e.device_kind, "event": "state",
+            "old_state": e.old.value, "new_state": e.new.value, "flapping": e.flapping,
+            "status": r.status.value, "reason": str(r.reason), "detail": r.detail,
+            "latency_s": r.latency_s, "values": dict(r.values),
+        }
+    assert isinstance(e, FlappingChanged)
+    return base | {"probe_kind": e.probe_kind, "device_kind": e.device_kind,
+                   "event": "flapping", "old_state": None, "new_state": None,
+                   "flapping": e.flapping, "status": None, "reason": None,
+                   "detail": f"{e.changes_in_window} state changes in the window",
+                   "latency_s": None, "values": {}}

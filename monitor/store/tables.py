@@ -1,0 +1,194 @@
+"""The database schema (SQLAlchemy 2.x ORM), migrated by Alembic.
+
+* ``check_state`` -- the current state of each check (one row per check), so a
+  restart continues where it stopped instead of announcing everything again;
+* ``state_change`` -- the history: one row per state or flapping change, never
+  per sample;
+* ``ticket``, ``ticket_audit`` -- service tickets (the 客户售后服务单) and
+  every transition of them; at most one open ticket per fault, enforced by a
+  partial unique index, not by hope;
+* ``notification_outbox`` -- notifications to deliver, each with an idempotency
+  key, so nothing accepted is lost or sent twice across crashes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamps on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Id64 = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
+
+
+class Base(DeclarativeBase):
+    """Declarative base with constraint naming (stable names for migrations)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime, dict[str, Any]: JSON}
+
+
+class CheckStateRow(Base):
+    """Current state of one check."""
+
+    __tablename__ = "check_state"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    check_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    probe_kind: Mapped[str] = mapped_column(String(32))
+    site_id: Mapped[str] = mapped_column(String(64))
+    device_kind: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    since: Mapped[datetime | None]
+    flapping: Mapped[bool] = mapped_column(Boolean, default=False)
+    streak_state: Mapped[str | None] = mapped_column(String(16))
+    streak: Mapped[int] = mapped_column(Integer, default=0)
+    changes: Mapped[list[float]] = mapped_column(JSON, default=list)
+    last_status: Mapped[str | None] = mapped_column(String(16))
+    last_reason: Mapped[str | None] = mapped_column(String(64))
+    last_detail: Mapped[str | None] = mapped_column(Text)
+    last_latency_s: Mapped[float | None] = mapped_column(Float)
+    last_values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    last_run_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class StateChangeRow(Base):
+    """One change of a check's state or flapping flag."""
+
+    __tablename__ = "state_change"
+    __table_args__ = (Index(None, "device_id", "check_name", "at"), Index(None, "at"))
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    device_id: Mapped[str] = mapped_column(String(64))
+    check_name: Mapped[str] = mapped_column(String(64))
+    probe_kind: Mapped[str] = mapped_column(String(32))
+    site_id: Mapped[str] = mapped_column(String(64))
+    device_kind: Mapped[str] = mapped_column(String(32))
+    event: Mapped[str] = mapped_column(String(16))  # "state" or "flapping"
+    old_state: Mapped[str | None] = mapped_column(String(16))
+    new_state: Mapped[str | None] = mapped_column(String(16))
+    flapping: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    latency_s: Mapped[float | None] = mapped_column(Float)
+    values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class TicketRow(Base):
+    """A service ticket: the fields of the paper service record."""
+
+    __tablename__ = "ticket"
+    __table_args__ = (
+        # At most one ticket per fault that is not closed -- across restarts and
+        # across several daemons sharing one database.
+        Index("uq_ticket_open_fault", "fault_key", unique=True,
+              sqlite_where=text("state <> 'closed'"),
+              postgresql_where=text("state <> 'closed'")),
+        Index(None, "state", "level"),
+    )
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    fault_key: Mapped[str] = mapped_column(String(200))
+    level: Mapped[int] = mapped_column(SmallInteger)
+    state: Mapped[str] = mapped_column(String(16))
+    site_id: Mapped[str] = mapped_column(String(64))
+    device_id: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, default="")
+    opened_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    onsite_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    engineer: Mapped[str | None] = mapped_column(String(64))
+    actions_taken: Mapped[str] = mapped_column(Text, default="")
+    parts_replaced: Mapped[str] = mapped_column(Text, default="")
+    customer_confirmation: Mapped[str | None] = mapped_column(Text)
+    deadlines: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime]
+
+
+class TicketAuditRow(Base):
+    """Who did what to a ticket, when, and why."""
+
+    __tablename__ = "ticket_audit"
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"),
+                                           index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class OutboxRow(Base):
+    """A notification waiting to be delivered (or delivered, for the record)."""
+
+    __tablename__ = "notification_outbox"
+    __table_args__ = (Index(None, "sent_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]

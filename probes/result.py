@@ -1,0 +1,105 @@
+"""The one shape every probe returns.
+
+A probe reports what it saw as a `ProbeResult`; it never raises for a device
+that is down, slow or speaking nonsense.  Only a bug raises, and the scheduler
+turns that into a result with status ``error`` and reason ``probe_crashed``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+Value = float | int | str | bool | None
+
+
+class Status(StrEnum):
+    """How a single probe run ended."""
+
+    OK = "ok"
+    WARNING = "warning"
+    DOWN = "down"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+
+    @property
+    def is_failure(self) -> bool:
+        """True for the statuses that count towards DOWN."""
+        return self in (Status.DOWN, Status.TIMEOUT, Status.ERROR)
+
+
+class Reason(StrEnum):
+    """Machine reason codes shared by several probes.
+
+    A probe may use a code of its own (a plain string); these are the ones the
+    core and more than one probe rely on.
+    """
+
+    OK = "ok"
+    UNREACHABLE = "unreachable"
+    REFUSED = "refused"
+    TIMEOUT = "timeout"
+    AUTH_FAILED = "auth_failed"
+    DNS_FAILED = "dns_failed"
+    PROTOCOL_ERROR = "protocol_error"
+    PROBE_CRASHED = "probe_crashed"
+    THRESHOLD = "threshold"
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """What one run of one check saw."""
+
+    status: Status
+    reason: str = Reason.OK
+    detail: str = ""
+    latency_s: float | None = None
+    values: Mapping[str, Value] = field(default_factory=dict)
+
+    @classmethod
+    def ok(cls, detail: str = "", *, latency_s: float | None = None,
+           values: Mapping[str, Value] | None = None) -> ProbeResult:
+        """A successful run."""
+        return cls(Status.OK, Reason.OK, detail, latency_s, dict(values or {}))
+
+    @classmethod
+    def down(cls, reason: str, detail: str, *, latency_s: float | None = None,
+             values: Mapping[str, Value] | None = None) -> ProbeResult:
+        """The device answered (or failed to) in a way that means it is not working."""
+        return cls(Status.DOWN, reason, detail, latency_s, dict(values or {}))
+
+    @classmethod
+    def error(cls, reason: str, detail: str, *, latency_s: float | None = None) -> ProbeResult:
+        """The check itself could not be carried out (protocol error, bad reply)."""
+        return cls(Status.ERROR, reason, detail, latency_s)
+
+    @classmethod
+    def timeout(cls, budget_s: float) -> ProbeResult:
+        """The run did not finish within its budget."""
+        return cls(Status.TIMEOUT, Reason.TIMEOUT, f"no answer within {budget_s:g} s", budget_s)
+
+    def with_latency(self, latency_s: float) -> ProbeResult:
+        """This result with `latency_s` filled in when the probe left it empty."""
+        if self.latency_s is not None:
+            return self
+        return ProbeResult(self.status, self.reason, self.detail, latency_s, self.values)
+
+    def to_json(self) -> dict[str, Any]:
+        """The public JSON form (`monitor once --format json`), minus device and check."""
+        return {
+            "status": self.status.value,
+            "reason": str(self.reason),
+            "detail": self.detail,
+            "latency_s": _finite(self.latency_s),
+            "values": {k: _finite(v) if isinstance(v, float) else v
+                       for k, v in self.values.items()},
+        }
+
+
+def _finite(x: float | None) -> float | None:
+    if x is None or not math.isfinite(x):
+        return None
+    return round(x, 6)
