@@ -158,10 +158,13 @@ class Monitor:
         self._dirty.difference_update(keys)
         try:
             await self.store.record(pending, states)
-        except Exception as exc:
-            # Keep them: the next flush retries.  Nothing accepted is dropped.
+        except BaseException as exc:
+            # Keep them for the next flush -- also when cancelled at shutdown, whose
+            # final flush then writes them.  Nothing accepted is dropped.
             self._unsaved = pending + self._unsaved
             self._dirty.update(k for k in keys if k in self.machines)
+            if not isinstance(exc, Exception):
+                raise
             log.error("store write failed; will retry", extra={"fields": {"error": str(exc)}})
 
     def stored(self, key: CheckKey) -> StoredCheck:

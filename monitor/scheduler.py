@@ -29,6 +29,8 @@ from probes.result import ProbeResult, Reason, Status
 
 log = logging.getLogger(__name__)
 
+_EPSILON = 0.001
+
 
 @dataclass(frozen=True, slots=True)
 class JobSpec:
@@ -165,7 +167,9 @@ class Scheduler:
         try:
             while True:
                 now = loop.time()
-                while self._heap and self._heap[0][0] <= now:
+                # Due within the clock's granularity counts as due: a timer set for
+                # `due` may wake a hair early, and waiting again would spin.
+                while self._heap and self._heap[0][0] <= now + _EPSILON:
                     due, _, key, generation = heapq.heappop(self._heap)
                     job = self._jobs.get(key)
                     if job is None or job.generation != generation:

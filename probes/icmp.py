@@ -41,15 +41,17 @@ async def run(target: Target, params: IcmpParams, ctx: ProbeContext) -> ProbeRes
         )
     except ICMPLibError as exc:
         return ProbeResult.error(Reason.PROTOCOL_ERROR, f"ping {target.address}: {exc}")
+    # Loss against what was asked for: a request that could not even be sent (no
+    # route) is lost too, where icmplib's own ratio counts only what left.
     values = {
         "packets_sent": host.packets_sent,
         "packets_received": host.packets_received,
-        "loss_ratio": host.packet_loss,
+        "loss_ratio": 1 - host.packets_received / params.count,
     }
     if not host.is_alive:
-        return ProbeResult(Status.DOWN, Reason.UNREACHABLE,
-                           f"no echo reply from {target.address} ({host.packets_sent} sent)",
-                           None, values)
+        why = (f"no echo reply from {target.address} ({host.packets_sent} sent)"
+               if host.packets_sent else f"cannot send to {target.address} (no route)")
+        return ProbeResult(Status.DOWN, Reason.UNREACHABLE, why, None, values)
     rtt = {"rtt_avg_s": host.avg_rtt / 1000, "rtt_max_s": host.max_rtt / 1000,
            "rtt_jitter_s": host.jitter / 1000}
     return ProbeResult.ok(

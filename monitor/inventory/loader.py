@@ -49,10 +49,12 @@ def load_inventory(path: str | Path, environ: Mapping[str, str] | None = None) -
         data = YAML(typ="rt").load(text)
     except YAMLError as exc:
         line = None
+        msg = " ".join(str(getattr(exc, "problem", None) or exc).split())
         if isinstance(exc, MarkedYAMLError):
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else None
-        msg = " ".join(str(getattr(exc, "problem", None) or exc).split())
+            if exc.context and exc.context_mark and exc.problem_mark:
+                msg += f" ({exc.context} at line {exc.context_mark.line + 1})"
         raise InventoryError([Problem(path, line, None, f"YAML syntax: {msg}")]) from exc
     if data is None:
         data = CommentedMap()
@@ -143,8 +145,7 @@ class _Loader:
                 self.problem((key,), None, f"{key}: must be a list")
                 raw = []
             lists[key] = raw
-        top = self.validate(InventoryFile, {**self.data, "sites": [], "devices": []}, (), None)
-        top = top or InventoryFile()
+        top = self.validate_top()
         credentials = self.resolve_credentials(top.credentials)
         sites = self.load_sites(lists["sites"])
         default_checks = self.load_default_checks(top)
@@ -152,6 +153,32 @@ class _Loader:
         if self.problems:
             raise InventoryError(self.problems)
         return Inventory(self.path, sites, devices, top.defaults.check)
+
+    def validate_top(self) -> InventoryFile:
+        """Everything but sites and devices; errors name the section they are in."""
+        try:
+            return InventoryFile.model_validate({**self.data, "sites": [], "devices": []})
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc: Loc = tuple(err["loc"])
+                subject, rest = None, loc
+                if loc[:1] == ("credentials",) and len(loc) > 1:
+                    subject, rest = f"credentials {loc[1]!r}", loc[2:]
+                elif loc[:2] == ("defaults", "kinds") and len(loc) > 2:
+                    subject, rest = f"defaults for {loc[2]}", loc[3:]
+                label = _loc_text(rest)
+                text = _message(err)
+                self.problem(loc, subject, f"{label}: {text}" if label else text)
+        # Go on with what is valid, so the rest of the file is still checked.
+        valid = {}
+        for key in ("version", "defaults", "credentials"):
+            if key in self.data:
+                try:
+                    InventoryFile.model_validate({key: self.data[key]})
+                    valid[key] = self.data[key]
+                except ValidationError:
+                    pass
+        return InventoryFile.model_validate(valid)
 
     def resolve_credentials(self, specs: Mapping[str, CredentialSpec]) -> dict[str, Credentials]:
         resolved = {}
@@ -273,7 +300,7 @@ class _Loader:
             if isinstance(name, str) and name in own:
                 self.problem(loc, subject, f"duplicate check name {name!r}")
                 continue
-            own[name if isinstance(name, str) else f"#{j}"] = (loc, entry)
+            own[name if isinstance(name, str) else f"#{j + 1}"] = (loc, entry)
         checks = []
         for name in list(defaults) + [n for n in own if n not in defaults]:
             sources = [s for s in (defaults.get(name), own.get(name)) if s is not None]

@@ -23,9 +23,13 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def _upgrade(connection: Connection) -> None:
+    # Two daemons starting together on one database take turns.
     if connection.dialect.name == "postgresql":
-        # Two daemons starting together on one database take turns.
         connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
+    elif connection.dialect.name == "sqlite":
+        # The sqlite3 driver defers BEGIN to the first write; take the write lock now,
+        # before Alembic reads the version table, so the second daemon waits here.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
     command.upgrade(alembic_config(connection), "head")
 
 

@@ -1,0 +1,107 @@
+"""Shared fixtures: free ports, a real PostgreSQL, store URLs for both backends."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A port free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _as_postgres(cmd: str) -> list[str]:
+    # initdb and pg_ctl refuse to run as root: run them as the package's postgres user.
+    if os.geteuid() == 0:
+        return ["su", "postgres", "-s", "/bin/sh", "-c", cmd]
+    return ["/bin/sh", "-c", cmd]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server of our own on loopback; yields its base URL (no database)."""
+    if not (PG_BIN / "initdb").exists():
+        pytest.fail("PostgreSQL 15 is not installed: run `make test` (it installs it)")
+    folder = Path(tempfile.mkdtemp(prefix="sv-monitor-pg-"))
+    data = folder / "data"
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+    port = free_port()
+    subprocess.run(_as_postgres(f"{PG_BIN}/initdb -D {data} -A trust -U postgres"),
+                   check=True, capture_output=True)
+    subprocess.run(_as_postgres(
+        f"{PG_BIN}/pg_ctl -D {data} -o '-k {folder} -c listen_addresses=127.0.0.1 -p {port}' "
+        f"-l {folder}/log -w start"), check=True, capture_output=True)
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run(_as_postgres(f"{PG_BIN}/pg_ctl -D {data} -m immediate -w stop"),
+                       capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+_db_counter = 0
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A fresh, empty database on the test PostgreSQL."""
+    global _db_counter
+    _db_counter += 1
+    name = f"t{os.getpid()}_{_db_counter}"
+    port = postgres_server.rsplit(":", 1)[1]
+    subprocess.run([str(PG_BIN.parent / "bin" / "psql") if (PG_BIN / "psql").exists()
+                    else "psql", "-h", "127.0.0.1", "-p", port, "-U", "postgres", "-q",
+                    "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    return f"{postgres_server}/{name}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.peers)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL for each backend the store supports."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture(autouse=True)
+def _no_settings_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never pick up a settings file or MONITOR_* variables from the machine."""
+    for name in list(os.environ):
+        if name.startswith("MONITOR_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setattr("monitor.settings.DEFAULT_SETTINGS_FILE", Path("/nonexistent/monitor.toml"))
+
+
+@pytest.fixture(autouse=True)
+def _close_stray_event_loop(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Close the event loop looptime's plugin makes for a *sync* test.
+
+    looptime 0.9 asks the policy for the running loop of every test through
+    ``policy.get_event_loop()``, which for a sync test creates a fresh loop that
+    nobody closes (a ResourceWarning, an error under ``filterwarnings=error``).
+    """
+    yield
+    if inspect.iscoroutinefunction(request.function):
+        return
+    policy = asyncio.get_event_loop_policy()
+    loop = getattr(getattr(policy, "_local", None), "_loop", None)
+    if isinstance(loop, asyncio.AbstractEventLoop) and not loop.is_running():
+        loop.close()
+        policy.set_event_loop(None)

@@ -1,0 +1,208 @@
+"""`monitor run` as a real process: readiness and watchdog over sd_notify, state changes
+in the log, SIGHUP reloads (valid and invalid), SIGTERM, and a restart that resumes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.peers
+
+SITES = """
+sites:
+  - {id: jn, name_zh: 省局监控中心, name_en: Provincial centre, region: jinan,
+     role: provincial_centre}
+"""
+
+
+def device(name: str, port: int) -> str:
+    return (f"  - {{id: {name}, name: {name}, kind: camera, site: jn, address: 127.0.0.1,\n"
+            f"     checks: [{{kind: tcp, port: {port}, interval: 0.5s, timeout: 0.4s,"
+            f" fail_after: 2, recover_after: 1}}]}}\n")
+
+
+class Listener:
+    """A listening TCP socket on loopback: the kernel completes handshakes for it."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.port = self.sock.getsockname()[1]
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Daemon:
+    """A `monitor run` subprocess with its log lines and sd_notify messages collected."""
+
+    def __init__(self, tmp: Path, inventory: Path, watchdog: bool = True) -> None:
+        self.notify_path = tmp / f"notify-{time.monotonic_ns()}"
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(str(self.notify_path))
+        self.notify.settimeout(0.2)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+        env |= {"NOTIFY_SOCKET": str(self.notify_path),
+                "MONITOR_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'monitor.db'}",
+                "MONITOR_STATE_FLUSH_INTERVAL": "1s",
+                "MONITOR_SETTINGS": ""}
+        env.pop("MONITOR_SETTINGS")
+        if watchdog:
+            env["WATCHDOG_USEC"] = "1000000"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "--inventory", str(inventory)],
+            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.log: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        self.messages: list[str] = []
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_log(self, *needles: str, timeout: float = 15) -> str:
+        """The next log line containing every needle."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                line = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            self.log.append(line)
+            if all(n in line for n in needles):
+                return line
+        raise AssertionError(f"no log line with {needles}; saw:\n" + "\n".join(self.log))
+
+    def wait_notify(self, message: str, timeout: float = 15) -> None:
+        """Wait until systemd would have been told `message`."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if any(message in m for m in self.messages):
+                return
+            with contextlib.suppress(TimeoutError):
+                self.messages.append(self.notify.recv(4096).decode())
+        raise AssertionError(f"never notified {message!r}; got {self.messages}")
+
+    def drain_notify(self) -> None:
+        self.messages.clear()
+        self.notify.settimeout(0.01)
+        try:
+            while True:
+                self.notify.recv(4096)
+        except TimeoutError:
+            pass
+        self.notify.settimeout(0.2)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=20)
+        self.reader.join(timeout=5)
+        assert self.proc.stderr is not None
+        self.proc.stderr.close()
+        self.notify.close()
+        return code
+
+
+@pytest.fixture
+def listeners() -> Iterator[list[Listener]]:
+    made = [Listener() for _ in range(3)]
+    yield made
+    for listener in made:
+        listener.close()
+
+
+def test_lifecycle(tmp_path: Path, listeners: list[Listener]) -> None:
+    a, b, c = listeners
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text(SITES + "devices:\n" + device("cam-a", a.port) + device("cam-b", b.port))
+    d = Daemon(tmp_path, inv)
+    try:
+        d.wait_notify("READY=1")
+        assert any("STATUS=watching 2 devices, 2 checks" in m for m in d.messages)
+        d.wait_log('msg="state change"', "device=cam-a", "from=unknown", "to=up")
+        d.wait_log('msg="state change"', "device=cam-b", "to=up")
+        d.wait_notify("WATCHDOG=1")
+
+        # A device dies: DOWN after fail_after (2) failed runs, one log line.
+        b.close()
+        line = d.wait_log('msg="state change"', "device=cam-b", "from=up", "to=down")
+        assert "reason=refused" in line
+
+        # SIGHUP with a valid change: one device added, the others unchanged.
+        d.drain_notify()
+        inv.write_text(inv.read_text() + device("cam-c", c.port))
+        d.proc.send_signal(signal.SIGHUP)
+        line = d.wait_log('msg="inventory reloaded"')
+        assert "added=1" in line
+        assert "unchanged=2" in line
+        d.wait_notify("RELOADING=1")
+        d.wait_notify("READY=1")
+        d.wait_log('msg="state change"', "device=cam-c", "to=up")
+
+        # SIGHUP with a broken file: rejected with the reason, the daemon keeps going.
+        good = inv.read_text()
+        inv.write_text(good.replace("kind: tcp, port", "kind: tcp, prot"))
+        d.proc.send_signal(signal.SIGHUP)
+        line = d.wait_log('msg="reload rejected, still running the previous inventory"')
+        assert "inventory.yaml:7: device 'cam-a': check 'tcp': port: required key" in line
+        assert d.proc.poll() is None
+        a.close()  # the old inventory is still being checked
+        d.wait_log('msg="state change"', "device=cam-a", "to=down")
+
+        # SIGTERM: graceful, exit 0, states flushed.
+        assert d.stop() == 0
+        assert any('msg=stopped' in line for line in d.log + list(d.lines.queue))
+    finally:
+        d.stop()
+
+    # The store kept the states: `monitor status` shows them, and a restart resumes
+    # from them instead of announcing every check again.
+    status = subprocess.run(
+        [sys.executable, "-m", "monitor", "status", "--format", "json"], capture_output=True,
+        text=True, check=True,
+        env=os.environ | {"MONITOR_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"})
+    states = {s["device"]: s["state"] for s in json.loads(status.stdout)}
+    assert states == {"cam-a": "down", "cam-b": "down", "cam-c": "up"}
+    inv.write_text(good)
+    d2 = Daemon(tmp_path, inv, watchdog=False)
+    try:
+        d2.wait_notify("READY=1")
+        time.sleep(2)  # several runs of every check
+        assert d2.stop() == 0
+        d2.log.extend(d2.lines.queue)
+        changes = [line for line in d2.log if 'msg="state change"' in line]
+        assert changes == [], changes
+        assert not any("WATCHDOG=1" in m for m in d2.messages)  # not asked for, not sent
+    finally:
+        d2.stop()
+
+
+def test_invalid_inventory_at_start_exits_78(tmp_path: Path) -> None:
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text(SITES + "devices:\n  - {id: x, name: X, kind: ups, site: jn, "
+                   "address: 127.0.0.1}\n")
+    d = Daemon(tmp_path, inv)
+    try:
+        line = d.wait_log('msg="inventory invalid"')
+        assert "inventory.yaml:6: device 'x': kind:" in line
+        assert d.proc.wait(timeout=20) == 78
+        assert not any("READY=1" in m for m in d.messages)
+    finally:
+        d.stop()
