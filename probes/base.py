@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from probes.clients import SharedClients
 from probes.result import ProbeResult
@@ -38,7 +38,15 @@ def parse_duration(value: object) -> float:
         f"{value!r} is not a duration (use seconds or e.g. '500ms', '30s', '5m', '1h')")
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    Field(ge=0),
+    WithJsonSchema({"anyOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"},
+    ], "description": "seconds, or a string such as 250ms, 30s, 5m, 1h, 1d"}),
+]
 """Seconds; YAML may say ``30``, ``30s``, ``5m``, ``1h`` or ``250ms``."""
 
 

@@ -1,0 +1,64 @@
+# The README's two commands: `make demo` and `make test`.  Both set up what they need.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+# Debian packages the tests start for real (PostgreSQL, net-snmp, namespaces, systemd-analyze).
+TEST_DEBS := postgresql postgresql-client snmpd snmp iproute2 iputils-ping procps systemd
+# What the demo's simulated site needs.
+DEMO_DEBS := snmpd snmp
+
+.PHONY: all test demo demo-status demo-down demo-up lint bench system-deps-test system-deps-demo clean
+
+all: test
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# Install only what is missing, so a second run does nothing (and needs no network).
+define apt_install
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+endef
+
+system-deps-test:
+	$(call apt_install,$(TEST_DEBS))
+
+system-deps-demo:
+	$(call apt_install,$(DEMO_DEBS))
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: system-deps-test $(BIN)/.installed lint
+	$(BIN)/pytest
+
+demo: system-deps-demo $(BIN)/.installed
+	$(BIN)/python -m demo
+
+demo-status: $(BIN)/.installed
+	$(BIN)/monitor --settings demo/var/monitor.toml status
+
+# make demo-down DEVICE=jn-cam02   /   make demo-up DEVICE=jn-cam02
+demo-down: $(BIN)/.installed
+	$(BIN)/python -m demo down $(DEVICE)
+
+demo-up: $(BIN)/.installed
+	$(BIN)/python -m demo up $(DEVICE)
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/scheduler.py
+
+clean:
+	rm -rf $(VENV) demo/var .pytest_cache .mypy_cache .ruff_cache *.egg-info
