@@ -1,8 +1,8 @@
 """Load ``inventory.yaml``: parse, validate, merge defaults, cross-check, resolve.
 
 Every problem found is collected -- not just the first -- and reported with the
-file, the line and the site or device it concerns.  The YAML is read with
-ruamel.yaml's round-trip loader only to know where each key was written.
+file, the line and the site or device it concerns.  The YAML loader
+(`monitor.inventory.yamlfile`) remembers where each key was written.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from yaml import MarkedYAMLError, YAMLError
 
+from monitor.inventory import yamlfile
 from monitor.inventory.checks import check_entry_adapter, split_entry
 from monitor.inventory.errors import InventoryError, Problem
 from monitor.inventory.models import (
@@ -31,6 +30,7 @@ from monitor.inventory.models import (
     SiteSpec,
 )
 from monitor.inventory.secrets import SecretError
+from monitor.inventory.yamlfile import LineDict, line_of
 from probes.base import Credentials
 from probes.registry import PROBES
 from probes.thresholds import Threshold
@@ -46,7 +46,7 @@ def load_inventory(path: str | Path, environ: Mapping[str, str] | None = None) -
     except (OSError, UnicodeDecodeError) as exc:
         raise InventoryError([Problem(path, None, None, f"cannot read: {exc}")]) from exc
     try:
-        data = YAML(typ="rt").load(text)
+        data = yamlfile.load(text)
     except YAMLError as exc:
         line = None
         msg = " ".join(str(getattr(exc, "problem", None) or exc).split())
@@ -57,25 +57,14 @@ def load_inventory(path: str | Path, environ: Mapping[str, str] | None = None) -
                 msg += f" ({exc.context} at line {exc.context_mark.line + 1})"
         raise InventoryError([Problem(path, line, None, f"YAML syntax: {msg}")]) from exc
     if data is None:
-        data = CommentedMap()
-    if not isinstance(data, CommentedMap):
+        data = LineDict()
+        data.line, data.key_lines = 1, {}
+    if not isinstance(data, LineDict):
         raise InventoryError([Problem(path, 1, None, "the file must be a mapping")])
     return _Loader(path, data, environ).load()
 
 
-def _line(root: Any, loc: Iterable[str | int]) -> int | None:
-    """The line (1-based) of the deepest node of `loc` that exists in `root`."""
-    node = root
-    line = node.lc.line + 1 if hasattr(node, "lc") else None
-    for key in loc:
-        if isinstance(node, CommentedMap) and key in node:
-            line = node.lc.key(key)[0] + 1
-        elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
-            line = node.lc.item(key)[0] + 1
-        else:
-            break
-        node = node[key]
-    return line
+_line = line_of
 
 
 def _loc_text(loc: Sequence[str | int]) -> str:
@@ -101,7 +90,7 @@ def _message(err: ErrorDetails) -> str:
 
 
 class _Loader:
-    def __init__(self, path: Path, data: CommentedMap, environ: Mapping[str, str] | None):
+    def __init__(self, path: Path, data: LineDict, environ: Mapping[str, str] | None):
         self.path = path
         self.data = data
         self.environ = environ

@@ -1,0 +1,84 @@
+"""YAML loading that remembers where each key and item was written.
+
+PyYAML's libyaml-backed safe loader builds plain dicts and lists; the subclasses
+here also carry the line of every key (`LineDict.key_lines`) and item
+(`LineList.item_lines`), so validation errors can name the line.  Duplicate keys,
+which YAML forbids and PyYAML silently accepts, are rejected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterator
+from typing import Any
+
+import yaml
+from yaml.constructor import ConstructorError
+
+_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class LineDict(dict[Any, Any]):
+    """A mapping with the line (1-based) of itself and of each key."""
+
+    line: int
+    key_lines: dict[Any, int]
+
+
+class LineList(list[Any]):
+    """A sequence with the line (1-based) of itself and of each item."""
+
+    line: int
+    item_lines: list[int]
+
+
+class _Loader(_Base):  # type: ignore[misc]
+    pass
+
+
+def _mapping(loader: Any, node: yaml.MappingNode) -> Iterator[LineDict]:
+    loader.flatten_mapping(node)
+    data = LineDict()
+    data.line, data.key_lines = node.start_mark.line + 1, {}
+    yield data
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, Hashable):
+            raise ConstructorError("while constructing a mapping", node.start_mark,
+                                   "found an unhashable key", key_node.start_mark)
+        if key in data:
+            raise ConstructorError("while constructing a mapping", node.start_mark,
+                                   f"found duplicate key {key!r}", key_node.start_mark)
+        data[key] = loader.construct_object(value_node, deep=True)
+        data.key_lines[key] = key_node.start_mark.line + 1
+
+
+def _sequence(loader: Any, node: yaml.SequenceNode) -> Iterator[LineList]:
+    data = LineList()
+    data.line = node.start_mark.line + 1
+    data.item_lines = [child.start_mark.line + 1 for child in node.value]
+    yield data
+    data.extend(loader.construct_object(child, deep=True) for child in node.value)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _mapping)
+_Loader.add_constructor("tag:yaml.org,2002:seq", _sequence)
+
+
+def load(text: str) -> Any:
+    """Parse one YAML document; `yaml.YAMLError` (with marks) on bad syntax."""
+    return yaml.load(text, Loader=_Loader)
+
+
+def line_of(root: Any, loc: tuple[str | int, ...]) -> int | None:
+    """The line of the deepest node of `loc` that exists in `root`."""
+    node = root
+    line = getattr(node, "line", None)
+    for key in loc:
+        if isinstance(node, LineDict) and key in node:
+            line = node.key_lines[key]
+        elif isinstance(node, LineList) and isinstance(key, int) and 0 <= key < len(node):
+            line = node.item_lines[key]
+        else:
+            break
+        node = node[key]
+    return line
