@@ -15,7 +15,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from monitor.events import CheckKey, Event, EventBus, FlappingChanged, StateChanged
+from monitor.events import (
+    CheckKey,
+    DeviceEvent,
+    Event,
+    EventBus,
+    FlappingChanged,
+    StateChanged,
+)
 from monitor.inventory import CheckConfig, Device, Inventory
 from monitor.scheduler import JobSpec, Scheduler, UpdateSummary
 from monitor.state import StateMachine
@@ -106,8 +113,10 @@ class Monitor:
         """Run the probe of one job and judge its values (called by the scheduler)."""
         job: CheckJob = spec.payload
         probe = PROBES[job.check.kind]
+        machine = self.machines.get(spec.key)
+        previous = machine.last_result if machine is not None else None
         result = await probe.run(job.target, job.check.params,
-                                 ProbeContext(deadline, self.clients))
+                                 ProbeContext(deadline, self.clients, previous))
         return judge(result, job.check.thresholds)
 
     async def run_once(self, device_id: str | None = None,
@@ -138,6 +147,12 @@ class Monitor:
                 "from": change.old.value, "to": change.new.value,
                 "status": result.status.value, "reason": str(result.reason),
                 "detail": result.detail}})
+        for seen in result.events:
+            events.append(DeviceEvent(key, job.check.kind, job.target.device_kind, job.site_id,
+                                      now, seen))
+            log.warning(seen.kind.replace("_", " "), extra={"fields": {
+                "device": key.device_id, "check": key.check, "site": job.site_id,
+                "detail": seen.detail}})
         if change.flapping is not None:
             events.append(FlappingChanged(key, job.check.kind, job.target.device_kind,
                                           job.site_id, change.flapping, now,

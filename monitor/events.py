@@ -1,6 +1,7 @@
 """Events the core emits, and the in-process stream later readers subscribe to.
 
-Only changes are events: a check's state moving, or its flapping flag moving.
+Only changes are events: a check's state moving, its flapping flag moving, or
+something a probe saw happen once (a reboot, inventory drift).
 Each is written to the store before it is published, so a subscriber that
 misses one (it was not running) finds it in the store.
 """
@@ -12,7 +13,7 @@ import logging
 from dataclasses import dataclass
 
 from monitor.state import CheckState
-from probes.result import ProbeResult
+from probes.result import ProbeEvent, ProbeResult
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,19 @@ class FlappingChanged:
     changes_in_window: int
 
 
-Event = StateChanged | FlappingChanged
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """Something a probe saw happen once: a reboot, inventory drift."""
+
+    key: CheckKey
+    probe_kind: str
+    device_kind: str
+    site_id: str
+    at: float
+    event: ProbeEvent
+
+
+Event = StateChanged | FlappingChanged | DeviceEvent
 
 
 class Subscription:

@@ -63,7 +63,11 @@ class Credentials:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     community: str | None = field(default=None, repr=False)
-    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
+    snmp_user: str | None = None
+    auth_protocol: str | None = None
+    auth_key: str | None = field(default=None, repr=False)
+    priv_protocol: str | None = None
+    priv_key: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,9 @@ class ProbeContext:
 
     deadline: float
     clients: SharedClients
+    # This check's previous result (for counter rates, reboot and drift detection);
+    # None on the first run and in `monitor once`.
+    previous: ProbeResult | None = None
 
     def remaining(self) -> float:
         """Seconds left of this run's budget (never negative)."""
@@ -106,3 +113,5 @@ class ProbeKind(Generic[P]):
     default_concurrency: int = 200
     # Thresholds applied to the values this probe reports, unless the check overrides them.
     default_thresholds: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Credential fields (of `Credentials`) a check of this kind cannot run without.
+    required_credentials: Callable[[P], tuple[str, ...]] | None = None

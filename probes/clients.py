@@ -9,6 +9,10 @@ from __future__ import annotations
 import socket
 from functools import cached_property
 
+from probes.snmp.client import FastClient
+from probes.snmp.transport import UdpTransport
+from probes.snmp.v3 import V3Client
+
 
 class SharedClients:
     """Long-lived clients and capabilities probed once per process."""
@@ -23,5 +27,24 @@ class SharedClients:
         sock.close()
         return True
 
+    @cached_property
+    def snmp_transport(self) -> UdpTransport:
+        """The one UDP socket (per family) all v1/v2c requests share."""
+        return UdpTransport()
+
+    @cached_property
+    def snmp_fast(self) -> FastClient:
+        """SNMP v1/v2c: our codec over the shared transport."""
+        return FastClient(self.snmp_transport)
+
+    @cached_property
+    def snmp_v3(self) -> V3Client:
+        """SNMPv3: one pysnmp engine for every device."""
+        return V3Client()
+
     async def close(self) -> None:
         """Release what the clients hold."""
+        if "snmp_transport" in self.__dict__:
+            self.snmp_transport.close()
+        if "snmp_v3" in self.__dict__:
+            self.snmp_v3.close()

@@ -7,11 +7,15 @@ from typing import Any
 
 from probes import icmp, tcp
 from probes.base import ProbeKind
+from probes.snmp import probe as snmp
+from probes.snmp import topology as snmp_topology
 
 PROBES: Mapping[str, ProbeKind[Any]] = {
     probe.name: probe
     for probe in (
         icmp.PROBE,
+        snmp.PROBE,
+        snmp_topology.PROBE,
         tcp.PROBE,
     )
 }

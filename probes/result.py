@@ -50,14 +50,32 @@ class Reason(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class ProbeEvent:
+    """Something that happened once, whatever the state: a reboot, inventory drift."""
+
+    kind: str
+    detail: str
+    values: Mapping[str, Value] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The public JSON form."""
+        return {"kind": self.kind, "detail": self.detail, "values": dict(self.values)}
+
+
+@dataclass(frozen=True, slots=True)
 class ProbeResult:
-    """What one run of one check saw."""
+    """What one run of one check saw.
+
+    Value names are ``name`` or ``name[label]`` (one series per label, e.g.
+    ``if_in_bps[Gi0/1]``); thresholds on ``name`` apply to every label.
+    """
 
     status: Status
     reason: str = Reason.OK
     detail: str = ""
     latency_s: float | None = None
     values: Mapping[str, Value] = field(default_factory=dict)
+    events: tuple[ProbeEvent, ...] = ()
 
     @classmethod
     def ok(cls, detail: str = "", *, latency_s: float | None = None,
@@ -85,7 +103,8 @@ class ProbeResult:
         """This result with `latency_s` filled in when the probe left it empty."""
         if self.latency_s is not None:
             return self
-        return ProbeResult(self.status, self.reason, self.detail, latency_s, self.values)
+        return ProbeResult(self.status, self.reason, self.detail, latency_s, self.values,
+                           self.events)
 
     def to_json(self) -> dict[str, Any]:
         """The public JSON form (`monitor once --format json`), minus device and check."""
@@ -96,6 +115,7 @@ class ProbeResult:
             "latency_s": _finite(self.latency_s),
             "values": {k: _finite(v) if isinstance(v, float) else v
                        for k, v in self.values.items()},
+            "events": [e.to_json() for e in self.events],
         }
 
 

@@ -1,6 +1,8 @@
 """Judging a probe's values against thresholds from configuration.
 
-A check's ``thresholds`` map a value name to limits; a value past ``warning``
+A check's ``thresholds`` map a value name to limits (a name without a label,
+``if_in_errors_rate``, covers every labelled series ``if_in_errors_rate[Gi0/1]``,
+unless that series has a threshold of its own); a value past ``warning``
 makes an ``ok`` result a ``warning``, past ``down`` makes it ``down``.  The
 reason code names the value (``loss_ratio_high``, ``disk_free_low``) unless the
 threshold gives one.  A result that already failed is left as it is.
@@ -52,16 +54,17 @@ def judge(result: ProbeResult, thresholds: Mapping[str, Threshold]) -> ProbeResu
         return result
     worst: tuple[int, str, str] | None = None
     rank = {Status.WARNING: 1, Status.DOWN: 2}
-    for name, limit in thresholds.items():
-        value = result.values.get(name)
-        if not isinstance(value, int | float) or isinstance(value, bool):
+    for name, value in result.values.items():
+        limit = thresholds.get(name) or thresholds.get(name.partition("[")[0])
+        if limit is None or not isinstance(value, int | float) or isinstance(value, bool):
             continue
         status = limit.status_for(float(value))
         if status is Status.OK:
             continue
         bound = limit.down if status is Status.DOWN else limit.warning
         sign = "≤" if limit.below else "≥"
-        reason = limit.reason or f"{name}_{'low' if limit.below else 'high'}"
+        base = name.partition("[")[0]
+        reason = limit.reason or f"{base}_{'low' if limit.below else 'high'}"
         detail = f"{name} {value:g} {sign} {bound:g} ({status.value})"
         if worst is None or rank[status] > worst[0]:
             worst = (rank[status], reason, detail)

@@ -72,7 +72,8 @@ def test_once_json_shape(inventory: Path, capsys: pytest.CaptureFixture[str]) ->
         ("lo", "icmp", "ok"), ("lo", "open", "ok"), ("lo", "closed", "down"),
         ("other", "tcp", "ok")]
     for r in results:
-        assert set(r) == {"device", "check", "status", "reason", "detail", "latency_s", "values"}
+        assert set(r) == {"device", "check", "status", "reason", "detail", "latency_s", "values",
+                          "events"}
         assert isinstance(r["latency_s"], float)
     assert results[2]["reason"] == "refused"
     assert results[0]["values"]["packets_received"] == 1

@@ -173,7 +173,7 @@ class _Loader:
         resolved = {}
         for name, spec in specs.items():
             values: dict[str, str | None] = {}
-            for field in ("password", "community"):
+            for field in CredentialSpec.SECRETS:
                 ref = getattr(spec, field)
                 values[field] = None
                 if ref is None:
@@ -183,7 +183,9 @@ class _Loader:
                 except SecretError as exc:
                     self.problem(("credentials", name, field), f"credentials {name!r}",
                                  f"{field}: cannot resolve {ref}: {exc}")
-            resolved[name] = Credentials(spec.username, values["password"], values["community"])
+            resolved[name] = Credentials(
+                spec.username, values["password"], values["community"], spec.snmp_user,
+                spec.auth_protocol, values["auth_key"], spec.priv_protocol, values["priv_key"])
         return resolved
 
     def entries(self, raw: list[Any], kind: str) -> Iterable[tuple[int, Any, str]]:
@@ -272,6 +274,12 @@ class _Loader:
                     self.problem(where, subject, f"unknown credentials {cred_name!r}")
             checks = self.device_checks(base, subject, top,
                                         default_checks.get(spec.kind.value, {}))
+            for check in checks:
+                need = PROBES[check.kind].required_credentials
+                missing = [f for f in (need(check.params) if need else ()) if not getattr(creds, f)]
+                if missing:
+                    self.problem(base, subject, f"check {check.name!r} needs credentials with "
+                                                f"{' and '.join(missing)}")
             labels = {**(kind_defaults.labels if kind_defaults else {}), **spec.labels}
             devices[spec.id] = Device(spec.id, spec.name, spec.kind, spec.site, spec.address,
                                       spec.parent, creds, tuple(checks), labels)

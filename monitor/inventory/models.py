@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -85,9 +85,16 @@ class SiteSpec(Strict):
 class CredentialSpec(Strict):
     """A named set of credentials; secrets by reference only."""
 
-    username: str | None = None
+    username: str | None = Field(default=None, description="ONVIF / RTSP / HTTP user")
     password: SecretRefField | None = None
-    community: SecretRefField | None = None
+    community: SecretRefField | None = Field(default=None, description="SNMP v1/v2c")
+    snmp_user: str | None = Field(default=None, description="SNMPv3 security name")
+    auth_protocol: Literal["MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"] = "SHA"
+    auth_key: SecretRefField | None = None
+    priv_protocol: Literal["DES", "AES", "AES-192", "AES-256"] = "AES"
+    priv_key: SecretRefField | None = Field(default=None, description="set: authPriv")
+
+    SECRETS: ClassVar[tuple[str, ...]] = ("password", "community", "auth_key", "priv_key")
 
 
 class CheckFields(Strict):

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from monitor.events import CheckKey, Event, FlappingChanged, StateChanged
+from monitor.events import CheckKey, DeviceEvent, Event, StateChanged
 from monitor.state import CheckState, Snapshot
 from monitor.store import migrate
 from monitor.store.tables import CheckStateRow, StateChangeRow
@@ -177,7 +177,12 @@ def _event_row(e: Event) -> dict[str, Any]:
             "status": r.status.value, "reason": str(r.reason), "detail": r.detail,
             "latency_s": r.latency_s, "values": dict(r.values),
         }
-    assert isinstance(e, FlappingChanged)
+    if isinstance(e, DeviceEvent):
+        return base | {"probe_kind": e.probe_kind, "device_kind": e.device_kind,
+                       "event": e.event.kind, "old_state": None, "new_state": None,
+                       "flapping": False, "status": None, "reason": None,
+                       "detail": e.event.detail, "latency_s": None,
+                       "values": dict(e.event.values)}
     return base | {"probe_kind": e.probe_kind, "device_kind": e.device_kind,
                    "event": "flapping", "old_state": None, "new_state": None,
                    "flapping": e.flapping, "status": None, "reason": None,

@@ -112,7 +112,8 @@ class StateChangeRow(Base):
     probe_kind: Mapped[str] = mapped_column(String(32))
     site_id: Mapped[str] = mapped_column(String(64))
     device_kind: Mapped[str] = mapped_column(String(32))
-    event: Mapped[str] = mapped_column(String(16))  # "state" or "flapping"
+    # "state", "flapping", or what a probe saw happen ("reboot", "inventory_drift")
+    event: Mapped[str] = mapped_column(String(32))
     old_state: Mapped[str | None] = mapped_column(String(16))
     new_state: Mapped[str | None] = mapped_column(String(16))
     flapping: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -103,6 +103,20 @@ def decode_oid(content: bytes) -> tuple[int, ...]:
     return (*head, *arcs[1:])
 
 
+def decode_arcs(content: bytes) -> tuple[int, ...]:
+    """Arcs of an OID fragment (a table index suffix): no first-two-arcs packing."""
+    arcs: list[int] = []
+    value = 0
+    for byte in content:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            arcs.append(value)
+            value = 0
+    if content and content[-1] & 0x80:
+        raise MalformedMessage("truncated OID fragment")
+    return tuple(arcs)
+
+
 def oid_text(content: bytes) -> str:
     """Dotted text of an OID from its content bytes."""
     return ".".join(map(str, decode_oid(content)))
@@ -255,7 +269,7 @@ def decode_message(buf: bytes) -> Message:
             low, high = _RANGES[tag]
             if not low <= value <= high:
                 raise MalformedMessage(f"value {value} out of range for tag 0x{tag:02x}")
-        elif tag == OCTET_STRING or tag == OPAQUE:
+        elif tag in (OCTET_STRING, OPAQUE):
             value = content
         elif tag == OBJECT_ID:
             value = decode_oid(content)

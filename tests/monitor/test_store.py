@@ -129,3 +129,37 @@ async def test_monitor_restores_state_after_restart(store_url: str) -> None:
     await second._on_result(spec, ProbeResult(Status.DOWN, "refused"))
     assert events.queue.empty()  # still down: nothing to announce
     await store.close()
+
+
+async def test_probe_events_are_stored_and_published(store_url: str) -> None:
+    """A reboot seen by a probe is an event of its own, whatever the state does."""
+    from monitor.events import DeviceEvent
+    from monitor.inventory.models import CheckConfig, Device, DeviceKind, Inventory, Site, SiteRole
+    from probes.base import Credentials
+    from probes.result import ProbeEvent
+    from probes.tcp import TcpParams
+
+    check = CheckConfig("snmp", "tcp", 10.0, 1.0, 3, 2, 600.0, 6, TcpParams(port=1), {})
+    inv = Inventory(
+        path=Path("x.yaml"),
+        sites={"jn": Site("jn", "省局", "Centre", "jinan", SiteRole.PROVINCIAL_CENTRE, None, {})},
+        devices={"sw": Device("sw", "SW", DeviceKind.SWITCH, "jn", "127.0.0.1", None,
+                              Credentials(), (check,), {})})
+    store = await Store.open(store_url)
+    bus = EventBus()
+    events = bus.subscribe("test")
+    monitor = Monitor(store, bus, SharedClients())
+    await monitor.apply(inv)
+    (spec,) = job_specs(inv)
+    await monitor._on_result(spec, ProbeResult.ok())
+    assert isinstance(await anext(events), StateChanged)  # unknown → up
+    reboot = ProbeEvent("reboot", "rebooted", {"uptime_before_s": 5002.0, "uptime_s": 10.0})
+    await monitor._on_result(spec, ProbeResult(Status.WARNING, "rebooted", "rebooted",
+                                               events=(reboot,)))
+    got = await anext(events)
+    assert isinstance(got, DeviceEvent) and got.event == reboot
+    assert events.queue.empty()  # one warning is not yet a state change (fail_after 3)
+    rows = await store.history()
+    assert rows[0]["event"] == "reboot"
+    assert rows[0]["values"] == {"uptime_before_s": 5002.0, "uptime_s": 10.0}
+    await store.close()

@@ -172,11 +172,12 @@ def test_mutated_messages_never_raise_anything_else(data: st.DataObject) -> None
 @settings(max_examples=2000, deadline=None)
 @given(wire=st.binary(max_size=200))
 def test_random_bytes_are_rejected_cleanly(wire: bytes) -> None:
-    with pytest.raises(ber.MalformedMessage):
-        msg = ber.decode_message(wire)
-        # A random valid message is possible in principle; then it must really be one.
-        assert pyasn1_decodes(wire)
-        raise ber.MalformedMessage(repr(msg))
+    try:
+        ber.decode_message(wire)
+    except ber.MalformedMessage:
+        return
+    # A random valid message is possible in principle; then it must really be one.
+    assert pyasn1_decodes(wire)
 
 
 def test_oid_encoding_edges() -> None:

@@ -56,7 +56,7 @@ def upgrade() -> None:
         sa.Column("probe_kind", sa.String(length=32), nullable=False),
         sa.Column("site_id", sa.String(length=64), nullable=False),
         sa.Column("device_kind", sa.String(length=32), nullable=False),
-        sa.Column("event", sa.String(length=16), nullable=False),
+        sa.Column("event", sa.String(length=32), nullable=False),
         sa.Column("old_state", sa.String(length=16), nullable=True),
         sa.Column("new_state", sa.String(length=16), nullable=True),
         sa.Column("flapping", sa.Boolean(), nullable=False),

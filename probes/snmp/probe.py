@@ -1,0 +1,381 @@
+"""The ``snmp`` check: system, interfaces, storage, CPU and sensors of one agent.
+
+What is read is declared in `probes.snmp.mib`; how each reading is judged is
+here, in one function per section.  Counter rates need the previous sample: the
+core hands this check's previous result in `ProbeContext.previous`, so the
+probe itself keeps no state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from probes.base import Duration, ProbeContext, ProbeKind, ProbeParams, Target
+from probes.result import ProbeEvent, ProbeResult, Reason, Status, Value
+from probes.snmp import ber, mib
+from probes.snmp.client import Agent, Row, SnmpClient
+from probes.snmp.errors import SnmpError
+from probes.snmp.v3 import AUTH_PROTOCOLS, PRIV_PROTOCOLS, Usm
+
+Section = Literal["system", "interfaces", "storage", "cpu", "sensors"]
+TIMETICKS_WRAP_S = 2**32 / 100  # sysUpTime wraps after ~497 days
+
+
+class InterfaceSelect(ProbeParams):
+    """Which interfaces matter.  Without `names` or `match`: every admin-up interface."""
+
+    names: list[str] = Field(default=[], description="ifName or ifDescr, exactly")
+    match: str | None = Field(default=None, description="regex over ifName, ifDescr, ifAlias")
+    uplinks: list[str] = Field(default=[], description="uplink names: down is DOWN, not WARNING")
+
+    @model_validator(mode="after")
+    def _regex(self) -> InterfaceSelect:
+        if self.match is not None:
+            try:
+                re.compile(self.match)
+            except re.error as exc:
+                raise ValueError(f"match: bad regular expression: {exc}") from exc
+        return self
+
+
+class SnmpConnection(ProbeParams):
+    """How to reach the agent (shared by the SNMP check kinds)."""
+
+    version: Literal["1", "2c", "3"] = "2c"
+    port: int = Field(default=161, ge=1, le=65535)
+    retries: int = Field(default=1, ge=0, le=5)
+    per_try_timeout: Duration = Field(default=2.0, gt=0, description="at most, per request try")
+    max_repetitions: int = Field(default=25, ge=1, le=100)
+    max_oids: int = Field(default=30, ge=1, le=100, description="OIDs per GET request")
+
+
+class SnmpParams(SnmpConnection):
+    """Parameters of an ``snmp`` check."""
+
+    read: list[Section] = Field(default=["system", "interfaces"], min_length=1)
+    interfaces: InterfaceSelect = InterfaceSelect()
+
+
+def agent_for(target: Target, params: SnmpConnection) -> Agent:
+    """The agent to ask, from the device and the check's parameters."""
+    c = target.credentials
+    usm = None
+    if params.version == "3" and c.snmp_user and c.auth_key:
+        usm = Usm(c.snmp_user, c.auth_protocol or "SHA", c.auth_key,
+                  c.priv_protocol if c.priv_key else None, c.priv_key)
+    version = {"1": ber.V1, "2c": ber.V2C, "3": 3}[params.version]
+    return Agent(target.address, params.port, version, (c.community or "").encode(),
+                 params.per_try_timeout, params.retries, params.max_oids,
+                 params.max_repetitions, usm)
+
+
+def client_for(ctx: ProbeContext, agent: Agent) -> SnmpClient:
+    """The shared client for this agent's SNMP version."""
+    return ctx.clients.snmp_v3 if agent.version == 3 else ctx.clients.snmp_fast
+
+
+def required_credentials(params: SnmpConnection) -> tuple[str, ...]:
+    """Credential fields an SNMP check cannot do without."""
+    return ("snmp_user", "auth_key") if params.version == "3" else ("community",)
+
+
+@dataclass
+class Reading:
+    """What the sections found, merged into one result."""
+
+    values: dict[str, Value] = field(default_factory=dict)
+    problems: list[tuple[Status, str, str]] = field(default_factory=list)
+    events: list[ProbeEvent] = field(default_factory=list)
+    restarted: bool = False  # the agent restarted since the previous sample: no rates
+
+    def problem(self, status: Status, reason: str, detail: str) -> None:
+        self.problems.append((status, reason, detail))
+
+    def result(self) -> ProbeResult:
+        rank = {Status.OK: 0, Status.WARNING: 1, Status.ERROR: 2, Status.DOWN: 3}
+        if not self.problems:
+            return ProbeResult(Status.OK, Reason.OK, self._summary(), None, self.values,
+                               tuple(self.events))
+        worst = max(self.problems, key=lambda p: rank[p[0]])
+        details = "; ".join(p[2] for p in self.problems[:4])
+        more = len(self.problems) - 4
+        if more > 0:
+            details += f"; and {more} more"
+        return ProbeResult(worst[0], worst[1], details, None, self.values, tuple(self.events))
+
+    def _summary(self) -> str:
+        parts = []
+        if "sys_uptime_s" in self.values:
+            parts.append(f"up {_age(float(self.values['sys_uptime_s']))}")  # type: ignore[arg-type]
+        if "if_selected" in self.values:
+            parts.append(f"{self.values['if_selected']} interfaces up")
+        return ", ".join(parts) or "ok"
+
+
+def _age(seconds: float) -> str:
+    d, rest = divmod(int(seconds), 86400)
+    h, rest = divmod(rest, 3600)
+    return f"{d}d{h:02d}h{rest // 60:02d}m" if d else f"{h}h{rest // 60:02d}m"
+
+
+def _text(value: ber.Value) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace").strip("\x00 ")
+    if isinstance(value, tuple):
+        return ".".join(map(str, value))
+    return "" if value is None or isinstance(value, ber._Exception) else str(value)
+
+
+def _number(value: ber.Value) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def _prev(ctx: ProbeContext, key: str) -> Value:
+    return ctx.previous.values.get(key) if ctx.previous is not None else None
+
+
+def counter_rate(current: int, previous: Value, bits: int, elapsed: float | None,
+                 restarted: bool) -> float | None:
+    """Per-second rate of a counter; None when it cannot be known (never negative).
+
+    A Counter32 that went down from its upper half wrapped; any other decrease is
+    a reset (agent or interface restart) and gives no rate this time.
+    """
+    if (not isinstance(previous, int) or isinstance(previous, bool) or not elapsed
+            or elapsed <= 0 or restarted):
+        return None
+    delta = current - previous
+    if delta < 0:
+        if bits == 32 and previous >= 2**31:
+            delta += 2**32
+        else:
+            return None
+    return delta / elapsed
+
+
+async def read_system(agent: Agent, client: SnmpClient, ctx: ProbeContext,
+                      reading: Reading) -> None:
+    """sysUpTime (reboots), sysDescr and sysObjectID (drift), sysName."""
+    got = await client.get(agent, [s.oid for s in mib.SYSTEM], ctx.deadline)
+    found = 0
+    for scalar in mib.SYSTEM:
+        tag, value = got.get(scalar.oid, (ber.NO_SUCH_OBJECT, ber.NO_SUCH_OBJECT_VALUE))
+        if tag in ber.EXCEPTIONS:
+            continue
+        found += 1
+        if scalar.kind is mib.Kind.TIMETICKS and isinstance(value, int):
+            reading.values[scalar.key] = value / 100
+        else:
+            reading.values[scalar.key] = _text(value)
+    if not found:
+        reading.problem(Status.ERROR, "no_such_object",
+                        "the agent has no SNMPv2-MIB system group")
+        return
+    uptime = reading.values.get("sys_uptime_s")
+    before = _prev(ctx, "sys_uptime_s")
+    elapsed = _elapsed(ctx, reading)
+    if isinstance(uptime, float) and isinstance(before, float) and uptime < before:
+        wrapped = elapsed is not None and before + elapsed >= TIMETICKS_WRAP_S
+        if not wrapped:
+            reading.restarted = True
+            reading.events.append(ProbeEvent(
+                "reboot", f"rebooted: uptime went from {_age(before)} to {_age(uptime)}",
+                {"uptime_before_s": before, "uptime_s": uptime}))
+            reading.problem(Status.WARNING, "rebooted",
+                            f"rebooted ({_age(uptime)} ago; had been up {_age(before)})")
+    for key in ("sys_descr", "sys_object_id"):
+        old, new = _prev(ctx, key), reading.values.get(key)
+        if isinstance(old, str) and isinstance(new, str) and old != new:
+            reading.events.append(ProbeEvent("inventory_drift", f"{key} changed: {old!r} → {new!r}",
+                                             {"field": key, "old": old, "new": new}))
+            reading.problem(Status.WARNING, "inventory_drift", f"{key} changed to {new!r}")
+
+
+def _elapsed(ctx: ProbeContext, reading: Reading) -> float | None:
+    before = _prev(ctx, "sampled_at")
+    now = reading.values.get("sampled_at")
+    if isinstance(before, float) and isinstance(now, float):
+        return now - before
+    return None
+
+
+def _rows(table: Mapping[bytes, list[Row]], column: mib.Column) -> dict[bytes, ber.Value]:
+    return {index: value for index, tag, value in table.get(column.oid, [])
+            if tag not in ber.EXCEPTIONS}
+
+
+async def read_interfaces(agent: Agent, client: SnmpClient, ctx: ProbeContext,
+                          reading: Reading, select: InterfaceSelect) -> None:
+    """Status of the interfaces that matter, octet and error counters as rates."""
+    counters = mib.IF_COUNTERS_V1 if agent.version == ber.V1 else mib.IF_COUNTERS
+    columns = (mib.IF_DESCR, mib.IF_NAME, mib.IF_ALIAS, mib.IF_ADMIN, mib.IF_OPER, *counters)
+    table = await client.walk_columns(agent, [c.oid for c in columns], ctx.deadline)
+    descr, names, aliases = (_rows(table, c) for c in (mib.IF_DESCR, mib.IF_NAME, mib.IF_ALIAS))
+    admin, oper = _rows(table, mib.IF_ADMIN), _rows(table, mib.IF_OPER)
+    if not descr and not oper:
+        reading.problem(Status.ERROR, "no_such_object", "the agent has no IF-MIB ifTable")
+        return
+    label: dict[bytes, str] = {}
+    for index in sorted(set(descr) | set(oper), key=ber.decode_arcs):
+        name = _text(names.get(index)) or _text(descr.get(index)) or \
+            f"if{'.'.join(map(str, ber.decode_arcs(index)))}"
+        label[index] = name if name not in label.values() else \
+            f"{name}#{'.'.join(map(str, ber.decode_arcs(index)))}"
+    pattern = re.compile(select.match) if select.match else None
+    wanted = set(select.names) | set(select.uplinks)
+
+    def selected(index: bytes) -> bool:
+        texts = (label[index], _text(descr.get(index)), _text(aliases.get(index)))
+        if wanted or pattern:
+            return bool(wanted & set(texts[:2])) or bool(
+                pattern and any(pattern.search(t) for t in texts if t))
+        return admin.get(index) == mib.IF_UP
+
+    chosen = [i for i in label if selected(i)]
+    found = {label[i] for i in chosen} | {_text(descr.get(i)) for i in chosen}
+    for uplink in select.uplinks:
+        if uplink not in found:
+            reading.problem(Status.WARNING, "uplink_missing",
+                            f"uplink {uplink!r} is not on the agent")
+    elapsed = _elapsed(ctx, reading)
+    rows = {c.key: _rows(table, c) for c in counters}
+    up = 0
+    for index in chosen:
+        name = label[index]
+        is_up = oper.get(index) == mib.IF_UP
+        admin_up = admin.get(index) == mib.IF_UP
+        reading.values[f"if_oper_up[{name}]"] = int(is_up)
+        reading.values[f"if_admin_up[{name}]"] = int(admin_up)
+        up += is_up
+        if admin_up and not is_up:
+            is_uplink = name in select.uplinks or _text(descr.get(index)) in select.uplinks
+            reading.problem(Status.DOWN if is_uplink else Status.WARNING,
+                            "uplink_down" if is_uplink else "port_down",
+                            f"{'uplink' if is_uplink else 'port'} {name} is down")
+        for column in counters:
+            raw = _number(rows[column.key].get(index))
+            if raw is None:
+                continue
+            key = f"{column.key}[{name}]"
+            reading.values[key] = raw
+            rate = counter_rate(raw, _prev(ctx, key), column.bits, elapsed, reading.restarted)
+            if rate is None:
+                continue
+            if column.key.endswith("octets"):
+                reading.values[f"{column.key[:-6]}bps[{name}]"] = rate * 8
+            else:
+                reading.values[f"{column.key}_rate[{name}]"] = rate
+    reading.values["if_selected"] = len(chosen)
+    reading.values["if_down"] = len(chosen) - up
+
+
+async def read_storage(agent: Agent, client: SnmpClient, ctx: ProbeContext,
+                       reading: Reading) -> None:
+    """Usage of fixed and network disks (DVR recording disks, server file systems)."""
+    columns = (mib.HR_STORAGE_TYPE, mib.HR_STORAGE_DESCR, mib.HR_STORAGE_UNITS,
+               mib.HR_STORAGE_SIZE, mib.HR_STORAGE_USED)
+    table = await client.walk_columns(agent, [c.oid for c in columns], ctx.deadline)
+    kinds, descr, units, size, used = (_rows(table, c) for c in columns)
+    if not kinds:
+        reading.problem(Status.WARNING, "no_such_object",
+                        "the agent has no HOST-RESOURCES-MIB hrStorageTable")
+        return
+    disks = 0
+    for index, kind in kinds.items():
+        if _text(kind) not in (mib.HR_STORAGE_FIXED_DISK, mib.HR_STORAGE_NETWORK_DISK):
+            continue
+        u, s, n = _number(units.get(index)), _number(size.get(index)), _number(used.get(index))
+        if not u or not s or n is None:
+            continue
+        name = _text(descr.get(index)) or f"storage{ber.decode_arcs(index)[0]}"
+        disks += 1
+        reading.values[f"storage_size_bytes[{name}]"] = s * u
+        reading.values[f"storage_used_bytes[{name}]"] = n * u
+        reading.values[f"storage_used_ratio[{name}]"] = n / s
+    reading.values["storage_disks"] = disks
+
+
+async def read_cpu(agent: Agent, client: SnmpClient, ctx: ProbeContext,
+                   reading: Reading) -> None:
+    """hrProcessorLoad: the mean and the busiest processor over the last minute."""
+    table = await client.walk_columns(agent, [mib.HR_PROCESSOR_LOAD.oid], ctx.deadline)
+    loads = [v for v in _rows(table, mib.HR_PROCESSOR_LOAD).values() if isinstance(v, int)]
+    reading.values["cpu_processors"] = len(loads)
+    if not loads:  # no MIB, or (net-snmp) not sampled yet in its first minute
+        return
+    reading.values["cpu_load_ratio"] = sum(loads) / len(loads) / 100
+    reading.values["cpu_load_max_ratio"] = max(loads) / 100
+
+
+async def read_sensors(agent: Agent, client: SnmpClient, ctx: ProbeContext,
+                       reading: Reading) -> None:
+    """ENTITY-SENSOR-MIB temperatures, in °C, named by entPhysicalName."""
+    columns = (mib.SENSOR_TYPE, mib.SENSOR_SCALE, mib.SENSOR_PRECISION, mib.SENSOR_VALUE,
+               mib.SENSOR_STATUS, mib.PHYSICAL_NAME)
+    table = await client.walk_columns(agent, [c.oid for c in columns], ctx.deadline)
+    kinds, scale, precision, value, status, names = (_rows(table, c) for c in columns)
+    count = 0
+    for index, kind in kinds.items():
+        raw = _number(value.get(index))
+        if kind != mib.SENSOR_CELSIUS or raw is None:
+            continue
+        exponent = 3 * ((_number(scale.get(index)) or 9) - 9) - (_number(precision.get(index)) or 0)
+        name = _text(names.get(index)) or f"sensor{ber.decode_arcs(index)[0]}"
+        count += 1
+        reading.values[f"temperature_c[{name}]"] = raw * 10.0**exponent
+        if status.get(index, mib.SENSOR_OK) != mib.SENSOR_OK:
+            reading.problem(Status.WARNING, "sensor_failed", f"sensor {name} is not ok")
+    reading.values["temperature_sensors"] = count
+
+
+async def run(target: Target, params: SnmpParams, ctx: ProbeContext) -> ProbeResult:
+    """Poll one agent: every requested section, concurrently."""
+    agent = agent_for(target, params)
+    client = client_for(ctx, agent)
+    reading = Reading()
+    reading.values["sampled_at"] = time.time()
+    try:
+        if "system" in params.read:  # first: a reboot invalidates the counter rates
+            await read_system(agent, client, ctx, reading)
+        sections = []
+        if "interfaces" in params.read:
+            sections.append(read_interfaces(agent, client, ctx, reading, params.interfaces))
+        if "storage" in params.read:
+            sections.append(read_storage(agent, client, ctx, reading))
+        if "cpu" in params.read:
+            sections.append(read_cpu(agent, client, ctx, reading))
+        if "sensors" in params.read:
+            sections.append(read_sensors(agent, client, ctx, reading))
+        await asyncio.gather(*sections)
+    except SnmpError as exc:
+        return failure(exc)
+    return reading.result()
+
+
+def failure(exc: SnmpError) -> ProbeResult:
+    """The result for an SNMP failure."""
+    status = {"timeout": Status.TIMEOUT, "auth_failed": Status.DOWN,
+              "unreachable": Status.DOWN}.get(exc.reason, Status.ERROR)
+    return ProbeResult(status, exc.reason, str(exc))
+
+
+PROBE = ProbeKind(
+    name="snmp",
+    params=SnmpParams,
+    run=run,
+    summary="SNMP v1/v2c/v3: uptime and reboots, interfaces, disks, CPU, temperatures",
+    default_interval_s=60.0,
+    default_timeout_s=10.0,
+    default_concurrency=1000,
+    default_thresholds={"storage_used_ratio": {"warning": 0.9}},
+    required_credentials=required_credentials,
+)
+
+__all__ = ["AUTH_PROTOCOLS", "PRIV_PROTOCOLS", "PROBE", "SnmpParams"]

@@ -1,0 +1,196 @@
+"""SNMPv3 (USM: authNoPriv, authPriv) through pysnmp's v3arch engine, one for all devices.
+
+v3 is the slow path -- pysnmp and pyasn1 do all the work -- and it stays there on
+purpose: USM (key localisation, engine discovery, time windows, privacy) is
+exactly what should not be written twice.  Its results come back in the fast
+path's shapes (OID content bytes, decoded values).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from probes.snmp import ber
+from probes.snmp.client import MAX_ROWS, Agent, Row, resolve
+from probes.snmp.errors import (
+    SnmpAgentError,
+    SnmpAuthFailed,
+    SnmpError,
+    SnmpMalformed,
+    SnmpTimeout,
+)
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # pysmi 2 deprecations at import
+    from pysnmp.hlapi.v3arch import asyncio as hlapi
+    from pysnmp.proto import errind
+
+AUTH_PROTOCOLS = {
+    "MD5": hlapi.usmHMACMD5AuthProtocol,
+    "SHA": hlapi.usmHMACSHAAuthProtocol,
+    "SHA-224": hlapi.usmHMAC128SHA224AuthProtocol,
+    "SHA-256": hlapi.usmHMAC192SHA256AuthProtocol,
+    "SHA-384": hlapi.usmHMAC256SHA384AuthProtocol,
+    "SHA-512": hlapi.usmHMAC384SHA512AuthProtocol,
+}
+PRIV_PROTOCOLS = {
+    "DES": hlapi.usmDESPrivProtocol,
+    "AES": hlapi.usmAesCfb128Protocol,
+    "AES-192": hlapi.usmAesCfb192Protocol,
+    "AES-256": hlapi.usmAesCfb256Protocol,
+}
+
+# What the agent's report PDU (or the engine) says, by pysnmp's error-indication type.
+_AUTH = (errind.WrongDigest, errind.UnknownUserName, errind.UnknownSecurityName,
+         errind.DecryptionError, errind.NotInTimeWindow, errind.UnsupportedSecurityLevel,
+         errind.AuthenticationFailure, errind.AuthenticationError)
+_TIMEOUT = (errind.RequestTimedOut,)
+_MALFORMED = (errind.ParseError, errind.SerializationError, errind.DeserializationError,
+              errind.InvalidMsg)
+
+_TAGS = {"Integer": ber.INTEGER, "Integer32": ber.INTEGER, "OctetString": ber.OCTET_STRING,
+         "ObjectIdentifier": ber.OBJECT_ID, "IpAddress": ber.IP_ADDRESS,
+         "Counter32": ber.COUNTER32, "Gauge32": ber.GAUGE32, "Unsigned32": ber.GAUGE32,
+         "TimeTicks": ber.TIMETICKS, "Opaque": ber.OPAQUE, "Counter64": ber.COUNTER64,
+         "Null": ber.NULL, "NoSuchObject": ber.NO_SUCH_OBJECT,
+         "NoSuchInstance": ber.NO_SUCH_INSTANCE, "EndOfMibView": ber.END_OF_MIB_VIEW}
+_EXC = {ber.NO_SUCH_OBJECT: ber.NO_SUCH_OBJECT_VALUE,
+        ber.NO_SUCH_INSTANCE: ber.NO_SUCH_INSTANCE_VALUE,
+        ber.END_OF_MIB_VIEW: ber.END_OF_MIB_VIEW_VALUE}
+
+
+@dataclass(frozen=True, slots=True)
+class Usm:
+    """A v3 user: authNoPriv when `priv_key` is None, authPriv otherwise."""
+
+    user: str
+    auth_protocol: str
+    auth_key: str
+    priv_protocol: str | None = None
+    priv_key: str | None = None
+
+    def user_data(self) -> Any:
+        return hlapi.UsmUserData(
+            self.user, self.auth_key, self.priv_key,
+            authProtocol=AUTH_PROTOCOLS[self.auth_protocol],
+            privProtocol=PRIV_PROTOCOLS[self.priv_protocol] if self.priv_protocol
+            else hlapi.usmNoPrivProtocol)
+
+
+def _convert(value: Any) -> tuple[int, ber.Value]:
+    tag = _TAGS.get(type(value).__name__)
+    if tag is None:
+        raise SnmpMalformed(f"unexpected value type {type(value).__name__}")
+    if tag in _EXC:
+        return tag, _EXC[tag]
+    if tag in (ber.OCTET_STRING, ber.OPAQUE):
+        return tag, bytes(value.asOctets())
+    if tag == ber.OBJECT_ID:
+        return tag, tuple(value)
+    if tag == ber.IP_ADDRESS:
+        return tag, ".".join(str(b) for b in value.asOctets())
+    if tag == ber.NULL:
+        return tag, None
+    return tag, int(value)
+
+
+class V3Client:
+    """SNMPv3 GET and column walks with one shared pysnmp engine."""
+
+    def __init__(self) -> None:
+        self._engine: Any = None
+
+    @property
+    def engine(self) -> Any:
+        if self._engine is None:
+            self._engine = hlapi.SnmpEngine()
+        return self._engine
+
+    def close(self) -> None:
+        """Close the engine's sockets."""
+        if self._engine is not None:
+            self._engine.close_dispatcher()
+            self._engine = None
+
+    async def _target(self, agent: Agent, deadline: float) -> Any:
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            raise SnmpTimeout(f"no time left to ask {agent.host}:{agent.port}")
+        per_try = min(agent.timeout_s, left / (agent.retries + 1))
+        return await hlapi.UdpTransportTarget.create(
+            (await resolve(agent.host), agent.port), timeout=per_try, retries=agent.retries)
+
+    @staticmethod
+    def _check(agent: Agent, indication: Any, status: Any, index: Any) -> None:
+        if indication:
+            where = f"{agent.host}:{agent.port}"
+            if isinstance(indication, _AUTH):
+                raise SnmpAuthFailed(f"{where}: {indication}")
+            if isinstance(indication, _TIMEOUT):
+                raise SnmpTimeout(f"no response from {where}")
+            if isinstance(indication, _MALFORMED):
+                raise SnmpMalformed(f"{where}: {indication}")
+            raise SnmpError(f"{where}: {indication}")
+        if status:
+            raise SnmpAgentError(int(status), int(index))
+
+    def _usm(self, agent: Agent) -> Any:
+        if agent.usm is None:
+            raise SnmpAuthFailed("SNMPv3 needs a user (snmp_user, auth_key) in the credentials")
+        return agent.usm.user_data()
+
+    async def get(self, agent: Agent, oids: Sequence[bytes],
+                  deadline: float) -> dict[bytes, tuple[int, ber.Value]]:
+        """Values of `oids`."""
+        out: dict[bytes, tuple[int, ber.Value]] = {}
+        for i in range(0, len(oids), agent.max_oids):
+            batch = oids[i:i + agent.max_oids]
+            indication, status, index, varbinds = await hlapi.get_cmd(
+                self.engine, self._usm(agent), await self._target(agent, deadline),
+                hlapi.ContextData(),
+                *[hlapi.ObjectType(hlapi.ObjectIdentity(ber.decode_oid(o))) for o in batch],
+                lookupMib=False)
+            self._check(agent, indication, status, index)
+            for oid, value in varbinds:
+                out[ber.encode_oid(tuple(oid))] = _convert(value)
+        return out
+
+    async def walk_columns(self, agent: Agent, columns: Sequence[bytes],
+                           deadline: float) -> dict[bytes, list[Row]]:
+        """Every row of each column, by GETBULK."""
+        rows: dict[bytes, list[Row]] = {c: [] for c in columns}
+        cursor = {c: c for c in columns}
+        total = 0
+        while cursor and total <= MAX_ROWS:
+            open_cols = list(cursor)
+            reps = max(1, min(agent.max_repetitions, 60 // len(open_cols)))
+            indication, status, index, table = await hlapi.bulk_cmd(
+                self.engine, self._usm(agent), await self._target(agent, deadline),
+                hlapi.ContextData(), 0, reps,
+                *[hlapi.ObjectType(hlapi.ObjectIdentity(ber.decode_oid(cursor[c])))
+                  for c in open_cols],
+                lookupMib=False)
+            self._check(agent, indication, status, index)
+            if not table:
+                break
+            done: set[bytes] = set()
+            for i, (oid_obj, value) in enumerate(table):
+                col = open_cols[i % len(open_cols)]
+                oid = ber.encode_oid(tuple(oid_obj))
+                tag, val = _convert(value)
+                if col in done:
+                    continue
+                if (tag == ber.END_OF_MIB_VIEW or not oid.startswith(col) or oid == col
+                        or oid == cursor[col]):
+                    done.add(col)
+                    continue
+                rows[col].append((oid[len(col):], tag, val))
+                cursor[col] = oid
+                total += 1
+            for col in done:
+                cursor.pop(col, None)
+        return rows

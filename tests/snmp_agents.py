@@ -1,0 +1,184 @@
+"""Real SNMP agents for the tests: net-snmp's snmpd and snmpsim, on loopback ports.
+
+* `Snmpd`: v1/v2c community ``public`` and SNMPv3 users (authNoPriv SHA,
+  authPriv SHA-256/AES and SHA-512/AES), reporting this machine's real
+  interfaces, disks and CPU.
+* `Snmpsim`: recorded device walks served by snmpsim.  The community picks the
+  data file; ``switch`` is the bundled Linux recording with sysUpTime,
+  ifOperStatus.2 and ifInErrors.2 made writable (the ``writecache`` variation
+  module), so a test can SET a reboot, an interface going down or a counter
+  wrapping and watch the probe see it; ``bridge`` carries forwarding-table and
+  LLDP rows; ``dev000``… are hard links of recordings (a fleet of agents).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+V3_USERS = {
+    # name: (auth protocol, auth key, priv protocol or None, priv key or None)
+    "authonly": ("SHA", "auth-pass-1", None, None),
+    "sha256aes": ("SHA-256", "auth-pass-2", "AES", "priv-pass-2"),
+    "sha512aes": ("SHA-512", "auth-pass-3", "AES", "priv-pass-3"),
+}
+
+
+def _answers(port: int, community: str = "public", timeout: float = 10) -> bool:
+    from probes.snmp import ber
+    msg = ber.encode_request(ber.V2C, community.encode(), ber.GET, 1,
+                             ber.encode_varbinds([ber.encode_oid("1.3.6.1.2.1.1.3.0")]))
+    end = time.monotonic() + timeout
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.2)
+        while time.monotonic() < end:
+            s.sendto(msg, ("127.0.0.1", port))
+            try:
+                s.recv(65535)
+                return True
+            except TimeoutError:
+                continue
+    return False
+
+
+class Snmpd:
+    """net-snmp's snmpd in the foreground with a config of our own."""
+
+    def __init__(self, folder: Path) -> None:
+        if shutil.which("snmpd") is None:
+            pytest.fail("snmpd is missing: run `make test` (it installs net-snmp)")
+        self.folder = folder
+        self.port = free_port(socket.SOCK_DGRAM)
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = ["rocommunity public 127.0.0.1", "sysLocation test", "sysContact tests"]
+        for user, (auth, akey, priv, pkey) in V3_USERS.items():
+            if priv:
+                lines.append(f'createUser {user} {auth} "{akey}" {priv} "{pkey}"')
+                lines.append(f"rouser {user} priv")
+            else:
+                lines.append(f'createUser {user} {auth} "{akey}"')
+                lines.append(f"rouser {user} auth")
+        (folder / "snmpd.conf").write_text("\n".join(lines) + "\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = os.environ | {"SNMP_PERSISTENT_DIR": str(self.folder / "persist")}
+        # -I -smux: no SMUX listener (it would open TCP 199 on every address).
+        self.proc = subprocess.Popen(
+            ["snmpd", "-f", "-Lf", str(self.folder / "log"), "-C", "-c",
+             str(self.folder / "snmpd.conf"), "-I", "-smux", f"udp:127.0.0.1:{self.port}"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not _answers(self.port):
+            self.stop()
+            raise RuntimeError(f"snmpd did not start: {(self.folder / 'log').read_text()}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+SNMPSIM_DATA = Path(sys.prefix) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" \
+    / "site-packages" / "snmpsim"
+
+WRITABLE = {  # the switch's OIDs a test may SET (made writecache)
+    "1.3.6.1.2.1.1.3.0": "67",  # sysUpTime
+    "1.3.6.1.2.1.2.2.1.8.2": "2",  # ifOperStatus.2 (eth0)
+    "1.3.6.1.2.1.2.2.1.14.2": "65",  # ifInErrors.2
+}
+
+BRIDGE = """\
+1.3.6.1.2.1.1.1.0|4|Access switch with a forwarding table
+1.3.6.1.2.1.1.3.0|67|1000
+1.3.6.1.2.1.2.2.1.2.5|4|GigabitEthernet0/5
+1.3.6.1.2.1.2.2.1.2.48|4|GigabitEthernet0/48
+1.3.6.1.2.1.17.1.4.1.2.5|2|5
+1.3.6.1.2.1.17.1.4.1.2.48|2|48
+1.3.6.1.2.1.17.7.1.2.2.1.2.1.0.18.121.98.249.64|2|5
+1.3.6.1.2.1.17.7.1.2.2.1.2.1.0.18.121.98.249.65|2|48
+1.3.6.1.2.1.31.1.1.1.1.5|4|Gi0/5
+1.3.6.1.2.1.31.1.1.1.1.48|4|Gi0/48
+1.0.8802.1.1.2.1.3.7.1.3.48|4|Gi0/48
+1.0.8802.1.1.2.1.4.1.1.7.0.48.1|4|Gi1/0/1
+1.0.8802.1.1.2.1.4.1.1.9.0.48.1|4|core-sw
+"""
+
+
+class Snmpsim:
+    """snmpsim serving recorded walks; one data file per community."""
+
+    def __init__(self, folder: Path, fleet: int = 40) -> None:
+        self.folder = folder
+        self.port = free_port(socket.SOCK_DGRAM)
+        data = folder / "data"
+        data.mkdir(parents=True)
+        recorded = SNMPSIM_DATA / "data" / "recorded"
+        switch = []
+        for line in (recorded / "linux-full-walk.snmprec").read_text().splitlines():
+            oid, _, rest = line.partition("|")
+            tag, _, value = rest.partition("|")
+            if oid in WRITABLE:
+                line = f"{oid}|{tag}:writecache|value={value}"
+            switch.append(line)
+        (data / "switch.snmprec").write_text("\n".join(switch) + "\n")
+        # snmpsim searches its data files: the lines must be in OID order.
+        lines = sorted(BRIDGE.splitlines(),
+                       key=lambda line: tuple(int(a) for a in line.split("|")[0].split(".")))
+        (data / "bridge.snmprec").write_text("\n".join(lines) + "\n")
+        self.fleet = []
+        for i in range(fleet):
+            source = recorded / ("winxp-full-walk.snmprec" if i % 4 == 3
+                                 else "linux-full-walk.snmprec")
+            name = f"dev{i:03d}"
+            os.link(source, data / f"{name}.snmprec")  # a hard link is a new device
+            self.fleet.append(name)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        exe = Path(sys.executable).parent / "snmpsim-command-responder"
+        self.proc = subprocess.Popen(
+            [str(exe), f"--data-dir={self.folder / 'data'}",
+             f"--cache-dir={self.folder / 'cache'}",
+             f"--agent-udpv4-endpoint=127.0.0.1:{self.port}",
+             f"--variation-modules-dir={SNMPSIM_DATA / 'variation'}",
+             f"--logging-method=file:{self.folder / 'log'}"],
+            env=os.environ | {"SNMPSIM_ALLOW_ROOT": "true"},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not _answers(self.port, "switch", timeout=30):
+            self.stop()
+            raise RuntimeError("snmpsim did not start: " + (self.folder / "log").read_text())
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    async def set(self, oid: str, value: int) -> None:
+        """SET one of the switch's writable OIDs (as the type the recording has)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from pysnmp.hlapi.v3arch import asyncio as hlapi
+        types = {"67": hlapi.TimeTicks, "2": hlapi.Integer32, "65": hlapi.Counter32}
+        engine = hlapi.SnmpEngine()
+        try:
+            indication, status, _, _ = await hlapi.set_cmd(
+                engine, hlapi.CommunityData("switch"),
+                await hlapi.UdpTransportTarget.create(("127.0.0.1", self.port), timeout=2),
+                hlapi.ContextData(),
+                hlapi.ObjectType(hlapi.ObjectIdentity(oid), types[WRITABLE[oid]](value)),
+                lookupMib=False)
+        finally:
+            engine.close_dispatcher()
+        assert not indication and not status, (indication, status)
