@@ -7,8 +7,10 @@ BIN    := $(VENV)/bin
 TEST_DEBS := postgresql postgresql-client snmpd snmp iproute2 iputils-ping procps systemd
 # What the demo's simulated site needs.
 DEMO_DEBS := snmpd snmp
+# What the benchmarks run beside us.
+BENCH_DEBS := snmpd wrk prometheus-snmp-exporter
 
-.PHONY: all test demo demo-status demo-down demo-up lint bench system-deps-test system-deps-demo clean
+.PHONY: all test demo demo-status demo-down demo-up lint bench system-deps-test system-deps-demo system-deps-bench clean
 
 all: test
 
@@ -37,6 +39,9 @@ system-deps-test:
 system-deps-demo:
 	$(call apt_install,$(DEMO_DEBS))
 
+system-deps-bench:
+	$(call apt_install,$(BENCH_DEBS))
+
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
@@ -57,8 +62,9 @@ demo-down: $(BIN)/.installed
 demo-up: $(BIN)/.installed
 	$(BIN)/python -m demo up $(DEVICE)
 
-bench: $(BIN)/.installed
+bench: system-deps-bench $(BIN)/.installed
 	$(BIN)/python bench/scheduler.py
+	$(BIN)/python bench/snmp.py
 
 clean:
 	rm -rf $(VENV) demo/var .pytest_cache .mypy_cache .ruff_cache *.egg-info
