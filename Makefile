@@ -6,11 +6,11 @@ BIN    := $(VENV)/bin
 # Debian packages the tests start for real (PostgreSQL, net-snmp, namespaces, systemd-analyze).
 TEST_DEBS := postgresql postgresql-client snmpd snmp iproute2 iputils-ping procps systemd
 # What the demo's simulated site needs.
-DEMO_DEBS := snmpd snmp
+DEMO_DEBS := snmpd snmp iputils-ping
 # What the benchmarks run beside us.
 BENCH_DEBS := snmpd wrk prometheus-snmp-exporter
 
-.PHONY: all test demo demo-status demo-down demo-up lint bench system-deps-test system-deps-demo system-deps-bench clean
+.PHONY: all test demo demo-status demo-down demo-up demo-reboot demo-uplink-down demo-uplink-up lint bench system-deps-test system-deps-demo system-deps-bench clean
 
 all: test
 
@@ -61,6 +61,10 @@ demo-down: $(BIN)/.installed
 
 demo-up: $(BIN)/.installed
 	$(BIN)/python -m demo up $(DEVICE)
+
+# make demo-reboot DEVICE=jn-core-sw   /   demo-uplink-down / demo-uplink-up DEVICE=qd-sw
+demo-reboot demo-uplink-down demo-uplink-up: $(BIN)/.installed
+	$(BIN)/python -m demo $(@:demo-%=%) $(DEVICE)
 
 bench: system-deps-bench $(BIN)/.installed
 	$(BIN)/python bench/scheduler.py

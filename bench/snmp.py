@@ -32,9 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from probes.snmp import ber  # noqa: E402
-from probes.snmp.client import Agent, FastClient  # noqa: E402
-from probes.snmp.transport import UdpTransport  # noqa: E402
+from probes.snmp import ber
+from probes.snmp.client import Agent, FastClient
+from probes.snmp.transport import UdpTransport
 
 GET_OIDS = ["1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.2.0", "1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.1.4.0",
             "1.3.6.1.2.1.1.5.0", "1.3.6.1.2.1.1.6.0", "1.3.6.1.2.1.1.7.0", "1.3.6.1.2.1.1.8.0",

@@ -1,8 +1,11 @@
 """``python -m demo``: start the simulated site and the daemon against it.
 
-    python -m demo               run site + daemon until Ctrl-C
-    python -m demo down DEVICE   take a simulated device down
-    python -m demo up DEVICE     bring it back
+    python -m demo                     run site + daemon until Ctrl-C
+    python -m demo down DEVICE         close a device's service ports (TCP)
+    python -m demo up DEVICE           open them again
+    python -m demo reboot DEVICE       a simulated switch/DVR reboots (sysUpTime drops)
+    python -m demo uplink-down DEVICE  a simulated switch/DVR loses its uplink (eth0)
+    python -m demo uplink-up DEVICE    and gets it back
 """
 
 from __future__ import annotations
@@ -10,46 +13,85 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
+import shutil
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
+from demo.agents import (
+    SYS_UPTIME,
+    UPLINK_OPER,
+    simulated_device,
+    snmp_set,
+    start_snmpd,
+    start_snmpsim,
+)
 from demo.site import Site
 from monitor.inventory import load_inventory
 
 HERE = Path(__file__).resolve().parent
 VAR = HERE / "var"
 CONTROL = VAR / "control"
+SECRETS = VAR / "secrets"
 INVENTORY = HERE / "inventory.yaml"
 SETTINGS = VAR / "monitor.toml"
+SNMP_PORT = 1161
+SIMULATED = {"jn-core-sw": "127.0.1.1", "qd-sw": "127.0.1.101", "jn-dvr": "127.0.1.30",
+             "qd-dvr": "127.0.1.102"}  # snmpsim, community = device id
+PLATFORM = ("jn-platform", "127.0.1.13")  # net-snmp snmpd
 
 
-def write_settings() -> None:
+def prepare() -> None:
+    """Settings, community files and snmpsim data, fresh for every demo."""
     VAR.mkdir(exist_ok=True)
     SETTINGS.write_text(
         "# written by `python -m demo`\n"
         f'inventory = "{INVENTORY}"\n'
         f'database_url = "sqlite+aiosqlite:///{VAR / "monitor.db"}"\n'
         'state_flush_interval = "5s"\n')
+    SECRETS.mkdir(exist_ok=True, mode=0o700)
+    for device in SIMULATED:
+        (SECRETS / device).write_text(device + "\n")  # snmpsim: the community names the file
+    (SECRETS / PLATFORM[0]).write_text(secrets.token_hex(8) + "\n")
+    for old in VAR.glob("monitor.db*"):  # every demo starts from nothing
+        old.unlink()
+    shutil.rmtree(VAR / "snmpsim", ignore_errors=True)
+    for device in SIMULATED:
+        # One snmpsim per device: its writecache is keyed by OID alone, so devices
+        # sharing a process would reboot together.
+        data = VAR / "snmpsim" / device / "data"
+        data.mkdir(parents=True)
+        (data / f"{device}.snmprec").write_text(simulated_device(moving=True))
 
 
 async def run() -> int:
-    write_settings()
+    if shutil.which("snmpd") is None:
+        print("snmpd is missing: `make demo` installs it", file=sys.stderr)
+        return 1
+    prepare()
     inventory = load_inventory(INVENTORY)
+    agents = [start_snmpsim(VAR / "snmpsim" / device, [f"{address}:{SNMP_PORT}"])
+              for device, address in SIMULATED.items()]
+    agents.append(start_snmpd(VAR / "snmpd", f"{PLATFORM[1]}:{SNMP_PORT}",
+                              (SECRETS / PLATFORM[0]).read_text().strip()))
     site = Site(inventory, CONTROL)
     site_task = asyncio.create_task(site.run())
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(2)  # snmpsim indexes its data files
     monitor = str(Path(sys.executable).parent / "monitor")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
     daemon = await asyncio.create_subprocess_exec(monitor, "--settings", str(SETTINGS), "run",
                                                   env=env)
     print(f"""
-  sv-monitor demo: {len(inventory.devices)} simulated devices on 127.0.1.0/24,
-  daemon pid {daemon.pid}.
+  sv-monitor demo: {len(inventory.devices)} simulated devices on 127.0.1.0/24 (TCP services,
+  snmpsim switches and DVRs, net-snmp's snmpd), daemon pid {daemon.pid}.
   In another terminal:
-    make demo-status                      current state of every check
-    make demo-down DEVICE=jn-cam02        close a camera's RTSP port: DOWN within ~10 s
-    make demo-up DEVICE=qd-cam02          plug in the camera that starts unplugged
+    make demo-status                        current state of every check
+    make demo-down DEVICE=jn-cam02          close a camera's RTSP port: DOWN within ~10 s
+    make demo-up DEVICE=qd-cam02            plug in the camera that starts unplugged
+    make demo-reboot DEVICE=jn-core-sw      the core switch reboots: a reboot event
+    make demo-uplink-down DEVICE=qd-sw      the port room's switch loses its uplink
   Ctrl-C stops the demo.
 """, flush=True)
     stop = asyncio.Event()
@@ -65,27 +107,44 @@ async def run() -> int:
     site_task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await site_task
+    for agent in agents:
+        agent.terminate()
+    for agent in agents:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            agent.wait(timeout=5)
     return code
 
 
 def control(action: str, device: str | None) -> int:
     inventory = load_inventory(INVENTORY)
-    if device not in inventory.devices:
-        print(f"usage: python -m demo {action} DEVICE — one of: "
-              f"{', '.join(inventory.devices)}", file=sys.stderr)
-        return 2
-    CONTROL.mkdir(parents=True, exist_ok=True)
-    flag = CONTROL / f"{device}.down"
-    if action == "down":
-        flag.touch()
+    if action in ("down", "up"):
+        choices = list(inventory.devices)
     else:
-        flag.unlink(missing_ok=True)
-    print(f"{device}: {action} (watch `make demo-status`)")
+        choices = list(SIMULATED)
+    if device not in choices:
+        print(f"usage: python -m demo {action} DEVICE — one of: {', '.join(choices)}",
+              file=sys.stderr)
+        return 2
+    if action in ("down", "up"):
+        CONTROL.mkdir(parents=True, exist_ok=True)
+        flag = CONTROL / f"{device}.down"
+        if action == "down":
+            flag.touch()
+        else:
+            flag.unlink(missing_ok=True)
+    else:
+        oid, value = {"reboot": (SYS_UPTIME, 100), "uplink-down": (UPLINK_OPER, 2),
+                      "uplink-up": (UPLINK_OPER, 1)}[action]
+        asyncio.run(snmp_set(SIMULATED[device], SNMP_PORT, device, oid, value))
+    print(f"{device}: {action} (watch the daemon's log and `make demo-status`)")
     return 0
 
 
+ACTIONS = ("down", "up", "reboot", "uplink-down", "uplink-up")
+
+
 def main(argv: list[str]) -> int:
-    if argv and argv[0] in ("down", "up"):
+    if argv and argv[0] in ACTIONS:
         return control(argv[0], argv[1] if len(argv) > 1 else None)
     if argv:
         print(__doc__, file=sys.stderr)

@@ -17,13 +17,12 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
-import warnings
 from pathlib import Path
 
 import pytest
 
+from demo.agents import RECORDED, simulated_device, snmp_set, start_snmpsim
 from tests.conftest import free_port
 
 V3_USERS = {
@@ -89,15 +88,6 @@ class Snmpd:
             self.proc = None
 
 
-SNMPSIM_DATA = Path(sys.prefix) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" \
-    / "site-packages" / "snmpsim"
-
-WRITABLE = {  # the switch's OIDs a test may SET (made writecache)
-    "1.3.6.1.2.1.1.3.0": "67",  # sysUpTime
-    "1.3.6.1.2.1.2.2.1.8.2": "2",  # ifOperStatus.2 (eth0)
-    "1.3.6.1.2.1.2.2.1.14.2": "65",  # ifInErrors.2
-}
-
 BRIDGE = """\
 1.3.6.1.2.1.1.1.0|4|Access switch with a forwarding table
 1.3.6.1.2.1.1.3.0|67|1000
@@ -123,22 +113,14 @@ class Snmpsim:
         self.port = free_port(socket.SOCK_DGRAM)
         data = folder / "data"
         data.mkdir(parents=True)
-        recorded = SNMPSIM_DATA / "data" / "recorded"
-        switch = []
-        for line in (recorded / "linux-full-walk.snmprec").read_text().splitlines():
-            oid, _, rest = line.partition("|")
-            tag, _, value = rest.partition("|")
-            if oid in WRITABLE:
-                line = f"{oid}|{tag}:writecache|value={value}"
-            switch.append(line)
-        (data / "switch.snmprec").write_text("\n".join(switch) + "\n")
+        (data / "switch.snmprec").write_text(simulated_device())
         # snmpsim searches its data files: the lines must be in OID order.
         lines = sorted(BRIDGE.splitlines(),
                        key=lambda line: tuple(int(a) for a in line.split("|")[0].split(".")))
         (data / "bridge.snmprec").write_text("\n".join(lines) + "\n")
         self.fleet = []
         for i in range(fleet):
-            source = recorded / ("winxp-full-walk.snmprec" if i % 4 == 3
+            source = RECORDED / ("winxp-full-walk.snmprec" if i % 4 == 3
                                  else "linux-full-walk.snmprec")
             name = f"dev{i:03d}"
             os.link(source, data / f"{name}.snmprec")  # a hard link is a new device
@@ -146,18 +128,11 @@ class Snmpsim:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        exe = Path(sys.executable).parent / "snmpsim-command-responder"
-        self.proc = subprocess.Popen(
-            [str(exe), f"--data-dir={self.folder / 'data'}",
-             f"--cache-dir={self.folder / 'cache'}",
-             f"--agent-udpv4-endpoint=127.0.0.1:{self.port}",
-             f"--variation-modules-dir={SNMPSIM_DATA / 'variation'}",
-             f"--logging-method=file:{self.folder / 'log'}"],
-            env=os.environ | {"SNMPSIM_ALLOW_ROOT": "true"},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = start_snmpsim(self.folder, [f"127.0.0.1:{self.port}"])
         if not _answers(self.port, "switch", timeout=30):
             self.stop()
-            raise RuntimeError("snmpsim did not start: " + (self.folder / "log").read_text())
+            raise RuntimeError("snmpsim did not start: " +
+                               (self.folder / "snmpsim.log").read_text())
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -166,19 +141,5 @@ class Snmpsim:
             self.proc = None
 
     async def set(self, oid: str, value: int) -> None:
-        """SET one of the switch's writable OIDs (as the type the recording has)."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from pysnmp.hlapi.v3arch import asyncio as hlapi
-        types = {"67": hlapi.TimeTicks, "2": hlapi.Integer32, "65": hlapi.Counter32}
-        engine = hlapi.SnmpEngine()
-        try:
-            indication, status, _, _ = await hlapi.set_cmd(
-                engine, hlapi.CommunityData("switch"),
-                await hlapi.UdpTransportTarget.create(("127.0.0.1", self.port), timeout=2),
-                hlapi.ContextData(),
-                hlapi.ObjectType(hlapi.ObjectIdentity(oid), types[WRITABLE[oid]](value)),
-                lookupMib=False)
-        finally:
-            engine.close_dispatcher()
-        assert not indication and not status, (indication, status)
+        """SET one of the switch's writable OIDs."""
+        await snmp_set("127.0.0.1", self.port, "switch", oid, value)

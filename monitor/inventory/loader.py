@@ -179,7 +179,7 @@ class _Loader:
                 if ref is None:
                     continue
                 try:
-                    values[field] = ref.resolve(self.environ)
+                    values[field] = ref.resolve(self.environ, self.path.parent)
                 except SecretError as exc:
                     self.problem(("credentials", name, field), f"credentials {name!r}",
                                  f"{field}: cannot resolve {ref}: {exc}")

@@ -1,7 +1,8 @@
 """Secret references: credentials never sit in the inventory in clear.
 
 A secret is written as ``env:NAME`` (an environment variable), ``file:/path``
-(a file, trailing newline dropped) or ``credential:NAME`` (a systemd credential
+(a file, trailing newline dropped; a relative path is relative to the inventory
+file's folder) or ``credential:NAME`` (a systemd credential
 from ``LoadCredential=``, read from ``$CREDENTIALS_DIRECTORY``).
 """
 
@@ -32,7 +33,8 @@ class SecretRef:
     def __str__(self) -> str:
         return f"{self.source}:{self.name}"
 
-    def resolve(self, environ: Mapping[str, str] | None = None) -> str:
+    def resolve(self, environ: Mapping[str, str] | None = None,
+                base: Path | None = None) -> str:
         """The secret's value; `SecretError` says why it cannot be read."""
         env = os.environ if environ is None else environ
         if self.source == "env":
@@ -48,6 +50,8 @@ class SecretRef:
             path = Path(folder) / self.name
         else:
             path = Path(self.name)
+            if base is not None and not path.is_absolute():
+                path = base / path
         try:
             return path.read_text(encoding="utf-8").rstrip("\r\n")
         except OSError as exc:

@@ -27,6 +27,7 @@ credentials:
   cam: {username: admin, password: env:CAM_PW}
   snmp: {community: file:COMMUNITY_FILE}
   sys: {username: root, password: credential:root-pw}
+  rel: {community: file:community}
 sites:
   - {id: jn, name_zh: 省局监控中心, name_en: Centre, region: jinan, role: provincial_centre}
   - {id: qd, name_zh: 青岛局, name_en: Qingdao, region: qingdao, role: sub_centre, parent: jn}
@@ -69,6 +70,7 @@ def test_resolved_inventory(inventory_file: Path, tmp_path: Path) -> None:
     assert inv.sites["qd"].parent == "jn" and inv.sites["jn"].role is SiteRole.PROVINCIAL_CENTRE
     sw, cam, srv = inv.devices["sw"], inv.devices["cam"], inv.devices["srv"]
     assert sw.credentials.community == "s3cret-community"
+    assert inv.devices["srv"].credentials.password == "r00t"
     assert srv.credentials.password == "r00t"
     assert "r00t" not in repr(srv.credentials)  # secrets stay out of logs and reprs
     (icmp,) = sw.checks
@@ -91,6 +93,22 @@ def test_resolved_inventory(inventory_file: Path, tmp_path: Path) -> None:
     assert rtsp.timeout_s == 5.0  # the tcp probe's default
     assert checks["onvif"].thresholds == {"connect_s": Threshold(warning=0.5)}
     assert inv.check_count == 4  # srv is a server with no kind defaults: no checks
+
+
+def test_relative_secret_files_are_relative_to_the_inventory(tmp_path: Path) -> None:
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "community").write_text("rel-community\n")
+    path = tmp_path / "inventory.yaml"
+    path.write_text("""
+credentials:
+  ro: {community: file:secrets/community}
+sites:
+  - {id: jn, name_zh: 省局, name_en: Centre, region: jinan, role: provincial_centre}
+devices:
+  - {id: sw, name: SW, kind: switch, site: jn, address: 192.0.2.1, credentials: ro}
+""")
+    inv = load_inventory(path, environ={})
+    assert inv.devices["sw"].credentials.community == "rel-community"
 
 
 def test_every_problem_is_reported_not_only_the_first(tmp_path: Path) -> None:
