@@ -62,8 +62,9 @@ def cpu_of(pid: int) -> float:
 
 def exporter_config() -> str:
     gets = "\n".join(f"    - {oid}" for oid in GET_OIDS)
+    texts = (0, 3, 4, 5, 9)  # the DisplayString OIDs of GET_OIDS
     get_metrics = "\n".join(
-        f"    - {{name: get_{i}, oid: {oid}, type: {'DisplayString' if i in (0, 3, 4, 5, 9) else 'gauge'}}}"
+        f"    - {{name: get_{i}, oid: {oid}, type: {'DisplayString' if i in texts else 'gauge'}}}"
         for i, oid in enumerate(GET_OIDS))
     types = {2: "DisplayString", 6: "PhysAddress48", 22: "OctetString"}  # else numbers
     walk_metrics = "\n".join(
@@ -167,7 +168,7 @@ async def pysnmp_hlapi(kind: str, port: int, seconds: float) -> tuple[float, flo
                         engine, community, target, hlapi.ContextData(), 0, 25,
                         hlapi.ObjectType(hlapi.ObjectIdentity(IFTABLE)),
                         lookupMib=False, lexicographicMode=False):
-                    pass
+                    assert not err and not status
             assert not err and not status
             done += 1
 
@@ -248,7 +249,7 @@ async def _count_rows(port: int) -> list[object]:
     rows = await client.walk_columns(agent, [ber.encode_oid(IF_COLUMNS[0])],
                                      asyncio.get_running_loop().time() + 5)
     client.transport.close()
-    return list(rows.values())[0]
+    return next(iter(rows.values()))
 
 
 if __name__ == "__main__":

@@ -117,10 +117,7 @@ async def run() -> int:
 
 def control(action: str, device: str | None) -> int:
     inventory = load_inventory(INVENTORY)
-    if action in ("down", "up"):
-        choices = list(inventory.devices)
-    else:
-        choices = list(SIMULATED)
+    choices = list(inventory.devices) if action in ("down", "up") else list(SIMULATED)
     if device not in choices:
         print(f"usage: python -m demo {action} DEVICE — one of: {', '.join(choices)}",
               file=sys.stderr)
