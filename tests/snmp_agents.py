@@ -7,8 +7,8 @@
   data file; ``switch`` is the bundled Linux recording with sysUpTime,
   ifOperStatus.2 and ifInErrors.2 made writable (the ``writecache`` variation
   module), so a test can SET a reboot, an interface going down or a counter
-  wrapping and watch the probe see it; ``bridge`` carries forwarding-table and
-  LLDP rows; ``dev000``… are hard links of recordings (a fleet of agents).
+  wrapping and watch the probe see it; ``bridge`` carries forwarding-table,
+  LLDP and ENTITY-SENSOR rows; ``nosystem`` is a recording without the system group; ``dev000``… are hard links of recordings (a fleet of agents).
 """
 
 from __future__ import annotations
@@ -102,6 +102,18 @@ BRIDGE = """\
 1.0.8802.1.1.2.1.3.7.1.3.48|4|Gi0/48
 1.0.8802.1.1.2.1.4.1.1.7.0.48.1|4|Gi1/0/1
 1.0.8802.1.1.2.1.4.1.1.9.0.48.1|4|core-sw
+1.3.6.1.2.1.47.1.1.1.1.7.1001|4|CPU temperature
+1.3.6.1.2.1.47.1.1.1.1.7.1002|4|Inlet temperature
+1.3.6.1.2.1.99.1.1.1.1.1001|2|8
+1.3.6.1.2.1.99.1.1.1.1.1002|2|8
+1.3.6.1.2.1.99.1.1.1.2.1001|2|9
+1.3.6.1.2.1.99.1.1.1.2.1002|2|9
+1.3.6.1.2.1.99.1.1.1.3.1001|2|1
+1.3.6.1.2.1.99.1.1.1.3.1002|2|0
+1.3.6.1.2.1.99.1.1.1.4.1001|2|452
+1.3.6.1.2.1.99.1.1.1.4.1002|2|31
+1.3.6.1.2.1.99.1.1.1.5.1001|2|1
+1.3.6.1.2.1.99.1.1.1.5.1002|2|3
 """
 
 
@@ -125,6 +137,7 @@ class Snmpsim:
             name = f"dev{i:03d}"
             os.link(source, data / f"{name}.snmprec")  # a hard link is a new device
             self.fleet.append(name)
+        os.link(RECORDED / "udp-endpoint-table-walk.snmprec", data / "nosystem.snmprec")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

@@ -177,6 +177,65 @@ async def test_reboot_counter_wrap_and_interface_down(snmpsim: Snmpsim,
         await snmpsim.set(oper, 1)
 
 
+async def test_inventory_drift(snmpd: Snmpd, clients: SharedClients) -> None:
+    before = ProbeResult.ok(values={"sys_descr": "Linux old-firmware", "sampled_at": 1.0,
+                                    "sys_object_id": "1.3.6.1.4.1.8072.3.2.10"})
+    r = await poll(clients, snmpd.port, previous=before, read=["system"])
+    assert (r.status, r.reason) == (Status.WARNING, "inventory_drift")
+    (event,) = r.events
+    assert event.kind == "inventory_drift"
+    assert event.values["field"] == "sys_descr"
+    assert event.values["old"] == "Linux old-firmware"
+
+
+async def test_sensors_in_celsius(snmpsim: Snmpsim, clients: SharedClients) -> None:
+    r = await poll(clients, snmpsim.port, community="bridge", read=["sensors"])
+    assert r.values["temperature_c[CPU temperature]"] == pytest.approx(45.2)
+    assert r.values["temperature_c[Inlet temperature]"] == pytest.approx(31.0)
+    assert (r.status, r.reason) == (Status.WARNING, "sensor_failed")  # the inlet's status is 3
+    assert r.detail == "sensor Inlet temperature is not ok"
+
+
+async def test_agent_without_the_system_group(snmpsim: Snmpsim, clients: SharedClients) -> None:
+    r = await poll(clients, snmpsim.port, community="nosystem", read=["system"])
+    assert (r.status, r.reason) == (Status.ERROR, "no_such_object")
+
+
+async def test_too_big_requests_are_split(clients: SharedClients) -> None:
+    """An agent that answers tooBig to more than two OIDs: the GET is halved until it fits.
+    (A scripted agent: real agents only say tooBig for replies over their buffer size.)"""
+    from probes.snmp import ber
+
+    asked: list[int] = []
+
+    def reply(request: bytes) -> bytes:
+        msg = ber.decode_message(request)
+        asked.append(len(msg.varbinds))
+        if len(msg.varbinds) > 2:
+            return ber.encode_request(ber.V2C, msg.community, ber.RESPONSE, msg.request_id,
+                                      ber.encode_varbinds([o for o, _, _ in msg.varbinds]),
+                                      1, 0)  # error-status tooBig(1)
+        body = b"".join(ber._tlv(ber.SEQUENCE, ber._tlv(ber.OBJECT_ID, o) + b"\x43\x01\x07")
+                        for o, _, _ in msg.varbinds)
+        pdu = ber._tlv(ber.RESPONSE, ber._integer(msg.request_id) + ber._integer(0)
+                       + ber._integer(0) + ber._tlv(ber.SEQUENCE, body))
+        return ber._tlv(ber.SEQUENCE, ber._integer(1) + ber._tlv(ber.OCTET_STRING,
+                                                                 msg.community) + pdu)
+
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(lambda: Scripted(reply),
+                                                       local_addr=("127.0.0.1", 0))
+    try:
+        from probes.snmp.client import Agent
+        oids = [ber.encode_oid(f"1.3.6.1.2.1.1.{i}.0") for i in range(1, 6)]
+        got = await clients.snmp_fast.get(
+            Agent("127.0.0.1", transport.get_extra_info("sockname")[1]), oids, loop.time() + 5)
+    finally:
+        transport.close()
+    assert got == {o: (ber.TIMETICKS, 7) for o in oids}
+    assert asked == [5, 2, 3, 1, 2]  # 5 → 2 + 3, and the 3 → 1 + 2
+
+
 async def test_a_fleet_of_simulated_agents_at_once(snmpsim: Snmpsim,
                                                    clients: SharedClients) -> None:
     results = await asyncio.gather(*(poll(clients, snmpsim.port, community=name, budget=20)
