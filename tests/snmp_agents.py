@@ -8,7 +8,8 @@
   ifOperStatus.2 and ifInErrors.2 made writable (the ``writecache`` variation
   module), so a test can SET a reboot, an interface going down or a counter
   wrapping and watch the probe see it; ``bridge`` carries forwarding-table,
-  LLDP and ENTITY-SENSOR rows; ``nosystem`` is a recording without the system group; ``dev000``… are hard links of recordings (a fleet of agents).
+  LLDP and ENTITY-SENSOR rows; ``nosystem`` is a recording without the system
+  group; ``dev000``… are hard links of recordings (a fleet of agents).
 """
 
 from __future__ import annotations
