@@ -43,6 +43,14 @@ SIMULATED = {"jn-core-sw": "127.0.1.1", "qd-sw": "127.0.1.101", "jn-dvr": "127.0
 PLATFORM = ("jn-platform", "127.0.1.13")  # net-snmp snmpd
 
 
+def write_secrets(folder: Path) -> None:
+    """The community files the demo inventory names (``var/secrets/<device>``)."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for device in SIMULATED:
+        (folder / device).write_text(device + "\n")  # snmpsim: the community names the file
+    (folder / PLATFORM[0]).write_text(secrets.token_hex(8) + "\n")
+
+
 def prepare() -> None:
     """Settings, community files and snmpsim data, fresh for every demo."""
     VAR.mkdir(exist_ok=True)
@@ -51,10 +59,7 @@ def prepare() -> None:
         f'inventory = "{INVENTORY}"\n'
         f'database_url = "sqlite+aiosqlite:///{VAR / "monitor.db"}"\n'
         'state_flush_interval = "5s"\n')
-    SECRETS.mkdir(exist_ok=True, mode=0o700)
-    for device in SIMULATED:
-        (SECRETS / device).write_text(device + "\n")  # snmpsim: the community names the file
-    (SECRETS / PLATFORM[0]).write_text(secrets.token_hex(8) + "\n")
+    write_secrets(SECRETS)
     for old in VAR.glob("monitor.db*"):  # every demo starts from nothing
         old.unlink()
     shutil.rmtree(VAR / "snmpsim", ignore_errors=True)

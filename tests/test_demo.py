@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 from pathlib import Path
 
+from demo.__main__ import write_secrets
 from demo.site import START_DOWN, Site
 from monitor.inventory import load_inventory
 from tests.conftest import REPO
@@ -21,7 +23,10 @@ async def connects(address: str, port: int) -> bool:
 
 
 async def test_site_follows_the_control_files(tmp_path: Path) -> None:
-    inventory = load_inventory(REPO / "demo" / "inventory.yaml")
+    # The demo inventory names community files the demo writes next to it.
+    shutil.copy(REPO / "demo" / "inventory.yaml", tmp_path / "inventory.yaml")
+    write_secrets(tmp_path / "var" / "secrets")
+    inventory = load_inventory(tmp_path / "inventory.yaml")
     site = Site(inventory, tmp_path / "control")
     (tmp_path / "control").mkdir()
     (tmp_path / "control" / "jn-cam01.down").touch()  # left over from a previous demo
