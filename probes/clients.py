@@ -7,6 +7,7 @@ probe kinds (SNMP engine, HTTP session, ONVIF WSDL cache) add their client here.
 from __future__ import annotations
 
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 
 from probes.snmp.client import FastClient
@@ -42,9 +43,16 @@ class SharedClients:
         """SNMPv3: one pysnmp engine for every device."""
         return V3Client()
 
+    @cached_property
+    def video_pool(self) -> ThreadPoolExecutor:
+        """Threads for PyAV (it blocks); bounded, so video cannot starve anything else."""
+        return ThreadPoolExecutor(max_workers=8, thread_name_prefix="video")
+
     async def close(self) -> None:
         """Release what the clients hold."""
         if "snmp_transport" in self.__dict__:
             self.snmp_transport.close()
         if "snmp_v3" in self.__dict__:
             self.snmp_v3.close()
+        if "video_pool" in self.__dict__:
+            self.video_pool.shutdown(wait=False, cancel_futures=True)

@@ -9,13 +9,17 @@ from probes import icmp, tcp
 from probes.base import ProbeKind
 from probes.snmp import probe as snmp
 from probes.snmp import topology as snmp_topology
+from probes.video import probe as video
+from probes.video import rtsp
 
 PROBES: Mapping[str, ProbeKind[Any]] = {
     probe.name: probe
     for probe in (
         icmp.PROBE,
+        rtsp.PROBE,
         snmp.PROBE,
         snmp_topology.PROBE,
         tcp.PROBE,
+        video.PROBE,
     )
 }

@@ -1,0 +1,1 @@
+"""Video: RTSP, frame sampling with PyAV, image-quality diagnosis with numpy."""

@@ -1,0 +1,133 @@
+"""Pull a few frames from an RTSP stream with PyAV, spaced in *stream* time.
+
+PyAV blocks, so this runs in a worker thread (a small pool of its own, so video
+never starves the event loop's default executor).  Every wait is bounded twice:
+FFmpeg's socket and read timeouts, and a deadline checked between packets --
+with no timeouts, opening a silent port hangs forever (PEERS.md).
+
+The first frames arrive in a burst of what was buffered while opening, and the
+first often has no timestamp: spacing is measured on the frames' own clock,
+never on the wall clock.  Joining mid-GOP, some packets do not decode; they are
+skipped, one by one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import av
+import av.error
+import numpy as np
+import numpy.typing as npt
+
+Frame = npt.NDArray[np.uint8]  # H x W x 3, RGB
+
+
+class GrabError(Exception):
+    """Frames could not be pulled; `reason` is the result's reason code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass
+class Sample:
+    """Frames pulled from one stream."""
+
+    frames: list[Frame] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # stream time of each kept frame
+    first_frame_s: float | None = None  # wall time from open to the first decoded frame
+    fps: float | None = None  # in stream time
+    codec: str = ""
+    width: int = 0
+    height: int = 0
+
+
+def with_credentials(url: str, username: str | None, password: str | None) -> str:
+    """`url` with user and password in it (percent-encoded), for FFmpeg."""
+    if not username:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{quote(username, safe='')}:{quote(password or '', safe='')}@{host}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def grab(url: str, *, count: int, spacing_s: float, timeout_s: float,
+         width: int = 320) -> Sample:
+    """Decode the stream until `count` frames `spacing_s` apart are kept (blocking)."""
+    start = time.monotonic()
+    deadline = start + timeout_s
+    io_timeout = max(0.5, timeout_s)
+    try:
+        container = av.open(url, options={
+            "rtsp_transport": "tcp",
+            "timeout": str(int(io_timeout * 1e6)),  # socket I/O, microseconds
+            "analyzeduration": "0", "probesize": "32768",
+        }, timeout=(io_timeout, io_timeout))
+    except av.error.HTTPUnauthorizedError as exc:
+        raise GrabError("auth_failed", "the stream asks for other credentials (401)") from exc
+    except av.error.HTTPNotFoundError as exc:
+        raise GrabError("not_found", "no such stream (404)") from exc
+    except av.error.HTTPError as exc:
+        raise GrabError("http_error", f"the server refused the stream: {exc}") from exc
+    except ConnectionRefusedError as exc:
+        raise GrabError("refused", "connection refused") from exc
+    except (TimeoutError, av.error.ExitError) as exc:
+        raise GrabError("timeout", f"no stream within {timeout_s:g} s") from exc
+    except av.error.FFmpegError as exc:
+        raise GrabError("stream_error", f"cannot open the stream: {exc}") from exc
+    except OSError as exc:
+        raise GrabError("unreachable", str(exc)) from exc
+    sample = Sample()
+    try:
+        if not container.streams.video:
+            raise GrabError("no_video", "the stream has no video track")
+        stream = container.streams.video[0]
+        sample.codec = stream.codec_context.name
+        first_t = last_t = None
+        decoded = 0
+        for packet in container.demux(stream):
+            if time.monotonic() > deadline:
+                break
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError:
+                continue  # joined mid-GOP, or a damaged packet: skip it
+            for frame in frames:
+                if sample.first_frame_s is None:
+                    sample.first_frame_s = time.monotonic() - start
+                    sample.width, sample.height = frame.width, frame.height
+                t = frame.time
+                if t is None:
+                    continue
+                decoded += 1
+                first_t = t if first_t is None else first_t
+                last_t = t
+                if not sample.times or t - sample.times[-1] >= spacing_s:
+                    height = max(2, round(frame.height * width / max(1, frame.width) / 2) * 2)
+                    rgb = frame.to_ndarray(width=width, height=height, format="rgb24")
+                    sample.frames.append(np.asarray(rgb, dtype=np.uint8))
+                    sample.times.append(t)
+            if len(sample.frames) >= count:
+                break
+        if first_t is not None and last_t is not None and last_t > first_t:
+            sample.fps = (decoded - 1) / (last_t - first_t)
+    except av.error.FFmpegError as exc:
+        if not sample.frames:
+            raise GrabError("stream_error", f"the stream broke off: {exc}") from exc
+    except (TimeoutError, OSError) as exc:
+        if not sample.frames:
+            raise GrabError("timeout", f"the stream stalled: {exc}") from exc
+    finally:
+        container.close()
+    if not sample.frames:
+        raise GrabError("no_frames", f"no decodable frame within {timeout_s:g} s")
+    return sample

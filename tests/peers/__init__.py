@@ -1,0 +1,1 @@
+"""Real peers the tests start: servers that run as their own processes."""

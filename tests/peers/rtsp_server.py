@@ -1,0 +1,103 @@
+#!/usr/bin/python3
+"""An RTSP server serving test patterns, from GStreamer's gst-rtsp-server.
+
+Run by the tests under the system Python (python3-gi is not in a virtualenv):
+
+    /usr/bin/python3 tests/peers/rtsp_server.py PORT [USER PASSWORD]
+
+Each mount is a camera in a known condition, H.264 at 320x240, 10 frames/s:
+  /live      a moving ball on a textured, noisy scene    (healthy)
+  /static    a still scene with sensor noise             (healthy: not frozen)
+  /black     black frames                                (signal loss)
+  /frozen    the same frame, bit for bit, forever        (frozen)
+  /blur      the still scene, heavily blurred            (blurred)
+  /dark      the scene nearly black                      (too dark)
+  /bright    the scene washed out                        (too bright)
+  /cast      the scene through a sepia filter            (colour cast)
+  /noise     snow                                        (noise)
+  /occluded  the scene 70% covered by a flat grey card   (occlusion)
+With USER and PASSWORD every mount needs Digest authentication (a server with auth
+on all mounts: per-mount auth answers 404 instead of 401 -- see PEERS.md).
+Every client gets a pipeline of its own, and the server runs several worker
+threads, so one slow client does not freeze the others (seen with the defaults).
+"""
+
+import sys
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+gi.require_version("GstRtsp", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
+
+CAPS = "video/x-raw,width=320,height=240,framerate=10/1"
+ENCODE = ("videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 "
+          "bitrate=512 ! rtph264pay name=pay0 pt=96 config-interval=1")
+# Snow survives 512 kbit/s only as a smear: give it the bits an analogue camera's snow has.
+ENCODE_RICH = ENCODE.replace("bitrate=512", "bitrate=4096")
+# One still image (colour bars, its snow patch included), repeated for ever.
+STILL = f"videotestsrc pattern=smpte num-buffers=1 ! imagefreeze is-live=true ! {CAPS}"
+
+
+def camera(optics: str = "", extra: str = "") -> str:
+    """The still scene through `optics`, then a working sensor's noise: what a healthy
+    camera with that lens problem sends.  `extra` adds inputs to the compositor."""
+    scene = f"{STILL} ! videoconvert ! {optics} ! {CAPS}" if optics else STILL
+    return (f"compositor name=mix sink_1::alpha=0.06 ! {CAPS} ! {ENCODE} "
+            f"{scene} ! mix.sink_0 "
+            f"videotestsrc is-live=true pattern=snow ! {CAPS} ! mix.sink_1 {extra}")
+
+
+MOUNTS = {
+    "live": camera(extra="videotestsrc is-live=true pattern=ball background-color=0x00000000 "
+                         "foreground-color=0xffffffff ! video/x-raw,format=AYUV,width=320,"
+                         "height=240,framerate=10/1 ! mix.sink_2"),
+    "static": camera(),
+    "black": f"videotestsrc is-live=true pattern=black ! {CAPS} ! {ENCODE}",
+    "frozen": f"{STILL} ! {ENCODE}",
+    "blur": camera("gaussianblur sigma=6"),
+    "dark": camera("videobalance brightness=-0.62 contrast=0.35"),
+    "bright": camera("videobalance brightness=0.75 contrast=0.3"),
+    "cast": camera("coloreffects preset=sepia"),
+    "noise": f"videotestsrc is-live=true pattern=snow ! {CAPS} ! {ENCODE_RICH}",
+    "occluded": camera(extra="videotestsrc is-live=true pattern=solid-color "
+                             "foreground-color=0xff7f7f7f ! video/x-raw,width=320,height=170,"
+                             "framerate=10/1 ! mix.sink_2"),
+}
+
+
+def main() -> None:
+    Gst.init(None)
+    port = sys.argv[1]
+    server = GstRtspServer.RTSPServer()
+    server.set_address("127.0.0.1")
+    server.set_service(port)
+    pool = server.get_thread_pool()
+    pool.set_max_threads(16)
+    if len(sys.argv) == 4:
+        auth = GstRtspServer.RTSPAuth()
+        token = GstRtspServer.RTSPToken()
+        token.set_string("media.factory.role", sys.argv[2])
+        auth.add_digest(sys.argv[2], sys.argv[3], token)
+        auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+        server.set_auth(auth)
+    mounts = server.get_mount_points()
+    for name, launch in MOUNTS.items():
+        factory = GstRtspServer.RTSPMediaFactory()
+        factory.set_launch(f"( {launch} )")
+        factory.set_shared(False)
+        if len(sys.argv) == 4:
+            permissions = GstRtspServer.RTSPPermissions()
+            permissions.add_role(sys.argv[2])
+            permissions.add_permission_for_role(sys.argv[2], "media.factory.access", True)
+            permissions.add_permission_for_role(sys.argv[2], "media.factory.construct", True)
+            factory.set_permissions(permissions)
+        mounts.add_factory(f"/{name}", factory)
+    server.attach(None)
+    print("ready", flush=True)
+    GLib.MainLoop().run()
+
+
+if __name__ == "__main__":
+    main()
