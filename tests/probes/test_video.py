@@ -1,0 +1,242 @@
+"""The rtsp and video checks against GStreamer's RTSP server and hostile peers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from probes.base import Credentials, Target
+from probes.clients import SharedClients
+from probes.result import ProbeResult, Status
+from probes.video import probe as video
+from probes.video import rtsp
+from probes.video.frames import grab
+from probes.video.quality import QualityLimits, measure
+from tests.conftest import free_port
+from tests.probes.budget import run_probe
+from tests.probes.conftest import RtspServer
+
+pytestmark = pytest.mark.peers
+
+CAMERA = Target("cam", "camera", "127.0.0.1")
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[SharedClients]:
+    shared = SharedClients()
+    yield shared
+    await shared.close()
+
+
+async def check(kind: str, url: str, clients: SharedClients, budget: float = 10.0,
+                creds: Credentials | None = None, **params: object) -> ProbeResult:
+    module = rtsp if kind == "rtsp" else video
+    target = Target("cam", "camera", "127.0.0.1", creds or Credentials())
+    return await run_probe(module.PROBE, target, module.PROBE.params(url=url, **params),
+                           clients, budget)
+
+
+EXPECTED = {
+    "live": (Status.OK, "ok"), "static": (Status.OK, "ok"),
+    "black": (Status.DOWN, "black_screen"), "frozen": (Status.DOWN, "frozen"),
+    "blur": (Status.WARNING, "blurred"), "dark": (Status.WARNING, "too_dark"),
+    "bright": (Status.WARNING, "too_bright"), "cast": (Status.WARNING, "colour_cast"),
+    "noise": (Status.WARNING, "noise"), "occluded": (Status.WARNING, "occluded"),
+}
+
+
+@pytest.mark.parametrize("mount", sorted(EXPECTED))
+async def test_each_pattern_is_diagnosed(rtsp_server: RtspServer, clients: SharedClients,
+                                         mount: str) -> None:
+    r = await check("video", rtsp_server.url(mount), clients, budget=15)
+    assert (r.status, r.reason) == EXPECTED[mount], r.detail
+    assert r.values["width"] == 320 and r.values["height"] == 240
+    assert r.values["fps"] == pytest.approx(10, abs=0.5)
+    assert 0 < r.values["first_frame_s"] < 5  # type: ignore[operator]
+    if mount not in ("live", "static"):
+        assert ";" not in r.detail  # one fault, not a spray of side effects
+
+
+# (pattern, measure, limit, side, margin): the pattern must be past the limit by the margin
+# factor, and live and the static scene short of it by the same factor.  Luma lives on a
+# 0-255 scale, so a washed-out picture cannot be 1.3x past a limit of 180.
+MARGINS = [
+    ("black", "luma", "black_luma", "below", 1.3),
+    ("frozen", "frame_diff", "frozen_diff", "below", 1.3),
+    ("blur", "sharpness", "blur_sharpness", "below", 1.3),
+    ("dark", "luma", "dark_luma", "below", 1.3),
+    ("bright", "luma", "bright_luma", "above", 1.15),
+    ("cast", "cast", "cast_factor", "above", 1.3),
+    ("noise", "noise", "noise_sigma", "above", 1.3),
+    ("occluded", "occlusion", "occlusion_ratio", "above", 1.3),
+]
+
+
+async def test_detectors_separate_their_pattern_from_live_with_margin(
+        rtsp_server: RtspServer) -> None:
+    limits = QualityLimits()
+    loop = asyncio.get_running_loop()
+
+    async def measured(mount: str) -> object:
+        sample = await loop.run_in_executor(
+            None, lambda: grab(rtsp_server.url(mount), count=3, spacing_s=1.0, timeout_s=10))
+        return measure(sample.frames)
+
+    live = await measured("live")
+    static = await measured("static")
+    for mount, field, limit_name, side, margin in MARGINS:
+        m = await measured(mount)
+        value, limit = getattr(m, field), getattr(limits, limit_name)
+        healthy = [getattr(live, field), getattr(static, field)]
+        if side == "below":
+            assert value <= limit / margin, (mount, value, limit)
+            assert all(h >= limit * margin for h in healthy), (mount, healthy, limit)
+        else:
+            assert value >= limit * margin, (mount, value, limit)
+            assert all(h <= limit / margin for h in healthy), (mount, healthy, limit)
+
+
+async def test_night_limits_apply_at_night(rtsp_server: RtspServer,
+                                           clients: SharedClients) -> None:
+    always_night = {"start": "00:00", "end": "23:59:59"}
+    r = await check("video", rtsp_server.url("dark"), clients, budget=15, night=always_night)
+    assert (r.status, r.values["night"]) == (Status.OK, True), r.detail
+
+
+async def test_describe(rtsp_server: RtspServer, clients: SharedClients) -> None:
+    r = await check("rtsp", rtsp_server.url("live"), clients)
+    assert (r.status, r.values["codec"], r.values["tracks"]) == (Status.OK, "H264", 1)
+    r = await check("rtsp", rtsp_server.url("nope"), clients)
+    assert (r.status, r.reason) == (Status.DOWN, "not_found")
+    r = await check("rtsp", f"rtsp://127.0.0.1:{free_port()}/x", clients)
+    assert (r.status, r.reason) == (Status.DOWN, "refused")
+
+
+@pytest.mark.parametrize("kind", ["rtsp", "video"])
+async def test_digest_auth(rtsp_auth_server: RtspServer, clients: SharedClients,
+                           kind: str) -> None:
+    url = rtsp_auth_server.url("live")
+    good = await check(kind, url, clients, creds=Credentials("admin", "s3cret"), budget=15)
+    assert good.status is Status.OK, good
+    for creds in (Credentials("admin", "wrong"), Credentials()):
+        bad = await check(kind, url, clients, creds=creds)
+        assert (bad.status, bad.reason) == (Status.DOWN, "auth_failed"), bad
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def serve(handler: Handler) -> AsyncIterator[int]:
+    """A TCP server running `handler` per client; yields its port.  On exit every
+    client's handler is cancelled and its socket closed (3.11's Server.close() leaves
+    accepted connections open)."""
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def wrapped(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        tasks.add(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            await handler(reader, writer)
+            await asyncio.sleep(3600)  # keep the connection open until the test ends
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(wrapped, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await server.wait_closed()
+
+
+async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await asyncio.sleep(3600)  # accepts, never answers
+
+
+async def drip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    for byte in b"RTSP/1.0 200 OK\r\nCSeq: 1\r\n\r\n" * 100:
+        writer.write(bytes([byte]))
+        await writer.drain()
+        await asyncio.sleep(1)
+
+
+async def huge(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nContent-Length: 104857600\r\n\r\n")
+    chunk = b"x" * 65536
+    for _ in range(1600):  # 100 MB
+        writer.write(chunk)
+        await writer.drain()
+
+
+async def endless_header(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"RTSP/1.0 200 OK\r\nX-Filler: ")
+    for _ in range(1600):  # 100 MB of one header line, no CRLF
+        writer.write(b"y" * 65536)
+        await writer.drain()
+
+
+async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"\x00\xff HTTP/9.9 banana\r\n\r\n")
+    await writer.drain()
+
+
+def sdp_reply(body: bytes) -> Handler:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for cseq in (1, 2):
+            await reader.readuntil(b"\r\n\r\n")
+            payload = body if cseq == 2 else b""
+            writer.write(b"RTSP/1.0 200 OK\r\nCSeq: %d\r\nContent-Length: %d\r\n\r\n%s"
+                         % (cseq, len(payload), payload))
+            await writer.drain()
+    return handler
+
+
+HOSTILE = [
+    (silent, Status.TIMEOUT, "timeout"),
+    (drip, Status.TIMEOUT, "timeout"),
+    (huge, Status.ERROR, "malformed_response"),
+    (endless_header, Status.ERROR, "malformed_response"),
+    (garbage, Status.ERROR, "malformed_response"),
+    (sdp_reply(b"this is not an SDP"), Status.ERROR, "malformed_sdp"),
+    (sdp_reply(b"v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96\r\nbroken line"), Status.ERROR,
+     "malformed_sdp"),
+    (sdp_reply(b"v=0\r\ns=audio only\r\nm=audio 0 RTP/AVP 0\r\n"), Status.DOWN, "no_video"),
+]
+
+
+@pytest.mark.parametrize(("handler", "status", "reason"), HOSTILE,
+                         ids=[h[0].__name__ if hasattr(h[0], "__name__") else str(i)
+                              for i, h in enumerate(HOSTILE)])
+async def test_hostile_rtsp_servers_end_as_results_within_budget(
+        clients: SharedClients, handler: Handler, status: Status, reason: str) -> None:
+    async with serve(handler) as port:
+        start = time.monotonic()
+        r = await check("rtsp", f"rtsp://127.0.0.1:{port}/cam", clients, budget=3)
+    assert (r.status, r.reason) == (status, reason), r
+    assert time.monotonic() - start < 3.5
+
+
+@pytest.mark.parametrize("handler", [silent, drip, garbage], ids=["silent", "drip", "garbage"])
+async def test_hostile_servers_do_not_hang_the_frame_grabber(clients: SharedClients,
+                                                             handler: Handler) -> None:
+    async with serve(handler) as port:
+        start = time.monotonic()
+        r = await check("video", f"rtsp://127.0.0.1:{port}/cam", clients, budget=4)
+    assert r.status in (Status.TIMEOUT, Status.DOWN), r
+    assert time.monotonic() - start < 4.5
+    # PyAV's own deadline ends the worker thread too: nothing is left running.
+    await asyncio.sleep(1.5)
+    assert clients.video_pool._work_queue.qsize() == 0
