@@ -9,6 +9,10 @@ from __future__ import annotations
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import aiohttp
 
 from probes.snmp.client import FastClient
 from probes.snmp.transport import UdpTransport
@@ -44,6 +48,14 @@ class SharedClients:
         return V3Client()
 
     @cached_property
+    def http(self) -> aiohttp.ClientSession:
+        """One HTTP session for every HTTP-speaking probe (made in the running loop)."""
+        import aiohttp
+
+        from probes.http import session_kwargs
+        return aiohttp.ClientSession(**session_kwargs())
+
+    @cached_property
     def video_pool(self) -> ThreadPoolExecutor:
         """Threads for PyAV (it blocks); bounded, so video cannot starve anything else."""
         return ThreadPoolExecutor(max_workers=8, thread_name_prefix="video")
@@ -54,5 +66,7 @@ class SharedClients:
             self.snmp_transport.close()
         if "snmp_v3" in self.__dict__:
             self.snmp_v3.close()
+        if "http" in self.__dict__:
+            await self.http.close()
         if "video_pool" in self.__dict__:
             self.video_pool.shutdown(wait=False, cancel_futures=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from probes import icmp, tcp
+from probes import auth, backup, http, icmp, tcp
 from probes.base import ProbeKind
 from probes.snmp import probe as snmp
 from probes.snmp import topology as snmp_topology
@@ -15,6 +15,9 @@ from probes.video import rtsp
 PROBES: Mapping[str, ProbeKind[Any]] = {
     probe.name: probe
     for probe in (
+        auth.PROBE,
+        backup.PROBE,
+        http.PROBE,
         icmp.PROBE,
         rtsp.PROBE,
         snmp.PROBE,
