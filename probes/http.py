@@ -8,10 +8,13 @@ itself, so an expiring certificate is seen even when verification is off
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import ssl
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import aiohttp
 from cryptography import x509
@@ -57,14 +60,26 @@ def http_url(target: Target, params: HttpParams) -> str:
     return f"{params.scheme}://{host}{port}{path}"
 
 
-def certificate_days(response: aiohttp.ClientResponse) -> float | None:
-    """Days until the server's certificate expires (None over plain HTTP)."""
-    if response.connection is None or response.connection.transport is None:
+async def certificate_days(url: str) -> float | None:
+    """Days until the certificate served at `url` expires (None over plain HTTP).
+
+    A handshake of its own: aiohttp releases the connection of a short reply before
+    the caller could look at it, and unverified certificates are read just the same.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
         return None
-    ssl_object: ssl.SSLObject | None = response.connection.transport.get_extra_info("ssl_object")
-    if ssl_object is None:
-        return None
-    der = ssl_object.getpeercert(binary_form=True)
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    _, writer = await asyncio.open_connection(parts.hostname, parts.port or 443, ssl=context)
+    try:
+        ssl_object: ssl.SSLObject | None = writer.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError, ssl.SSLError):
+            await writer.wait_closed()
     if not der:
         return None
     cert = x509.load_der_x509_certificate(der)
@@ -99,14 +114,16 @@ async def run(target: Target, params: HttpParams, ctx: ProbeContext) -> ProbeRes
                 params.method, url, auth=auth, ssl=params.verify_tls,
                 allow_redirects=False) as response:
             values["status_code"] = response.status
-            days = certificate_days(response)
-            if days is not None:
-                values["tls_cert_days_left"] = days
             body = await response.content.read(params.max_body)
+        days = await certificate_days(url)
+        if days is not None:
+            values["tls_cert_days_left"] = days
     except aiohttp.ClientError as exc:
         return failure(exc, url)
     except ssl.SSLError as exc:
         return ProbeResult.down("tls_error", f"{url}: {exc.reason or exc}")
+    except OSError as exc:
+        return ProbeResult.down(Reason.UNREACHABLE, f"{url}: {exc.strerror or exc}")
     if response.status not in params.expect_status:
         reason = "auth_failed" if response.status in (401, 403) else "http_status"
         return ProbeResult(Status.DOWN, reason, f"{url} answered {response.status}",
