@@ -74,7 +74,7 @@ EXPECTED = {
         "threshold_order.yaml:13: device 'cam-1': check 'icmp': thresholds.loss_ratio: 'down' (0.2) is below 'warning' (0.5)",
     ],
     "unknown_check_kind": [
-        "unknown_check_kind.yaml:11: device 'cam-1': check 'telnet': unknown check kind 'telnet' (known: auth_login, backup_age, http, icmp, rtsp, snmp, snmp_topology, tcp, video)",
+        "unknown_check_kind.yaml:11: device 'cam-1': check 'telnet': unknown check kind 'telnet' (known: auth_login, backup_age, http, icmp, onvif, onvif_ptz_move, rtsp, snmp, snmp_topology, tcp, video)",
     ],
     "unknown_credentials": [
         "unknown_credentials.yaml:5: device 'cam-1': unknown credentials 'nvr'",

@@ -1,0 +1,300 @@
+"""The ``onvif`` check (onvif-zeep-async): identity, clock, stream URI, PTZ, recording.
+
+One run asks, in order:
+  * GetSystemDateAndTime, without credentials as the spec allows: the device's
+    clock against ours (``clock_drift_s``).  Drift breaks WS-UsernameToken digests
+    (beyond ±300 s most devices refuse them) and evidence timestamps.  Requests
+    are then signed with the device's time, so a drifting camera is still checked;
+  * GetServices (GetCapabilities on old devices) for the service addresses;
+  * GetDeviceInformation: a model or firmware change since the last run is
+    inventory drift (an event);
+  * GetProfiles and GetStreamUri: the RTSP URI (``stream_uri``);
+  * PTZ GetStatus, where the profile has PTZ: its error state;
+  * where asked (DVR/NVR), the search service's GetRecordingSummary: how long ago
+    the last recording data was written.  A device without the service is told
+    so in the result, never passed as recording.
+
+The parsed WSDLs are cached by onvif-zeep-async for the whole process; each run
+makes its own short-lived `ONVIFCamera` (its HTTP session is per camera) and
+closes it.  zeep forbids DTDs and entities, so an XXE payload is not resolved.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import aiohttp
+import zeep.exceptions
+from lxml import etree
+from onvif import ONVIFCamera
+from onvif.exceptions import ONVIFError
+from pydantic import Field
+
+from probes.base import Duration, ProbeContext, ProbeKind, ProbeParams, Target
+from probes.result import ProbeEvent, ProbeResult, Reason, Status, Value
+
+MAX_AUTH_SKEW_S = 300  # the usual WS-Security window
+
+
+class OnvifParams(ProbeParams):
+    """Parameters of an ``onvif`` check."""
+
+    port: int = Field(default=80, ge=1, le=65535)
+    ptz: bool = Field(default=True, description="ask PTZ GetStatus when the profile has PTZ")
+    recording: bool = Field(default=False, description="DVR/NVR: recording must be current")
+    recording_max_age: Duration = Field(default=600.0, gt=0,
+                                        description="newest recorded data older: not recording")
+
+
+class OnvifFailure(Exception):
+    """A run that ended early, as its result."""
+
+    def __init__(self, result: ProbeResult) -> None:
+        super().__init__(result.detail)
+        self.result = result
+
+
+def _fault_text(exc: zeep.exceptions.Fault) -> str:
+    codes = [getattr(code, "localname", str(code)) for code in exc.subcodes or ()]
+    return f"{exc.message} ({', '.join(codes)})" if codes else str(exc.message)
+
+
+def failure(exc: BaseException, where: str, drift: float | None) -> ProbeResult:
+    """Map the library's unwrapped errors (PEERS.md) onto results."""
+    values: dict[str, Value] = {"clock_offset_s": drift}
+    if isinstance(exc, zeep.exceptions.Fault):
+        text = _fault_text(exc)
+        if "authoriz" in text.lower() or "authenticat" in text.lower():
+            # Requests are signed with the device's own time, so a skewed clock is
+            # already compensated: what is refused is the user or the password.
+            return ProbeResult(Status.DOWN, Reason.AUTH_FAILED,
+                               f"{where}: wrong credentials ({text})", values=values)
+        return ProbeResult(Status.ERROR, "soap_fault", f"{where}: {text}", values=values)
+    if isinstance(exc, etree.XMLSyntaxError | zeep.exceptions.XMLParseError |
+                  zeep.exceptions.XMLSyntaxError | zeep.exceptions.ValidationError |
+                  zeep.exceptions.DTDForbidden | zeep.exceptions.EntitiesForbidden):
+        return ProbeResult(Status.ERROR, "malformed_response", f"{where}: {exc}", values=values)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            return ProbeResult(Status.DOWN, Reason.REFUSED, f"{where}: connection refused")
+        return ProbeResult(Status.DOWN, Reason.UNREACHABLE, f"{where}: {exc.os_error}")
+    if isinstance(exc, aiohttp.ClientError | ONVIFError | zeep.exceptions.TransportError):
+        return ProbeResult(Status.ERROR, Reason.PROTOCOL_ERROR, f"{where}: {exc}", values=values)
+    raise exc
+
+
+def _camera_time(answer: Any) -> dt.datetime:
+    utc = answer.UTCDateTime
+    if utc is None or utc.Date is None or utc.Time is None:
+        raise OnvifFailure(ProbeResult(Status.ERROR, "malformed_response",
+                                       "GetSystemDateAndTime carried no UTC time"))
+    return dt.datetime(utc.Date.Year, utc.Date.Month, utc.Date.Day, utc.Time.Hour,
+                       utc.Time.Minute, utc.Time.Second, tzinfo=dt.UTC)
+
+
+async def run(target: Target, params: OnvifParams, ctx: ProbeContext) -> ProbeResult:
+    """Ask the device service, media, PTZ and (for a DVR) search."""
+    where = f"{target.address}:{params.port}"
+    creds = target.credentials
+    camera = ONVIFCamera(target.address, params.port, creds.username or "",
+                         creds.password or "", no_cache=True, adjust_time=True)
+    drift: float | None = None
+    try:
+        devicemgmt = await camera.create_devicemgmt_service()
+        asked_at = dt.datetime.now(dt.UTC)
+        clock = await devicemgmt.authless_GetSystemDateAndTime()
+        drift = (_camera_time(clock) - asked_at).total_seconds()
+        await camera.update_xaddrs()  # signs with the device's time from here on
+        devicemgmt = await camera.create_devicemgmt_service()
+        info = await devicemgmt.GetDeviceInformation()
+        if info is None or not (info.Manufacturer or info.Model):
+            raise OnvifFailure(ProbeResult(Status.ERROR, "malformed_response",
+                                           f"{where}: GetDeviceInformation came back empty"))
+        values: dict[str, Value] = {
+            "clock_offset_s": drift, "clock_drift_s": abs(drift),
+            "manufacturer": info.Manufacturer, "model": info.Model,
+            "firmware": info.FirmwareVersion, "serial": info.SerialNumber}
+        result = await _media_and_more(camera, params, values, where)
+    except OnvifFailure as exc:
+        return exc.result
+    except Exception as exc:  # the library's errors are not wrapped: map them here
+        return failure(exc, where, drift)
+    finally:
+        await camera.close()
+    return _with_drift_events(result, ctx)
+
+
+async def _media_and_more(camera: ONVIFCamera, params: OnvifParams,
+                          values: dict[str, Value], where: str) -> ProbeResult:
+    media = await camera.create_media_service()
+    profiles = await media.GetProfiles()
+    if not profiles:
+        return ProbeResult(Status.DOWN, "no_profile", f"{where} has no media profile",
+                           values=values)
+    profile = profiles[0]
+    uri = await media.GetStreamUri({"ProfileToken": profile.token, "StreamSetup": {
+        "Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}})
+    values["stream_uri"] = uri.Uri if uri is not None else None
+    problems: list[tuple[Status, str, str]] = []
+    if params.ptz and getattr(profile, "PTZConfiguration", None) is not None \
+            and "http://www.onvif.org/ver20/ptz/wsdl" in camera.xaddrs:
+        ptz = await camera.create_ptz_service()
+        status = await ptz.GetStatus({"ProfileToken": profile.token})
+        values["ptz_error"] = status.Error if status is not None else None
+        position = getattr(status, "Position", None)
+        if position is not None and position.PanTilt is not None:
+            values["ptz_pan"], values["ptz_tilt"] = position.PanTilt.x, position.PanTilt.y
+        if status is None or (status.Error and status.Error.strip().upper() != "NONE"):
+            problems.append((Status.WARNING, "ptz_error",
+                             f"PTZ reports {getattr(status, 'Error', None) or 'no status'}"))
+    if params.recording:
+        _recording = await _recording_age(camera)
+        values["recording_supported"] = _recording is not None
+        if _recording is None:
+            problems.append((Status.WARNING, "recording_unsupported",
+                             "the device offers no ONVIF search service: recording unknown"))
+        else:
+            values["recording_age_s"] = _recording
+            if _recording > params.recording_max_age:
+                problems.append((Status.DOWN, "not_recording",
+                                 f"the newest recording is {_recording / 60:.0f} min old"))
+    drift = values["clock_drift_s"]
+    if isinstance(drift, float) and drift > MAX_AUTH_SKEW_S:
+        problems.append((Status.WARNING, "clock_skew_auth",
+                         f"the clock is {values['clock_offset_s']:+.0f} s off: ONVIF clients "
+                         "that do not compensate are refused (WS-Security digests)"))
+    if problems:
+        worst = max(problems, key=lambda p: (p[0] is Status.DOWN, p[0] is Status.WARNING))
+        return ProbeResult(worst[0], worst[1], "; ".join(p[2] for p in problems), values=values)
+    return ProbeResult.ok(f"{values['manufacturer']} {values['model']}, "
+                          f"firmware {values['firmware']}", values=values)
+
+
+async def _recording_age(camera: ONVIFCamera) -> float | None:
+    if "http://www.onvif.org/ver10/search/wsdl" not in camera.xaddrs:
+        return None
+    search = await camera.create_search_service()
+    summary = await search.GetRecordingSummary()
+    until = getattr(summary, "DataUntil", None)
+    if until is None:
+        return math.inf
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=dt.UTC)
+    age: float = max(0.0, (dt.datetime.now(dt.UTC) - until).total_seconds())
+    return age
+
+
+def _with_drift_events(result: ProbeResult, ctx: ProbeContext) -> ProbeResult:
+    """Inventory drift: model or firmware differ from the previous run's."""
+    if ctx.previous is None:
+        return result
+    events = []
+    for key in ("model", "firmware"):
+        old, new = ctx.previous.values.get(key), result.values.get(key)
+        if isinstance(old, str) and isinstance(new, str) and old != new:
+            events.append(ProbeEvent("inventory_drift", f"{key} changed: {old!r} → {new!r}",
+                                     {"field": key, "old": old, "new": new}))
+    if not events:
+        return result
+    if result.status is Status.OK:
+        detail = "; ".join(e.detail for e in events)
+        return ProbeResult(Status.WARNING, "inventory_drift", detail, result.latency_s,
+                           result.values, tuple(events))
+    return ProbeResult(result.status, result.reason, result.detail, result.latency_s,
+                       result.values, tuple(events))
+
+
+PROBE = ProbeKind(
+    name="onvif",
+    params=OnvifParams,
+    run=run,
+    summary="ONVIF: device information, clock drift, stream URI, PTZ status, DVR recording",
+    default_interval_s=300.0,
+    default_timeout_s=20.0,
+    default_concurrency=50,
+    default_thresholds={"clock_drift_s": {"warning": 10.0, "reason": "clock_drift"}},
+)
+
+
+class PtzMoveParams(ProbeParams):
+    """Parameters of an ``onvif_ptz_move`` check (the deep check: it moves the camera)."""
+
+    port: int = Field(default=80, ge=1, le=65535)
+    pan: float = Field(default=0.05, gt=-1, lt=1, description="relative pan of the test move")
+    tolerance: float = Field(default=0.01, gt=0, description="how close counts as arrived")
+    settle: Duration = Field(default=3.0, gt=0, le=30, description="wait for each move")
+
+
+async def _position(ptz: Any, token: str) -> tuple[float, float]:
+    status = await ptz.GetStatus({"ProfileToken": token})
+    pan_tilt = getattr(getattr(status, "Position", None), "PanTilt", None)
+    if pan_tilt is None:
+        raise OnvifFailure(ProbeResult(Status.ERROR, "malformed_response",
+                                       "PTZ GetStatus carried no position"))
+    return float(pan_tilt.x), float(pan_tilt.y)
+
+
+async def _wait_for(ptz: Any, token: str, goal: tuple[float, float], tolerance: float,
+                    settle: float) -> tuple[float, float]:
+    import asyncio
+    loop = asyncio.get_running_loop()
+    end = loop.time() + settle
+    while True:
+        here = await _position(ptz, token)
+        if abs(here[0] - goal[0]) <= tolerance and abs(here[1] - goal[1]) <= tolerance:
+            return here
+        if loop.time() >= end:
+            return here
+        await asyncio.sleep(0.2)
+
+
+async def run_ptz_move(target: Target, params: PtzMoveParams, ctx: ProbeContext) -> ProbeResult:
+    """Move a little, check it moved, go back to where it was, check it is back."""
+    where = f"{target.address}:{params.port}"
+    creds = target.credentials
+    camera = ONVIFCamera(target.address, params.port, creds.username or "",
+                         creds.password or "", no_cache=True, adjust_time=True)
+    try:
+        await camera.update_xaddrs()
+        if "http://www.onvif.org/ver20/ptz/wsdl" not in camera.xaddrs:
+            return ProbeResult(Status.WARNING, "ptz_unsupported", f"{where} offers no PTZ")
+        profiles = await (await camera.create_media_service()).GetProfiles()
+        token = profiles[0].token
+        ptz = await camera.create_ptz_service()
+        start = await _position(ptz, token)
+        goal = (start[0] + params.pan, start[1])
+        await ptz.RelativeMove({"ProfileToken": token,
+                                "Translation": {"PanTilt": {"x": params.pan, "y": 0}}})
+        moved = await _wait_for(ptz, token, goal, params.tolerance, params.settle)
+        await ptz.AbsoluteMove({"ProfileToken": token,
+                                "Position": {"PanTilt": {"x": start[0], "y": start[1]}}})
+        back = await _wait_for(ptz, token, start, params.tolerance, params.settle)
+    except OnvifFailure as exc:
+        return exc.result
+    except Exception as exc:
+        return failure(exc, where, None)
+    finally:
+        await camera.close()
+    error = abs(back[0] - start[0]) + abs(back[1] - start[1])
+    values: dict[str, Value] = {"ptz_moved": moved[0] - start[0], "ptz_return_error": error}
+    if abs(moved[0] - goal[0]) > params.tolerance:
+        return ProbeResult(Status.DOWN, "ptz_stuck",
+                           f"asked to pan {params.pan:+.2f}, moved {moved[0] - start[0]:+.3f}",
+                           values=values)
+    if error > params.tolerance:
+        return ProbeResult(Status.WARNING, "ptz_not_returned",
+                           f"did not return to its position (off by {error:.3f})", values=values)
+    return ProbeResult.ok(f"panned {params.pan:+.2f} and returned", values=values)
+
+
+PTZ_MOVE = ProbeKind(
+    name="onvif_ptz_move",
+    params=PtzMoveParams,
+    run=run_ptz_move,
+    summary="ONVIF PTZ deep check: a small move and back (weekly; disabled by default)",
+    default_interval_s=7 * 86400.0,
+    default_timeout_s=30.0,
+    default_concurrency=5,
+)

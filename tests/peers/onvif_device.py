@@ -1,0 +1,206 @@
+"""An ONVIF device emulator for the tests, on the ONVIF WSDL schemas (aiohttp).
+
+Why not an off-the-shelf emulator: `ipycam` (PyPI), the one that serves ONVIF
+here, has no recording or search service (a DVR's), its PTZ GetStatus replies
+fail to build, it demands credentials for GetSystemDateAndTime (the spec says
+no), and it starts WS-Discovery multicast on 0.0.0.0 (PEERS.md).  This serves
+the operations the `onvif` check uses, with the element names and namespaces of
+the WSDLs (device 1.0, media 1.0, PTZ 2.0, search 1.0), and checks
+WS-UsernameToken digests with the device's own clock, which a test can set off.
+Hostile modes answer garbage, an XXE payload, 100 MB, or one byte a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+NS = {
+    "tds": "http://www.onvif.org/ver10/device/wsdl",
+    "trt": "http://www.onvif.org/ver10/media/wsdl",
+    "tptz": "http://www.onvif.org/ver20/ptz/wsdl",
+    "tse": "http://www.onvif.org/ver10/search/wsdl",
+    "tt": "http://www.onvif.org/ver10/schema",
+}
+ENVELOPE = ('<?xml version="1.0" encoding="UTF-8"?>'
+            '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+            + " ".join(f'xmlns:{k}="{v}"' for k, v in NS.items())
+            + ' xmlns:ter="http://www.onvif.org/ver10/error"><s:Body>{body}</s:Body></s:Envelope>')
+
+
+@dataclass
+class Device:
+    """What the emulated device says and does."""
+
+    username: str = "admin"
+    password: str = "onvif-pass"
+    clock_offset_s: float = 0.0
+    manufacturer: str = "Hikvision"
+    model: str = "DS-2DE4425IW-DE"
+    firmware: str = "V5.6.3 build 190923"
+    serial: str = "DS-2DE4425IW-DE20190923AACHD12345678"
+    ptz: bool = True
+    ptz_error: str = "NONE"
+    ptz_stuck: bool = False  # moves are accepted and do nothing
+    pan: float = 0.25
+    tilt: float = -0.5
+    search: bool = False  # a DVR/NVR offers the search service
+    last_recording: dt.datetime | None = None
+    rtsp_uri: str = "rtsp://127.0.0.1:554/Streaming/Channels/101"
+    mode: str = "normal"  # normal, garbage, xxe, huge, drip
+    calls: list[str] = field(default_factory=list)
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.clock_offset_s)
+
+
+def _fault(reason: str, subcode: str = "ter:NotAuthorized") -> web.Response:
+    body = ("<s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>"
+            f"{subcode}</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang=\"en\">"
+            f"{reason}</s:Text></s:Reason></s:Fault>")
+    return web.Response(text=ENVELOPE.format(body=body), status=400,
+                        content_type="application/soap+xml")
+
+
+def _authorized(device: Device, request_xml: str) -> bool:
+    def tag(name: str) -> str | None:
+        m = re.search(rf"<(?:[\w-]+:)?{name}[^>]*>([^<]*)</", request_xml)
+        return m.group(1) if m else None
+
+    user, digest, nonce, created = (tag(n) for n in ("Username", "Password", "Nonce", "Created"))
+    if not (user and digest and nonce and created) or user != device.username:
+        return False
+    stamp = dt.datetime.fromisoformat(created.replace("Z", "+00:00"))
+    if abs((stamp - device.now()).total_seconds()) > 300:
+        return False  # outside the device's time window: its clock against ours
+    expected = base64.b64encode(hashlib.sha1(
+        base64.b64decode(nonce) + created.encode() + device.password.encode()).digest()).decode()
+    return digest == expected
+
+
+def _services(base: str, device: Device) -> str:
+    entries = [("tds", "device"), ("trt", "media")]
+    if device.ptz:
+        entries.append(("tptz", "ptz"))
+    if device.search:
+        entries.append(("tse", "search"))
+    return "".join(
+        f"<tds:Service><tds:Namespace>{NS[p]}</tds:Namespace><tds:XAddr>{base}/onvif/{name}"
+        "</tds:XAddr><tds:Version><tt:Major>2</tt:Major><tt:Minor>60</tt:Minor></tds:Version>"
+        "</tds:Service>" for p, name in entries)
+
+
+def _answer(device: Device, action: str, base: str) -> str:
+    now = device.now()
+    if action == "GetSystemDateAndTime":
+        return ("<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime>"
+                "<tt:DateTimeType>NTP</tt:DateTimeType><tt:DaylightSavings>false"
+                "</tt:DaylightSavings><tt:TimeZone><tt:TZ>CST-8</tt:TZ></tt:TimeZone>"
+                f"<tt:UTCDateTime><tt:Time><tt:Hour>{now.hour}</tt:Hour><tt:Minute>{now.minute}"
+                f"</tt:Minute><tt:Second>{now.second}</tt:Second></tt:Time><tt:Date><tt:Year>"
+                f"{now.year}</tt:Year><tt:Month>{now.month}</tt:Month><tt:Day>{now.day}</tt:Day>"
+                "</tt:Date></tt:UTCDateTime></tds:SystemDateAndTime>"
+                "</tds:GetSystemDateAndTimeResponse>")
+    if action == "GetServices":
+        return f"<tds:GetServicesResponse>{_services(base, device)}</tds:GetServicesResponse>"
+    if action == "GetDeviceInformation":
+        return (f"<tds:GetDeviceInformationResponse><tds:Manufacturer>{device.manufacturer}"
+                f"</tds:Manufacturer><tds:Model>{device.model}</tds:Model><tds:FirmwareVersion>"
+                f"{device.firmware}</tds:FirmwareVersion><tds:SerialNumber>{device.serial}"
+                "</tds:SerialNumber><tds:HardwareId>88</tds:HardwareId>"
+                "</tds:GetDeviceInformationResponse>")
+    if action == "GetProfiles":
+        ptz = ('<tt:PTZConfiguration token="ptz0"><tt:Name>PTZ</tt:Name><tt:UseCount>1'
+               '</tt:UseCount><tt:NodeToken>node0</tt:NodeToken></tt:PTZConfiguration>'
+               if device.ptz else "")
+        return ('<trt:GetProfilesResponse><trt:Profiles token="Profile_1" fixed="true">'
+                f"<tt:Name>mainStream</tt:Name>{ptz}</trt:Profiles></trt:GetProfilesResponse>")
+    if action == "GetStreamUri":
+        return (f"<trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>{device.rtsp_uri}</tt:Uri>"
+                "<tt:InvalidAfterConnect>false</tt:InvalidAfterConnect><tt:InvalidAfterReboot>"
+                "false</tt:InvalidAfterReboot><tt:Timeout>PT60S</tt:Timeout></trt:MediaUri>"
+                "</trt:GetStreamUriResponse>")
+    if action == "GetStatus":
+        return ("<tptz:GetStatusResponse><tptz:PTZStatus><tt:Position>"
+                f'<tt:PanTilt x="{device.pan}" y="{device.tilt}" space="http://www.onvif.org/ver10/tptz/'
+                'PanTiltSpaces/PositionGenericSpace"/><tt:Zoom x="0.1" space="http://www.onvif.'
+                'org/ver10/tptz/ZoomSpaces/PositionGenericSpace"/></tt:Position><tt:MoveStatus>'
+                "<tt:PanTilt>IDLE</tt:PanTilt><tt:Zoom>IDLE</tt:Zoom></tt:MoveStatus>"
+                f"<tt:Error>{device.ptz_error}</tt:Error><tt:UtcTime>"
+                f"{now.strftime('%Y-%m-%dT%H:%M:%SZ')}</tt:UtcTime></tptz:PTZStatus>"
+                "</tptz:GetStatusResponse>")
+    if action in ("RelativeMove", "AbsoluteMove"):
+        raise NotImplementedError  # handled with the request body, in `soap`
+    if action == "GetRecordingSummary":
+        last = device.last_recording
+        until = f"<tt:DataUntil>{last.strftime('%Y-%m-%dT%H:%M:%SZ')}</tt:DataUntil>" if last \
+            else ""
+        return ("<tse:GetRecordingSummaryResponse><tse:Summary><tt:DataFrom>"
+                f"2026-01-01T00:00:00Z</tt:DataFrom>{until}<tt:NumberRecordings>"
+                f"{1 if last else 0}</tt:NumberRecordings></tse:Summary>"
+                "</tse:GetRecordingSummaryResponse>")
+    raise LookupError(action)
+
+
+XXE = ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY secret SYSTEM "file:///etc/hostname">]>'
+       '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>'
+       '<x>&secret;</x></s:Body></s:Envelope>')
+
+
+def onvif_app(device: Device) -> web.Application:
+    """The emulated device's HTTP application."""
+
+    async def soap(request: web.Request) -> web.StreamResponse:
+        text = await request.text()
+        m = re.search(r"<(?:[\w-]+:)?Body[^>]*>\s*<(?:[\w-]+:)?(\w+)", text)
+        action = m.group(1) if m else "?"
+        device.calls.append(action)
+        if device.mode != "normal" and action != "GetSystemDateAndTime":
+            return await _hostile(request, device.mode)
+        if action != "GetSystemDateAndTime" and not _authorized(device, text):
+            return _fault("Sender not authorized")
+        base = f"http://{request.host}"
+        if action in ("RelativeMove", "AbsoluteMove"):
+            m = re.search(r'PanTilt[^>]*\bx="([-0-9.eE]+)"[^>]*\by="([-0-9.eE]+)"', text)
+            if m and not device.ptz_stuck:
+                x, y = float(m.group(1)), float(m.group(2))
+                if action == "RelativeMove":
+                    device.pan, device.tilt = device.pan + x, device.tilt + y
+                else:
+                    device.pan, device.tilt = x, y
+            return web.Response(text=ENVELOPE.format(body=f"<tptz:{action}Response/>"),
+                                content_type="application/soap+xml")
+        try:
+            body = _answer(device, action, base)
+        except LookupError:
+            return _fault(f"Action not supported: {action}", "ter:ActionNotSupported")
+        return web.Response(text=ENVELOPE.format(body=body),
+                            content_type="application/soap+xml")
+
+    app = web.Application()
+    app.router.add_post("/onvif/{service}", soap)
+    return app
+
+
+async def _hostile(request: web.Request, mode: str) -> web.StreamResponse:
+    if mode == "garbage":
+        return web.Response(text="<html><body>Not SOAP at all", content_type="text/xml")
+    if mode == "xxe":
+        return web.Response(text=XXE, content_type="application/soap+xml")
+    response = web.StreamResponse(headers={"Content-Type": "application/soap+xml"})
+    await response.prepare(request)
+    if mode == "huge":
+        await response.write(b"<?xml version='1.0'?><s:Envelope xmlns:s='x'><s:Body><a>")
+        for _ in range(1600):  # 100 MB
+            await response.write(b"y" * 65536)
+    elif mode == "drip":
+        for byte in ENVELOPE.encode():
+            await response.write(bytes([byte]))
+            await asyncio.sleep(1)
+    return response

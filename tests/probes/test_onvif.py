@@ -1,0 +1,157 @@
+"""The onvif and onvif_ptz_move checks against the ONVIF device emulator
+(tests/peers/onvif_device.py says why an emulator of our own)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from probes import onvif
+from probes.base import Credentials, ProbeContext, Target
+from probes.clients import SharedClients
+from probes.result import ProbeResult, Status
+from tests.conftest import free_port
+from tests.peers.onvif_device import Device, onvif_app
+from tests.probes.budget import run_probe
+
+pytestmark = pytest.mark.peers
+CREDS = Credentials("admin", "onvif-pass")
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[SharedClients]:
+    shared = SharedClients()
+    yield shared
+    await shared.close()
+
+
+@pytest.fixture
+async def emulate() -> AsyncIterator[Callable[[Device], Awaitable[int]]]:
+    runners: list[web.AppRunner] = []
+
+    async def start(device: Device) -> int:
+        runner = web.AppRunner(onvif_app(device), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        runners.append(runner)
+        return int(runner.addresses[0][1])
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+async def check(clients: SharedClients, port: int, kind: Any = onvif.PROBE,
+                creds: Credentials = CREDS, budget: float = 10.0,
+                previous: ProbeResult | None = None, **params: Any) -> ProbeResult:
+    target = Target("cam", "camera", "127.0.0.1", creds)
+    if previous is not None:  # the scheduler's path has no previous result: call directly
+        return await kind.run(target, kind.params(port=port, **params),
+                              ProbeContext(asyncio.get_running_loop().time() + budget, clients,
+                                           previous))
+    return await run_probe(kind, target, kind.params(port=port, **params), clients, budget)
+
+
+async def test_a_camera(emulate: Any, clients: SharedClients) -> None:
+    device = Device()
+    r = await check(clients, await emulate(device))
+    assert r.status is Status.OK, r
+    v = r.values
+    assert (v["manufacturer"], v["model"], v["firmware"]) == \
+        ("Hikvision", "DS-2DE4425IW-DE", "V5.6.3 build 190923")
+    assert v["stream_uri"] == device.rtsp_uri
+    assert v["ptz_error"] == "NONE" and (v["ptz_pan"], v["ptz_tilt"]) == (0.25, -0.5)
+    assert abs(v["clock_offset_s"]) < 1.5  # type: ignore[arg-type]
+    assert "GetSystemDateAndTime" in device.calls and "GetStatus" in device.calls
+
+
+@pytest.mark.parametrize(("minutes_ago", "status", "reason"), [
+    (2, Status.OK, "ok"), (120, Status.DOWN, "not_recording")])
+async def test_a_dvr_recording(emulate: Any, clients: SharedClients, minutes_ago: int,
+                               status: Status, reason: str) -> None:
+    last = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes_ago)
+    port = await emulate(Device(ptz=False, search=True, last_recording=last))
+    r = await check(clients, port, recording=True, recording_max_age="10m")
+    assert (r.status, r.reason) == (status, reason), r
+    assert r.values["recording_age_s"] == pytest.approx(minutes_ago * 60, abs=2)
+
+
+async def test_no_search_service_is_said_not_pretended(emulate: Any,
+                                                       clients: SharedClients) -> None:
+    r = await check(clients, await emulate(Device()), recording=True)
+    assert (r.status, r.reason) == (Status.WARNING, "recording_unsupported")
+    assert r.values["recording_supported"] is False
+
+
+async def test_clock_drift(emulate: Any, clients: SharedClients) -> None:
+    # 15 minutes off: the check still gets in (it signs with the device's time) and
+    # says that other clients will not.
+    r = await check(clients, await emulate(Device(clock_offset_s=900)))
+    assert (r.status, r.reason) == (Status.WARNING, "clock_skew_auth"), r
+    assert r.values["clock_drift_s"] == pytest.approx(900, abs=2)
+    assert r.values["clock_offset_s"] == pytest.approx(900, abs=2)
+
+
+async def test_ptz_error_and_wrong_password(emulate: Any, clients: SharedClients) -> None:
+    r = await check(clients, await emulate(Device(ptz_error="Motor stalled")))
+    assert (r.status, r.reason) == (Status.WARNING, "ptz_error")
+    r = await check(clients, await emulate(Device(password="changed")))
+    assert (r.status, r.reason) == (Status.DOWN, "auth_failed")
+    assert "Sender not authorized" in r.detail
+
+
+async def test_firmware_change_is_inventory_drift(emulate: Any, clients: SharedClients) -> None:
+    device = Device()
+    port = await emulate(device)
+    first = await check(clients, port)
+    device.firmware = "V5.7.0 build 230101"
+    second = await check(clients, port, previous=first)
+    assert (second.status, second.reason) == (Status.WARNING, "inventory_drift")
+    (event,) = second.events
+    assert event.values == {"field": "firmware", "old": "V5.6.3 build 190923",
+                            "new": "V5.7.0 build 230101"}
+
+
+@pytest.mark.parametrize(("device", "status", "reason"), [
+    (Device(), Status.OK, "ok"),
+    (Device(ptz_stuck=True), Status.DOWN, "ptz_stuck"),
+    (Device(ptz=False), Status.WARNING, "ptz_unsupported"),
+])
+async def test_ptz_deep_check_moves_and_returns(emulate: Any, clients: SharedClients,
+                                                device: Device, status: Status,
+                                                reason: str) -> None:
+    start = (device.pan, device.tilt)
+    r = await check(clients, await emulate(device), kind=onvif.PTZ_MOVE, settle=1)
+    assert (r.status, r.reason) == (status, reason), r
+    assert (device.pan, device.tilt) == pytest.approx(start)  # left where it was
+
+
+@pytest.mark.parametrize(("mode", "status", "reason"), [
+    ("garbage", Status.ERROR, "malformed_response"),
+    ("xxe", Status.ERROR, "malformed_response"),
+    ("huge", Status.ERROR, "malformed_response"),
+    ("drip", Status.TIMEOUT, "timeout"),
+])
+async def test_hostile_devices_end_as_results_within_budget(
+        emulate: Any, clients: SharedClients, mode: str, status: Status, reason: str) -> None:
+    port = await emulate(Device(mode=mode))
+    start = time.monotonic()
+    r = await check(clients, port, budget=4)
+    assert (r.status, r.reason) == (status, reason), r
+    assert time.monotonic() - start < 4.5
+    if mode == "xxe":
+        assert "EntitiesForbidden" in r.detail  # the entity was refused, not resolved
+        secret = Path("/etc/hostname").read_text().strip()  # noqa: ASYNC240
+        assert secret not in r.detail and secret not in str(r.values)
+
+
+async def test_nothing_listening(clients: SharedClients) -> None:
+    r = await check(clients, free_port())
+    assert (r.status, r.reason) == (Status.DOWN, "refused")
