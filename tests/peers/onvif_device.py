@@ -204,3 +204,17 @@ async def _hostile(request: web.Request, mode: str) -> web.StreamResponse:
             await response.write(bytes([byte]))
             await asyncio.sleep(1)
     return response
+
+
+def main() -> None:
+    """Serve one emulated device: ``PORT [RTSP_URI [ADDRESS]]`` (benchmark and demo)."""
+    import sys
+    port = int(sys.argv[1])
+    device = Device(rtsp_uri=sys.argv[2] if len(sys.argv) > 2 else Device.rtsp_uri)
+    host = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
+    web.run_app(onvif_app(device), host=host, port=port, access_log=None,
+                print=lambda *_: print("ready", flush=True))
+
+
+if __name__ == "__main__":
+    main()

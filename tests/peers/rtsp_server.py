@@ -5,6 +5,8 @@ Run by the tests under the system Python (python3-gi is not in a virtualenv):
 
     /usr/bin/python3 tests/peers/rtsp_server.py PORT [USER PASSWORD]
 
+It listens on 127.0.0.1, or on $RTSP_ADDRESS (another loopback address, for the demo).
+
 Each mount is a camera in a known condition, H.264 at 320x240, 10 frames/s:
   /live      a moving ball on a textured, noisy scene    (healthy)
   /static    a still scene with sensor noise             (healthy: not frozen)
@@ -22,6 +24,7 @@ Every client gets a pipeline of its own, and the server runs several worker
 threads, so one slow client does not freeze the others (seen with the defaults).
 """
 
+import os
 import sys
 
 import gi
@@ -32,8 +35,11 @@ gi.require_version("GstRtsp", "1.0")
 from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 CAPS = "video/x-raw,width=320,height=240,framerate=10/1"
-ENCODE = ("videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 "
-          "bitrate=512 ! rtph264pay name=pay0 pt=96 config-interval=1")
+# I420 before the encoder: with an AYUV overlay the compositor may settle on 4:4:4,
+# which x264's baseline profile refuses (seen under load).
+ENCODE = ("videoconvert ! video/x-raw,format=I420 ! x264enc tune=zerolatency "
+          "speed-preset=ultrafast key-int-max=10 bitrate=512 ! "
+          "rtph264pay name=pay0 pt=96 config-interval=1")
 # Snow survives 512 kbit/s only as a smear: give it the bits an analogue camera's snow has.
 ENCODE_RICH = ENCODE.replace("bitrate=512", "bitrate=4096")
 # One still image (colour bars, its snow patch included), repeated for ever.
@@ -71,7 +77,7 @@ def main() -> None:
     Gst.init(None)
     port = sys.argv[1]
     server = GstRtspServer.RTSPServer()
-    server.set_address("127.0.0.1")
+    server.set_address(os.environ.get("RTSP_ADDRESS", "127.0.0.1"))
     server.set_service(port)
     pool = server.get_thread_pool()
     pool.set_max_threads(16)
