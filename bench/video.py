@@ -1,7 +1,7 @@
 """Video benchmark: cameras checked per second and CPU per check, on one core.
 
-Starts GStreamer's RTSP server (tests/peers/rtsp_server.py) and the ONVIF device
-emulator (tests/peers/onvif_device.py) as processes pinned to the other core, pins
+Starts GStreamer's RTSP server (demo/peers/rtsp_server.py) and the ONVIF device
+emulator (demo/peers/onvif_device.py) as processes pinned to the other core, pins
 itself to core 0, and runs, for a few seconds each, the `onvif` check, the `rtsp`
 check (OPTIONS + DESCRIBE) and the `video` check (3 frames 1 s apart, decoded and
 diagnosed) with many in flight.  CPU is this process's own (getrusage), threads
@@ -87,8 +87,8 @@ def main() -> None:
     os.sched_setaffinity(0, {mine})
     rtsp_port, onvif_port = free_port(), free_port()
     servers = [
-        start(["/usr/bin/python3", "tests/peers/rtsp_server.py", str(rtsp_port)], theirs),
-        start([sys.executable, "-m", "tests.peers.onvif_device", str(onvif_port)], theirs),
+        start(["/usr/bin/python3", "demo/peers/rtsp_server.py", str(rtsp_port)], theirs),
+        start([sys.executable, "-m", "demo.peers.onvif_device", str(onvif_port)], theirs),
     ]
     url = f"rtsp://127.0.0.1:{rtsp_port}/live"
     try:

@@ -38,6 +38,8 @@ SECRETS = VAR / "secrets"
 INVENTORY = HERE / "inventory.yaml"
 SETTINGS = VAR / "monitor.toml"
 SNMP_PORT = 1161
+RTSP_ADDRESS = "127.0.1.250"  # GStreamer's RTSP server: a channel per camera
+ONVIF = ("onvif-cam", "127.0.1.41", 8080)  # jn-cam01 answers ONVIF
 SIMULATED = {"jn-core-sw": "127.0.1.1", "qd-sw": "127.0.1.101", "jn-dvr": "127.0.1.30",
              "qd-dvr": "127.0.1.102"}  # snmpsim, community = device id
 PLATFORM = ("jn-platform", "127.0.1.13")  # net-snmp snmpd
@@ -49,6 +51,7 @@ def write_secrets(folder: Path) -> None:
     for device in SIMULATED:
         (folder / device).write_text(device + "\n")  # snmpsim: the community names the file
     (folder / PLATFORM[0]).write_text(secrets.token_hex(8) + "\n")
+    (folder / ONVIF[0]).write_text("onvif-pass\n")  # the emulated camera's password
 
 
 def prepare() -> None:
@@ -71,16 +74,30 @@ def prepare() -> None:
         (data / f"{device}.snmprec").write_text(simulated_device(moving=True))
 
 
+def start_agents() -> list[subprocess.Popen[bytes]]:
+    """The simulated devices that are processes of their own."""
+    agents = [start_snmpsim(VAR / "snmpsim" / device, [f"{address}:{SNMP_PORT}"])
+              for device, address in SIMULATED.items()]
+    agents.append(start_snmpd(VAR / "snmpd", f"{PLATFORM[1]}:{SNMP_PORT}",
+                              (SECRETS / PLATFORM[0]).read_text().strip()))
+    agents.append(subprocess.Popen(  # python3-gi lives in the system Python
+        ["/usr/bin/python3", str(HERE / "peers" / "rtsp_server.py"), "8554"],
+        env=os.environ | {"RTSP_ADDRESS": RTSP_ADDRESS},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    agents.append(subprocess.Popen(
+        [sys.executable, "-m", "demo.peers.onvif_device", str(ONVIF[2]),
+         f"rtsp://{RTSP_ADDRESS}:8554/live", ONVIF[1]],
+        cwd=HERE.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return agents
+
+
 async def run() -> int:
     if shutil.which("snmpd") is None:
         print("snmpd is missing: `make demo` installs it", file=sys.stderr)
         return 1
     prepare()
     inventory = load_inventory(INVENTORY)
-    agents = [start_snmpsim(VAR / "snmpsim" / device, [f"{address}:{SNMP_PORT}"])
-              for device, address in SIMULATED.items()]
-    agents.append(start_snmpd(VAR / "snmpd", f"{PLATFORM[1]}:{SNMP_PORT}",
-                              (SECRETS / PLATFORM[0]).read_text().strip()))
+    agents = start_agents()
     site = Site(inventory, CONTROL)
     site_task = asyncio.create_task(site.run())
     await asyncio.sleep(2)  # snmpsim indexes its data files
@@ -90,7 +107,8 @@ async def run() -> int:
                                                   env=env)
     print(f"""
   sv-monitor demo: {len(inventory.devices)} simulated devices on 127.0.1.0/24 (TCP services,
-  snmpsim switches and DVRs, net-snmp's snmpd), daemon pid {daemon.pid}.
+  RTSP video: live, black and frozen, an ONVIF PTZ camera, snmpsim switches and DVRs,
+  net-snmp's snmpd), daemon pid {daemon.pid}.
   In another terminal:
     make demo-status                        current state of every check
     make demo-down DEVICE=jn-cam02          close a camera's RTSP port: DOWN within ~10 s

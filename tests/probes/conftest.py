@@ -27,7 +27,7 @@ def snmpsim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpsim]:
 
 
 class RtspServer:
-    """tests/peers/rtsp_server.py under the system Python (python3-gi lives there)."""
+    """demo/peers/rtsp_server.py under the system Python (python3-gi lives there)."""
 
     def __init__(self, auth: tuple[str, str] | None = None) -> None:
         import shutil
@@ -42,7 +42,7 @@ class RtspServer:
             pytest.fail("GStreamer's RTSP server is missing: run `make test` (it installs it)")
         self.port = free_port(socket.SOCK_STREAM)
         self.proc = subprocess.Popen(
-            [python, str(REPO / "tests" / "peers" / "rtsp_server.py"), str(self.port),
+            [python, str(REPO / "demo" / "peers" / "rtsp_server.py"), str(self.port),
              *(auth or ())], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         assert self.proc.stdout is not None
         if self.proc.stdout.readline().strip() != "ready":

@@ -1,5 +1,5 @@
 """The onvif and onvif_ptz_move checks against the ONVIF device emulator
-(tests/peers/onvif_device.py says why an emulator of our own)."""
+(demo/peers/onvif_device.py says why an emulator of our own)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from demo.peers.onvif_device import Device, onvif_app
 from probes import onvif
 from probes.base import Credentials, ProbeContext, Target
 from probes.clients import SharedClients
 from probes.result import ProbeResult, Status
 from tests.conftest import free_port
-from tests.peers.onvif_device import Device, onvif_app
 from tests.probes.budget import run_probe
 
 pytestmark = pytest.mark.peers

@@ -3,7 +3,7 @@
 
 Run by the tests under the system Python (python3-gi is not in a virtualenv):
 
-    /usr/bin/python3 tests/peers/rtsp_server.py PORT [USER PASSWORD]
+    /usr/bin/python3 demo/peers/rtsp_server.py PORT [USER PASSWORD]
 
 It listens on 127.0.0.1, or on $RTSP_ADDRESS (another loopback address, for the demo).
 

@@ -1,0 +1,1 @@
+"""Simulated peers: an RTSP server (GStreamer) and an ONVIF device, for the demo and the tests."""

@@ -1,1 +1,0 @@
-"""Real peers the tests start: servers that run as their own processes."""
