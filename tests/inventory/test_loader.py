@@ -131,7 +131,8 @@ devices:
 
 def test_shipped_inventory_is_valid() -> None:
     inv = load_inventory(REPO / "inventory.yaml",
-                         environ={"SV_CAMERA_PASSWORD": "x", "SV_SNMP_COMMUNITY": "y"})
+                         environ={"SV_CAMERA_PASSWORD": "x", "SV_SNMP_COMMUNITY": "y",
+                                  "SV_AUTH_CANARY_PASSWORD": "z"})
     roles = [s.role for s in inv.sites.values()]
     assert roles.count(SiteRole.PROVINCIAL_CENTRE) == 1
     assert len([s for s in inv.sites.values() if s.region == "qingdao"]) == 6
