@@ -56,6 +56,11 @@ class SharedClients:
         return aiohttp.ClientSession(**session_kwargs())
 
     @cached_property
+    def stream_uris(self) -> dict[tuple[str, int], tuple[str, float]]:
+        """RTSP URIs discovered over ONVIF: (address, port) → (uri, loop time)."""
+        return {}
+
+    @cached_property
     def video_pool(self) -> ThreadPoolExecutor:
         """Threads for PyAV (it blocks); bounded, so video cannot starve anything else."""
         return ThreadPoolExecutor(max_workers=8, thread_name_prefix="video")

@@ -186,6 +186,33 @@ async def _recording_age(camera: ONVIFCamera) -> float | None:
     return age
 
 
+async def discover_stream_uri(target: Target, port: int) -> str:
+    """The first profile's RTSP URI, from the device (for `rtsp` and `video` checks)."""
+    from probes.video.rtsp import RtspError
+    creds = target.credentials
+    camera = ONVIFCamera(target.address, port, creds.username or "", creds.password or "",
+                         no_cache=True, adjust_time=True)
+    try:
+        await camera.update_xaddrs()
+        media = await camera.create_media_service()
+        profiles = await media.GetProfiles()
+        if not profiles:
+            raise RtspError("no_profile", f"{target.address}:{port} has no media profile")
+        uri = await media.GetStreamUri({"ProfileToken": profiles[0].token, "StreamSetup": {
+            "Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}})
+    except RtspError:
+        raise
+    except Exception as exc:
+        result = failure(exc, f"{target.address}:{port} (ONVIF)", None)
+        raise RtspError(result.reason, f"stream URI discovery: {result.detail}",
+                        result.status) from exc
+    finally:
+        await camera.close()
+    if uri is None or not str(uri.Uri or "").startswith("rtsp"):
+        raise RtspError("malformed_response", "GetStreamUri gave no rtsp:// URI", Status.ERROR)
+    return str(uri.Uri)
+
+
 def _with_drift_events(result: ProbeResult, ctx: ProbeContext) -> ProbeResult:
     """Inventory drift: model or firmware differ from the previous run's."""
     if ctx.previous is None:

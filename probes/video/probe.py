@@ -18,7 +18,7 @@ from probes.base import Duration, ProbeContext, ProbeKind, Target
 from probes.result import ProbeResult, Reason, Status, Value
 from probes.video.frames import GrabError, Sample, grab, with_credentials
 from probes.video.quality import VERDICTS, Measures, QualityLimits, judge, measure
-from probes.video.rtsp import StreamParams, stream_url
+from probes.video.rtsp import RtspError, StreamParams, resolve_url
 
 NIGHT_LIMITS = QualityLimits(dark_luma=12.0, noise_sigma=20.0, blur_sharpness=0.03)
 
@@ -58,9 +58,12 @@ def _diagnose(sample: Sample, params: VideoParams,
 
 async def run(target: Target, params: VideoParams, ctx: ProbeContext) -> ProbeResult:
     """Pull `frames` frames `spacing` apart and judge them."""
-    url = stream_url(target, params)
     creds = target.credentials
     loop = asyncio.get_running_loop()
+    try:
+        url = await resolve_url(target, params, ctx)
+    except RtspError as exc:
+        return ProbeResult(exc.status, exc.reason, str(exc))
     budget = max(1.0, ctx.remaining() - 0.5)  # PyAV's own deadline, inside ours
     try:
         sample = await loop.run_in_executor(

@@ -39,11 +39,15 @@ class RtspError(Exception):
 
 
 class StreamParams(ProbeParams):
-    """Where a stream is: a full `url`, or `path` (and `port`) on the device's address."""
+    """Where a stream is: a full `url`; or `path` (and `port`) on the device's address; or,
+    with `onvif_port` and neither, the URI the device gives over ONVIF (GetStreamUri)."""
 
     url: str | None = Field(default=None, pattern=r"^rtsps?://", description="rtsp://host:port/path")
-    path: str = Field(default="/", description="path on the device, e.g. /Streaming/Channels/101")
+    path: str | None = Field(default=None,
+                             description="path on the device, e.g. /Streaming/Channels/101")
     port: int = Field(default=554, ge=1, le=65535)
+    onvif_port: int | None = Field(default=None, ge=1, le=65535,
+                                   description="discover the stream URI over ONVIF")
 
 
 class RtspParams(StreamParams):
@@ -53,12 +57,31 @@ class RtspParams(StreamParams):
 
 
 def stream_url(target: Target, params: StreamParams) -> str:
-    """The stream's URL, without credentials."""
+    """The stream's URL from the configuration, without credentials."""
     if params.url:
         return params.url
     host = f"[{target.address}]" if ":" in target.address else target.address
-    path = params.path if params.path.startswith("/") else "/" + params.path
+    path = params.path or "/"
+    path = path if path.startswith("/") else "/" + path
     return f"rtsp://{host}:{params.port}{path}"
+
+
+DISCOVERY_TTL_S = 3600.0
+
+
+async def resolve_url(target: Target, params: StreamParams, ctx: ProbeContext) -> str:
+    """The stream's URL: configured, or discovered over ONVIF (cached an hour)."""
+    if params.url or params.path or params.onvif_port is None:
+        return stream_url(target, params)
+    from probes.onvif import discover_stream_uri  # the ONVIF stack loads only when used
+    key = (target.address, params.onvif_port)
+    loop = asyncio.get_running_loop()
+    cached = ctx.clients.stream_uris.get(key)
+    if cached is not None and loop.time() - cached[1] < DISCOVERY_TTL_S:
+        return cached[0]
+    uri = await discover_stream_uri(target, params.onvif_port)
+    ctx.clients.stream_uris[key] = (uri, loop.time())
+    return uri
 
 
 @dataclass
@@ -276,9 +299,9 @@ async def describe(url: str, username: str | None, password: str | None) -> Sdp:
 
 async def run(target: Target, params: RtspParams, ctx: ProbeContext) -> ProbeResult:
     """The stream answers OPTIONS and DESCRIBE and offers video."""
-    url = stream_url(target, params)
     creds = target.credentials
     try:
+        url = await resolve_url(target, params, ctx)
         sdp = await describe(url, creds.username, creds.password)
     except RtspError as exc:
         return ProbeResult(exc.status, exc.reason, str(exc))

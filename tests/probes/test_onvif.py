@@ -155,3 +155,22 @@ async def test_hostile_devices_end_as_results_within_budget(
 async def test_nothing_listening(clients: SharedClients) -> None:
     r = await check(clients, free_port())
     assert (r.status, r.reason) == (Status.DOWN, "refused")
+
+
+async def test_stream_uri_discovered_over_onvif(emulate: Any, clients: SharedClients,
+                                                rtsp_server: Any) -> None:
+    """No URL in the inventory: the rtsp and video checks ask the camera for it."""
+    from probes.video import probe as video
+    from probes.video import rtsp
+    device = Device(rtsp_uri=rtsp_server.url("live"))
+    port = await emulate(device)
+    target = Target("cam", "camera", "127.0.0.1", CREDS)
+    r = await run_probe(rtsp.PROBE, target, rtsp.RtspParams(onvif_port=port), clients, 10)
+    assert (r.status, r.values["codec"]) == (Status.OK, "H264"), r
+    r = await run_probe(video.PROBE, target, video.VideoParams(onvif_port=port), clients, 15)
+    assert r.status is Status.OK, r
+    assert device.calls.count("GetStreamUri") == 1  # discovered once, then cached
+    broken = await emulate(Device(password="other"))
+    r = await run_probe(rtsp.PROBE, target, rtsp.RtspParams(onvif_port=broken), clients, 10)
+    assert (r.status, r.reason) == (Status.DOWN, "auth_failed")
+    assert r.detail.startswith("stream URI discovery:")
