@@ -22,18 +22,26 @@ closes it.  zeep forbids DTDs and entities, so an XXE payload is not resolved.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from typing import Any
 
 import aiohttp
 import zeep.exceptions
 from lxml import etree
-from onvif import ONVIFCamera
-from onvif.exceptions import ONVIFError
 from pydantic import Field
 
 from probes.base import Duration, ProbeContext, ProbeKind, ProbeParams, Target
 from probes.result import ProbeEvent, ProbeResult, Reason, Status, Value
+
+# Vendor quirk: onvif-zeep-async (4.3) calls logging.basicConfig(level=INFO) when
+# imported, which would print every library's INFO lines in the CLI.  Undo it.
+_root = logging.getLogger()
+_saved = (list(_root.handlers), _root.level)
+from onvif import ONVIFCamera  # noqa: E402
+from onvif.exceptions import ONVIFError  # noqa: E402
+
+_root.handlers[:], _root.level = _saved
 
 MAX_AUTH_SKEW_S = 300  # the usual WS-Security window
 

@@ -129,11 +129,13 @@ class TicketRow(Base):
 
     __tablename__ = "ticket"
     __table_args__ = (
-        # At most one ticket per fault that is not closed -- across restarts and
-        # across several daemons sharing one database.
-        Index("uq_ticket_open_fault", "fault_key", unique=True,
-              sqlite_where=text("state <> 'closed'"),
-              postgresql_where=text("state <> 'closed'")),
+        # At most one active ticket per fault -- across restarts and across several
+        # daemons sharing one database.  (A resolved ticket may be reopened within a
+        # window; past it, the same fault gets a new ticket.)
+        Index("uq_ticket_active_fault", "fault_key", unique=True,
+              sqlite_where=text("state IN ('open', 'acknowledged', 'onsite')"),
+              postgresql_where=text("state IN ('open', 'acknowledged', 'onsite')")),
+        Index(None, "fault_key", "resolved_at"),
         Index(None, "state", "level"),
     )
 
@@ -146,8 +148,12 @@ class TicketRow(Base):
     device_id: Mapped[str | None] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text, default="")
+    members: Mapped[list[str]] = mapped_column(JSON, default=list)  # devices affected
+    region: Mapped[str] = mapped_column(String(64), default="")
+    suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
     opened_at: Mapped[datetime]
     acknowledged_at: Mapped[datetime | None]
+    solution_at: Mapped[datetime | None]
     onsite_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
@@ -155,7 +161,10 @@ class TicketRow(Base):
     actions_taken: Mapped[str] = mapped_column(Text, default="")
     parts_replaced: Mapped[str] = mapped_column(Text, default="")
     customer_confirmation: Mapped[str | None] = mapped_column(Text)
+    # SLA: {"acknowledge": iso, "solution": iso, "onsite": iso, "repair": iso},
+    # "paused": [[from, to|null], ...], "breached": ["acknowledge", ...]
     deadlines: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reopened: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime]
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-30 00:53:01.860731
+Create Date: 2026-11-30 02:14:00.917432
 """
 
 from collections.abc import Sequence
@@ -91,10 +91,14 @@ def upgrade() -> None:
         sa.Column("device_id", sa.String(length=64), nullable=True),
         sa.Column("title", sa.Text(), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("members", sa.JSON(), nullable=False),
+        sa.Column("region", sa.String(length=64), nullable=False),
+        sa.Column("suppressed", sa.Boolean(), nullable=False),
         sa.Column("opened_at", monitor.store.tables.UtcDateTime(timezone=True), nullable=False),
         sa.Column(
             "acknowledged_at", monitor.store.tables.UtcDateTime(timezone=True), nullable=True
         ),
+        sa.Column("solution_at", monitor.store.tables.UtcDateTime(timezone=True), nullable=True),
         sa.Column("onsite_at", monitor.store.tables.UtcDateTime(timezone=True), nullable=True),
         sa.Column("resolved_at", monitor.store.tables.UtcDateTime(timezone=True), nullable=True),
         sa.Column("closed_at", monitor.store.tables.UtcDateTime(timezone=True), nullable=True),
@@ -103,18 +107,24 @@ def upgrade() -> None:
         sa.Column("parts_replaced", sa.Text(), nullable=False),
         sa.Column("customer_confirmation", sa.Text(), nullable=True),
         sa.Column("deadlines", sa.JSON(), nullable=False),
+        sa.Column("reopened", sa.Integer(), nullable=False),
         sa.Column("updated_at", monitor.store.tables.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ticket")),
         sa.UniqueConstraint("number", name=op.f("uq_ticket_number")),
     )
     with op.batch_alter_table("ticket", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_ticket_fault_key_resolved_at"),
+            ["fault_key", "resolved_at"],
+            unique=False,
+        )
         batch_op.create_index(batch_op.f("ix_ticket_state_level"), ["state", "level"], unique=False)
         batch_op.create_index(
-            "uq_ticket_open_fault",
+            "uq_ticket_active_fault",
             ["fault_key"],
             unique=True,
-            sqlite_where=sa.text("state <> 'closed'"),
-            postgresql_where=sa.text("state <> 'closed'"),
+            sqlite_where=sa.text("state IN ('open', 'acknowledged', 'onsite')"),
+            postgresql_where=sa.text("state IN ('open', 'acknowledged', 'onsite')"),
         )
 
     op.create_table(
@@ -195,11 +205,12 @@ def downgrade() -> None:
     op.drop_table("notification_outbox")
     with op.batch_alter_table("ticket", schema=None) as batch_op:
         batch_op.drop_index(
-            "uq_ticket_open_fault",
-            sqlite_where=sa.text("state <> 'closed'"),
-            postgresql_where=sa.text("state <> 'closed'"),
+            "uq_ticket_active_fault",
+            sqlite_where=sa.text("state IN ('open', 'acknowledged', 'onsite')"),
+            postgresql_where=sa.text("state IN ('open', 'acknowledged', 'onsite')"),
         )
         batch_op.drop_index(batch_op.f("ix_ticket_state_level"))
+        batch_op.drop_index(batch_op.f("ix_ticket_fault_key_resolved_at"))
 
     op.drop_table("ticket")
     with op.batch_alter_table("state_change", schema=None) as batch_op:

@@ -1,0 +1,125 @@
+"""Fault levels (故障级别) and the rules that assign them, kept as data.
+
+The contract names four levels and leaves their table to the vendor; the defaults
+below follow DOMAIN.md and every one is configuration (`FaultRules`):
+
+  level 1 一级 critical  the platform is down for the province or a centre
+  level 2 二级 major     one site or one recorder is lost
+  level 3 三级 minor     one end device is lost
+  level 4 四级 warning   degraded, still working
+
+A rule matches a failing check by device kind, check kind, reason, state and the
+site's role; the first matching rule gives the level.  Then the site's role may
+weigh in (the provincial centre's faults rise one level, to at most 1).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from monitor.inventory.models import DeviceKind, SiteRole
+from monitor.state import CheckState
+
+
+class FaultLevel(IntEnum):
+    """1 is the most severe."""
+
+    CRITICAL = 1
+    MAJOR = 2
+    MINOR = 3
+    WARNING = 4
+
+    @property
+    def zh(self) -> str:
+        """The contract's name."""
+        return {1: "一级", 2: "二级", 3: "三级", 4: "四级"}[self.value]
+
+
+class Rule(BaseModel):
+    """One row of the classification table; empty lists match anything."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    level: FaultLevel
+    device_kinds: list[DeviceKind] = []
+    checks: list[str] = Field(default=[], description="check kinds or check names")
+    reasons: list[str] = []
+    states: list[CheckState] = [CheckState.DOWN]
+    roles: list[SiteRole] = []
+    labels: dict[str, str] = Field(default={}, description="device labels that must match")
+    title_zh: str
+    title_en: str
+
+    def matches(self, device_kind: str, check_kind: str, check_name: str, reason: str,
+                state: CheckState, role: str, labels: dict[str, str]) -> bool:
+        """Whether this rule covers that failing check."""
+        return ((not self.device_kinds or device_kind in self.device_kinds)
+                and (not self.checks or check_kind in self.checks or check_name in self.checks)
+                and (not self.reasons or reason in self.reasons)
+                and state in self.states
+                and (not self.roles or role in self.roles)
+                and all(labels.get(k) == v for k, v in self.labels.items()))
+
+
+def _r(level: int, title_zh: str, title_en: str, **match: object) -> Rule:
+    return Rule.model_validate({"level": level, "title_zh": title_zh, "title_en": title_en,
+                                **match})
+
+
+D, W = [CheckState.DOWN], [CheckState.WARNING]
+
+DEFAULT_RULES: tuple[Rule, ...] = (
+    # level 1: the platform is down for the province or a centre
+    _r(1, "密码验证服务器接受错误密码", "password server accepts wrong passwords",
+       reasons=["auth_fail_open"], states=D + W),
+    _r(1, "视频代理转发服务器故障", "proxy-forwarding server down", device_kinds=["proxy_server"]),
+    _r(1, "密码验证服务器故障", "password-verification server down",
+       device_kinds=["auth_server"]),
+    _r(1, "核心交换机不可达", "core switch unreachable", device_kinds=["switch"],
+       labels={"role": "core"}),
+    # level 2: one site or one recorder is lost
+    _r(2, "站点上联中断", "site uplink down", reasons=["uplink_down"]),
+    _r(2, "硬盘录像机故障", "DVR down", device_kinds=["dvr"]),
+    _r(2, "硬盘录像机未录像", "DVR not recording", reasons=["not_recording"], states=D + W),
+    _r(2, "自动备份服务器故障", "backup server failing", device_kinds=["backup_server"]),
+    _r(2, "大屏主机故障", "big-screen host down", device_kinds=["big_screen_host"]),
+    _r(2, "交换机不可达", "switch unreachable", device_kinds=["switch"]),
+    # level 3: one end device is lost
+    _r(3, "摄像机无视频", "camera without video", device_kinds=["camera"]),
+    _r(3, "云台不可控", "PTZ not controllable", reasons=["ptz_stuck", "ptz_error"], states=D + W),
+    _r(3, "接入端口中断", "access port down", reasons=["port_down"], states=D + W),
+    _r(3, "设备故障", "device down"),
+    # level 4: degraded, still working
+    _r(4, "图像质量异常", "image-quality fault",
+       reasons=["blurred", "too_dark", "too_bright", "colour_cast", "noise", "occluded"],
+       states=D + W),
+    _r(4, "时钟偏差", "clock drift", reasons=["clock_drift", "clock_skew_auth"], states=D + W),
+    _r(4, "磁盘将满", "disk nearly full", reasons=["storage_used_ratio_high"], states=D + W),
+    _r(4, "设备意外重启", "unexpected reboot", reasons=["rebooted"], states=D + W),
+    _r(4, "性能下降", "degraded", states=W),
+)
+
+
+class FaultRules(BaseModel):
+    """The classification table and how site roles weigh."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rules: tuple[Rule, ...] = DEFAULT_RULES
+    role_weight: dict[SiteRole, int] = Field(
+        default={SiteRole.PROVINCIAL_CENTRE: 1},
+        description="levels to raise a fault at a site of this role (toward 1)")
+    cameras_down_ratio: float = Field(default=0.3, gt=0, le=1,
+                                      description="share of all cameras without video: level 1")
+
+    def classify(self, device_kind: str, check_kind: str, check_name: str, reason: str,
+                 state: CheckState, role: str,
+                 labels: dict[str, str]) -> tuple[FaultLevel, Rule] | None:
+        """The level of one failing check, or None when no rule covers it."""
+        for rule in self.rules:
+            if rule.matches(device_kind, check_kind, check_name, reason, state, role, labels):
+                weight = self.role_weight.get(SiteRole(role), 0) if role else 0
+                return FaultLevel(max(1, rule.level - weight)), rule
+        return None

@@ -1,0 +1,300 @@
+"""Tickets in the store: opened once per fault, moved through their workflow, audited.
+
+Workflow (the service record's):  open → acknowledged → onsite → resolved → closed,
+with `resolved → open` when the fault returns within the reopen window.  Closing
+records the customer's confirmation.  Every change writes an audit row (who, when,
+what, note).  "One active ticket per fault" is the partial unique index
+``uq_ticket_active_fault``: two daemons, or one restarted after a crash, racing to
+open the same fault get one ticket -- the loser reads the winner's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from monitor.faults.levels import FaultLevel
+from monitor.store.store import Store
+from monitor.store.tables import TicketAuditRow, TicketRow
+from monitor.tickets.sla import CLOCKS, SlaPolicy
+
+ACTIVE = ("open", "acknowledged", "onsite")
+STATES = (*ACTIVE, "resolved", "closed")
+Action = Literal["ack", "solution", "onsite", "resolve", "close", "reopen", "comment",
+                 "pause", "resume"]
+# action: (states it may be taken from, state it leads to; None: unchanged)
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "ack": (("open",), "acknowledged"),
+    "solution": (ACTIVE, None),
+    "onsite": (("open", "acknowledged"), "onsite"),
+    "resolve": (ACTIVE, "resolved"),
+    "close": (("resolved",), "closed"),
+    "reopen": (("resolved",), "open"),
+    "comment": (STATES, None),
+    "pause": (ACTIVE, None),
+    "resume": (ACTIVE, None),
+}
+STAMPS = {"ack": "acknowledged_at", "solution": "solution_at", "onsite": "onsite_at",
+          "resolve": "resolved_at", "close": "closed_at"}
+SYSTEM = "system"
+
+
+class TicketError(ValueError):
+    """A ticket action that cannot be taken (unknown ticket, wrong state, missing text)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FaultTicket:
+    """What the fault engine asks a ticket for."""
+
+    key: str
+    level: FaultLevel
+    site_id: str
+    device_id: str | None
+    title: str
+    description: str
+    members: tuple[str, ...]
+    region: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What opening a fault did."""
+
+    kind: Literal["opened", "reopened", "existing"]
+    number: str
+
+
+@dataclass
+class Ticket:
+    """A ticket as read back, with its audit trail."""
+
+    row: dict[str, Any]
+    audit: list[dict[str, Any]] = field(default_factory=list)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.row[name]
+        except KeyError as exc:
+            raise AttributeError(name) from exc
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat()
+
+
+def _when(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value)
+
+
+class TicketStore:
+    """Opening, moving and reading tickets."""
+
+    def __init__(self, store: Store, policy: SlaPolicy | None = None,
+                 reopen_window_s: float = 3600.0) -> None:
+        self.store = store
+        self.policy = policy or SlaPolicy()
+        self.reopen_window = dt.timedelta(seconds=reopen_window_s)
+
+    # -- the engine's side --
+
+    async def open_fault(self, fault: FaultTicket, now: dt.datetime) -> Outcome:
+        """The fault's ticket: the active one, a recently resolved one reopened, or a new one."""
+        for _ in range(5):  # lost races retry; the unique index decides who wins
+            try:
+                async with self.store.engine.begin() as conn:
+                    return await self._open(conn, fault, now)
+            except IntegrityError:
+                continue
+        raise RuntimeError(f"could not open a ticket for {fault.key}")
+
+    async def _open(self, conn: AsyncConnection, fault: FaultTicket,
+                    now: dt.datetime) -> Outcome:
+        active = (await conn.execute(select(TicketRow.number, TicketRow.level,
+                                            TicketRow.members).where(
+            and_(TicketRow.fault_key == fault.key, TicketRow.state.in_(ACTIVE))))).first()
+        if active is not None:
+            changes: dict[str, Any] = {}
+            if fault.level < active.level:
+                changes["level"] = int(fault.level)
+            if set(fault.members) - set(active.members):
+                changes["members"] = sorted(set(active.members) | set(fault.members))
+            if changes:
+                await conn.execute(update(TicketRow).where(TicketRow.number == active.number)
+                                   .values(**changes, updated_at=now))
+                await self._audit(conn, active.number, now, SYSTEM, "update", None, None,
+                                  ", ".join(f"{k}: {v}" for k, v in changes.items()))
+            return Outcome("existing", active.number)
+        recent = (await conn.execute(select(TicketRow.number, TicketRow.reopened).where(
+            and_(TicketRow.fault_key == fault.key, TicketRow.state == "resolved",
+                 TicketRow.resolved_at >= now - self.reopen_window))
+            .order_by(TicketRow.resolved_at.desc()).limit(1))).first()
+        if recent is not None:
+            await conn.execute(update(TicketRow).where(TicketRow.number == recent.number).values(
+                state="open", resolved_at=None, reopened=recent.reopened + 1, updated_at=now))
+            await self._audit(conn, recent.number, now, SYSTEM, "reopen", "resolved", "open",
+                              "the fault returned within the reopen window")
+            return Outcome("reopened", recent.number)
+        number = await self._next_number(conn, now)
+        deadlines = {k: _iso(v) for k, v in
+                     self.policy.deadlines(fault.level, fault.region, now).items()}
+        await conn.execute(insert(TicketRow).values(
+            number=number, fault_key=fault.key, level=int(fault.level), state="open",
+            site_id=fault.site_id, device_id=fault.device_id, title=fault.title,
+            description=fault.description, members=list(fault.members), region=fault.region,
+            opened_at=now, deadlines=deadlines | {"paused": [], "breached": []},
+            updated_at=now))
+        await self._audit(conn, number, now, SYSTEM, "open", None, "open", fault.description)
+        return Outcome("opened", number)
+
+    async def _next_number(self, conn: AsyncConnection, now: dt.datetime) -> str:
+        prefix = f"SV{now.astimezone(self.policy.zone):%Y%m%d}-"
+        count = (await conn.execute(select(func.count()).select_from(TicketRow).where(
+            TicketRow.number.like(prefix + "%")))).scalar_one()
+        return f"{prefix}{count + 1:04d}"
+
+    async def resolve_fault(self, key: str, now: dt.datetime, note: str) -> str | None:
+        """Resolve the fault's active ticket (the fault cleared and stayed clear)."""
+        async with self.store.engine.begin() as conn:
+            row = (await conn.execute(select(TicketRow.number, TicketRow.state).where(
+                and_(TicketRow.fault_key == key, TicketRow.state.in_(ACTIVE))))).first()
+            if row is None:
+                return None
+            await conn.execute(update(TicketRow).where(TicketRow.number == row.number)
+                               .values(state="resolved", resolved_at=now, updated_at=now))
+            await self._audit(conn, row.number, now, SYSTEM, "resolve", row.state, "resolved",
+                              note)
+            return str(row.number)
+
+    async def active_faults(self) -> dict[str, str]:
+        """fault key → ticket number of every active ticket."""
+        async with self.store.engine.connect() as conn:
+            rows = await conn.execute(select(TicketRow.fault_key, TicketRow.number)
+                                      .where(TicketRow.state.in_(ACTIVE)))
+            return {r.fault_key: r.number for r in rows}
+
+    # -- the engineer's side --
+
+    async def act(self, number: str, action: Action, actor: str, note: str = "",
+                  now: dt.datetime | None = None, confirmation: str | None = None) -> Ticket:
+        """Take `action` on ticket `number`; `TicketError` says why not."""
+        now = now or dt.datetime.now(dt.UTC)
+        allowed, to_state = TRANSITIONS[action]
+        async with self.store.engine.begin() as conn:
+            row = (await conn.execute(select(TicketRow).where(TicketRow.number == number)
+                                      .with_for_update())).mappings().first()
+            if row is None:
+                raise TicketError(f"no ticket {number}")
+            if row["state"] not in allowed:
+                raise TicketError(f"ticket {number} is {row['state']}: cannot {action}")
+            values: dict[str, Any] = {"updated_at": now}
+            if to_state is not None:
+                values["state"] = to_state
+            if action in STAMPS:
+                values[STAMPS[action]] = now
+            if action == "close":
+                if not confirmation:
+                    raise TicketError("closing records the customer's confirmation: "
+                                      "give --confirmation")
+                values["customer_confirmation"] = confirmation
+            if action in ("resolve", "close") and note:
+                values["actions_taken"] = (row["actions_taken"] + "\n" + note).strip()
+            if action in ("ack", "onsite") and not row["engineer"]:
+                values["engineer"] = actor
+            if action == "reopen":
+                values |= {"resolved_at": None, "reopened": row["reopened"] + 1}
+            if action in ("pause", "resume"):
+                values["deadlines"] = self._pause(dict(row["deadlines"]), action, now, number)
+            await conn.execute(update(TicketRow).where(TicketRow.number == number)
+                               .values(**values))
+            await self._audit(conn, number, now, actor, action, row["state"],
+                              to_state or row["state"], note)
+        ticket = await self.get(number)
+        assert ticket is not None
+        return ticket
+
+    def _pause(self, deadlines: dict[str, Any], action: str, now: dt.datetime,
+               number: str) -> dict[str, Any]:
+        pauses = [list(p) for p in deadlines.get("paused", [])]
+        open_pause = pauses and pauses[-1][1] is None
+        if action == "pause":
+            if open_pause:
+                raise TicketError(f"ticket {number}'s clocks are already paused")
+            pauses.append([_iso(now), None])
+        else:
+            if not open_pause:
+                raise TicketError(f"ticket {number}'s clocks are not paused")
+            pauses[-1][1] = _iso(now)
+            length = now - _when(pauses[-1][0])
+            for clock in CLOCKS:  # every deadline moves by the pause
+                if clock in deadlines:
+                    deadlines[clock] = _iso(_when(deadlines[clock]) + length)
+        return deadlines | {"paused": pauses}
+
+    async def _audit(self, conn: AsyncConnection, number: str, now: dt.datetime, actor: str,
+                     action: str, from_state: str | None, to_state: str | None,
+                     note: str) -> None:
+        ticket_id = (await conn.execute(select(TicketRow.id).where(
+            TicketRow.number == number))).scalar_one()
+        await conn.execute(insert(TicketAuditRow).values(
+            ticket_id=ticket_id, at=now, actor=actor, action=action, from_state=from_state,
+            to_state=to_state, note=note))
+
+    # -- reading --
+
+    async def get(self, number: str) -> Ticket | None:
+        """One ticket with its audit trail."""
+        async with self.store.engine.connect() as conn:
+            row = (await conn.execute(select(TicketRow).where(TicketRow.number == number))
+                   ).mappings().first()
+            if row is None:
+                return None
+            audit = (await conn.execute(select(TicketAuditRow).where(
+                TicketAuditRow.ticket_id == row["id"]).order_by(TicketAuditRow.id))
+            ).mappings().all()
+            return Ticket(dict(row), [dict(a) for a in audit])
+
+    async def tickets(self, states: tuple[str, ...] | None = None,
+                   since: dt.datetime | None = None) -> list[Ticket]:
+        """Tickets, newest first (audit trails not loaded)."""
+        query = select(TicketRow).order_by(TicketRow.opened_at.desc(), TicketRow.id.desc())
+        if states:
+            query = query.where(TicketRow.state.in_(states))
+        if since is not None:
+            query = query.where(TicketRow.opened_at >= since)
+        async with self.store.engine.connect() as conn:
+            return [Ticket(dict(r)) for r in (await conn.execute(query)).mappings()]
+
+    # -- SLA --
+
+    async def breaches(self, now: dt.datetime) -> list[tuple[str, str, dt.datetime]]:
+        """Clocks run out since the last call: (number, clock, deadline), each once."""
+        found: list[tuple[str, str, dt.datetime]] = []
+        async with self.store.engine.begin() as conn:
+            rows = (await conn.execute(select(TicketRow).where(TicketRow.state.in_(ACTIVE))
+                                       )).mappings().all()
+            for row in rows:
+                deadlines = dict(row["deadlines"])
+                pauses = deadlines.get("paused", [])
+                if pauses and pauses[-1][1] is None:
+                    continue  # paused: no clock runs
+                breached = list(deadlines.get("breached", []))
+                done = {"acknowledge": row["acknowledged_at"], "solution": row["solution_at"],
+                        "onsite": row["onsite_at"], "repair": row["resolved_at"]}
+                new = [c for c in CLOCKS if c in deadlines and c not in breached
+                       and done[c] is None and _when(deadlines[c]) <= now]
+                if not new:
+                    continue
+                await conn.execute(update(TicketRow).where(TicketRow.id == row["id"]).values(
+                    deadlines=deadlines | {"breached": breached + new}))
+                for clock in new:
+                    await self._audit(conn, row["number"], now, SYSTEM, "sla_breach",
+                                      row["state"], row["state"],
+                                      f"{clock} deadline {deadlines[clock]} passed")
+                    found.append((row["number"], clock, _when(deadlines[clock])))
+        return found
