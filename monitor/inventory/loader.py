@@ -139,9 +139,16 @@ class _Loader:
         sites = self.load_sites(lists["sites"])
         default_checks = self.load_default_checks(top)
         devices = self.load_devices(lists["devices"], top, sites, credentials, default_checks)
+        for i, window in enumerate(top.maintenance):
+            for field, known in (("sites", sites), ("devices", devices)):
+                for name in getattr(window, field):
+                    if name not in known:
+                        self.problem(("maintenance", i, field), f"maintenance {window.id!r}",
+                                     f"unknown {field[:-1]} {name!r}")
         if self.problems:
             raise InventoryError(self.problems)
-        return Inventory(self.path, sites, devices, top.defaults.check)
+        return Inventory(self.path, sites, devices, top.defaults.check,
+                         tuple(top.maintenance), tuple(top.major_events))
 
     def validate_top(self) -> InventoryFile:
         """Everything but sites and devices; errors name the section they are in."""
@@ -155,12 +162,20 @@ class _Loader:
                     subject, rest = f"credentials {loc[1]!r}", loc[2:]
                 elif loc[:2] == ("defaults", "kinds") and len(loc) > 2:
                     subject, rest = f"defaults for {loc[2]}", loc[3:]
+                elif loc[0] in ("maintenance", "major_events") and len(loc) > 1:
+                    entry = self.data.get(str(loc[0]))
+                    item = entry[loc[1]] if isinstance(entry, list) and isinstance(
+                        loc[1], int) and loc[1] < len(entry) else None
+                    name = item.get("id") or item.get("name") if isinstance(item, dict) else None
+                    section = "maintenance" if loc[0] == "maintenance" else "major event"
+                    subject = f"{section} " + (repr(name) if name else f"#{int(loc[1]) + 1}")
+                    rest = loc[2:]
                 label = _loc_text(rest)
                 text = _message(err)
                 self.problem(loc, subject, f"{label}: {text}" if label else text)
         # Go on with what is valid, so the rest of the file is still checked.
         valid = {}
-        for key in ("version", "defaults", "credentials"):
+        for key in ("version", "defaults", "credentials", "maintenance", "major_events"):
             if key in self.data:
                 try:
                     InventoryFile.model_validate({key: self.data[key]})
@@ -282,7 +297,7 @@ class _Loader:
                                                 f"{' and '.join(missing)}")
             labels = {**(kind_defaults.labels if kind_defaults else {}), **spec.labels}
             devices[spec.id] = Device(spec.id, spec.name, spec.kind, spec.site, spec.address,
-                                      spec.parent, creds, tuple(checks), labels)
+                                      spec.parent, creds, tuple(checks), labels, spec.mac)
         self.cycles({k: s.parent for k, (_, s) in specs.items()},
                     {k: i for k, (i, _) in specs.items()}, "device")
         return devices

@@ -18,6 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from monitor.faults.maintenance import MaintenanceWindow, MajorEvent
 from monitor.inventory.secrets import SecretRefField
 from probes.base import Credentials, Duration, ProbeParams
 from probes.thresholds import Threshold
@@ -40,6 +41,16 @@ def _address(value: str) -> str:
 
 
 Address = Annotated[str, AfterValidator(_address)]
+
+
+def _mac(value: str) -> str:
+    digits = re.sub(r"[^0-9a-fA-F]", "", value)
+    if len(digits) != 12 or not re.fullmatch(r"[0-9a-fA-F:.-]+", value):
+        raise ValueError(f"bad MAC address {value!r}")
+    return ":".join(digits[i:i + 2] for i in range(0, 12, 2)).lower()
+
+
+MacAddress = Annotated[str, AfterValidator(_mac)]
 
 
 class Strict(BaseModel):
@@ -144,6 +155,7 @@ class DeviceSpec(Strict):
     site: Id
     address: Address
     parent: Id | None = Field(default=None, description="the device this one hangs off")
+    mac: MacAddress | None = Field(default=None, description="to learn its switch port")
     credentials: Id | None = None
     checks: list[dict[str, Any]] = []
     labels: Labels = {}
@@ -157,6 +169,8 @@ class InventoryFile(Strict):
     credentials: dict[Id, CredentialSpec] = {}
     sites: list[SiteSpec] = []
     devices: list[DeviceSpec] = []
+    maintenance: list[MaintenanceWindow] = []
+    major_events: list[MajorEvent] = []
 
 
 # -- the resolved inventory ---------------------------------------------------
@@ -204,6 +218,7 @@ class Device:
     credentials: Credentials
     checks: tuple[CheckConfig, ...]
     labels: Mapping[str, str]
+    mac: str | None = None
 
 
 @dataclass(frozen=True)
@@ -214,6 +229,8 @@ class Inventory:
     sites: Mapping[str, Site]
     devices: Mapping[str, Device]
     check_defaults: CheckDefaults = field(default_factory=CheckDefaults)
+    maintenance: tuple[MaintenanceWindow, ...] = ()
+    major_events: tuple[MajorEvent, ...] = ()
 
     def checks(self) -> Iterator[tuple[Device, CheckConfig]]:
         """Every (device, check) pair, in file order."""

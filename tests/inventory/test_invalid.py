@@ -49,6 +49,12 @@ EXPECTED = {
     "interval_below_timeout": [
         "interval_below_timeout.yaml:13: device 'cam-1': check 'tcp': interval 5s is shorter than timeout 10s",
     ],
+    "maintenance_unknown_site": [
+        "maintenance_unknown_site.yaml:5: maintenance 'saturday-works': unknown site 'qd'",
+    ],
+    "maintenance_without_end": [
+        "maintenance_without_end.yaml:5: maintenance 'cabling': a window needs start and end, or cron and duration",
+    ],
     "missing_port": [
         "missing_port.yaml:11: device 'cam-1': check 'tcp': port: required key is missing",
     ],
