@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from monitor.events import (
+    CheckEvent,
     CheckKey,
     DeviceEvent,
-    Event,
     EventBus,
     FlappingChanged,
     StateChanged,
@@ -72,7 +72,7 @@ class Monitor:
         self.jobs: dict[CheckKey, CheckJob] = {}
         self._restored: dict[CheckKey, StoredCheck] = {}
         self._dirty: set[CheckKey] = set()
-        self._unsaved: list[Event] = []
+        self._unsaved: list[CheckEvent] = []
 
     # -- configuration --
 
@@ -138,7 +138,7 @@ class Monitor:
         now = time.time()
         change = machine.feed(result, now)
         self._dirty.add(key)
-        events: list[Event] = []
+        events: list[CheckEvent] = []
         if change.new is not None and change.old is not None:
             events.append(StateChanged(key, job.check.kind, job.target.device_kind, job.site_id,
                                        change.old, change.new, now, result, machine.flapping))
@@ -165,7 +165,7 @@ class Monitor:
             for event in events:
                 self.bus.publish(event)
 
-    async def _persist(self, events: Sequence[Event], keys: Sequence[CheckKey]) -> None:
+    async def _persist(self, events: Sequence[CheckEvent], keys: Sequence[CheckKey]) -> None:
         if self.store is None:
             return
         states = [self.stored(k) for k in keys if k in self.machines]

@@ -69,7 +69,24 @@ class DeviceEvent:
     event: ProbeEvent
 
 
-Event = StateChanged | FlappingChanged | DeviceEvent
+@dataclass(frozen=True, slots=True)
+class TicketEvent:
+    """A ticket opened, reopened, resolved, or one of its SLA clocks ran out."""
+
+    kind: str  # "opened", "reopened", "resolved", "sla_breach"
+    number: str
+    fault_key: str
+    level: int | None
+    site_id: str | None
+    device_id: str | None
+    title: str
+    members: tuple[str, ...]
+    at: float
+    detail: str = ""
+
+
+CheckEvent = StateChanged | FlappingChanged | DeviceEvent  # what the check history stores
+Event = CheckEvent | TicketEvent
 
 
 class Subscription:

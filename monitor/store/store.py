@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from monitor.events import CheckKey, DeviceEvent, Event, StateChanged
+from monitor.events import CheckEvent, CheckKey, DeviceEvent, StateChanged
 from monitor.state import CheckState, Snapshot
 from monitor.store import migrate
 from monitor.store.tables import CheckStateRow, StateChangeRow
@@ -75,7 +75,7 @@ class Store:
 
     # -- writing --
 
-    async def record(self, events: Sequence[Event], states: Iterable[StoredCheck]) -> None:
+    async def record(self, events: Sequence[CheckEvent], states: Iterable[StoredCheck]) -> None:
         """Write events and current states in one transaction."""
         rows = [_state_row(s) for s in states]
         history = [_event_row(e) for e in events]
@@ -166,7 +166,7 @@ def _stored(row: Any) -> StoredCheck:
                        row["site_id"], row["device_kind"], snap)
 
 
-def _event_row(e: Event) -> dict[str, Any]:
+def _event_row(e: CheckEvent) -> dict[str, Any]:
     base = {"at": _dt(e.at), "device_id": e.key.device_id, "check_name": e.key.check,
             "site_id": e.site_id}
     if isinstance(e, StateChanged):

@@ -1,0 +1,337 @@
+"""From check states to faults to tickets: one root cause, one ticket.
+
+Every evaluation recomputes the set of *root faults* from the current check states
+(cheap: state changes are rare, and a storm of them is one evaluation), then
+reconciles the tickets with it:
+
+* a device with a DOWN check is *down*; with only WARNING checks, *degraded*;
+* a site whose devices are all down is one site fault (``site:<id>``);
+* a faulty device with a down ancestor -- its configured parent, else the switch
+  its MAC was learned behind -- is not a root: it is a member of the topmost down
+  ancestor's fault;
+* a camera whose picture failed while its switch reports its port or uplink down
+  is a member of the switch's fault (a transmission fault, not a camera fault);
+* when the share of all cameras without video reaches `cameras_down_ratio`, their
+  faults become one level-1 fault (``scope:cameras``);
+* what remains is a root fault (``device:<id>``), its level the most severe of its
+  own checks' and its members' levels.
+
+A root fault without an active ticket opens one -- unless a maintenance window
+covers it: then it is recorded (the states are in the store) and nothing opens.
+A fault that disappears is resolved once it has stayed away `resolve_after`; one that
+returns within the store's reopen window reopens its ticket.  Suppression never holds
+back a resolution.  When a parent recovers, its members still down become roots
+and get tickets of their own then; those that recovered with it get nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from monitor.events import CheckKey, EventBus, TicketEvent
+from monitor.faults.levels import FaultLevel, FaultRules
+from monitor.inventory.models import Device, DeviceKind, Inventory, SiteRole
+from monitor.state import CheckState
+from monitor.tickets.store import FaultTicket, TicketStore
+from probes.result import Value
+
+log = logging.getLogger("monitor.faults")
+
+TRANSMISSION_REASONS = {"port_down", "uplink_down"}
+PICTURE_REASONS = {"black_screen", "signal_loss", "frozen", "no_frames", "too_few_frames"}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckHealth:
+    """A check's state and why."""
+
+    state: CheckState
+    reason: str
+    probe_kind: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A root fault: what one ticket is for."""
+
+    key: str
+    level: FaultLevel
+    site_id: str
+    device_id: str | None
+    title: str
+    description: str
+    members: frozenset[str]
+    suppressed: bool
+
+    def ticket(self, region: str) -> FaultTicket:
+        """What the ticket store needs."""
+        return FaultTicket(self.key, self.level, self.site_id, self.device_id, self.title,
+                           self.description, tuple(sorted(self.members)), region)
+
+
+class FaultEngine:
+    """Keeps the tickets in step with the faults."""
+
+    def __init__(self, tickets: TicketStore, bus: EventBus, rules: FaultRules | None = None,
+                 *, resolve_after_s: float = 300.0, language: str = "zh",
+                 clock: Callable[[], float] = time.time) -> None:
+        self.tickets = tickets
+        self.bus = bus
+        self.rules = rules or FaultRules()
+        self.resolve_after = resolve_after_s
+        self.language = language
+        self.clock = clock
+        self.inventory: Inventory | None = None
+        self.checks: dict[CheckKey, CheckHealth] = {}
+        self.learned: dict[str, str] = {}  # device → switch, from forwarding tables
+        self.active: dict[str, str] = {}  # fault key → active ticket number
+        self.sent: dict[str, tuple[int, frozenset[str]]] = {}  # what the store last heard
+        self.clear_since: dict[str, float] = {}
+
+    # -- inputs --
+
+    def use_inventory(self, inventory: Inventory) -> None:
+        """Judge against this inventory from now on."""
+        self.inventory = inventory
+        self.checks = {k: v for k, v in self.checks.items() if k.device_id in inventory.devices}
+
+    def set_check(self, key: CheckKey, health: CheckHealth) -> None:
+        """A check's current state (from a state change, or restored)."""
+        if health.state in (CheckState.UP, CheckState.UNKNOWN):
+            self.checks.pop(key, None)
+        else:
+            self.checks[key] = health
+
+    def learn_topology(self, tables: Mapping[str, Mapping[str, Value]]) -> None:
+        """Learn which switch each device hangs off, from `snmp_topology` values.
+
+        A MAC seen on several switches is taken from the one where it shares its port
+        with the fewest others: an access port, not an uplink.
+        """
+        assert self.inventory is not None
+        by_mac = {d.mac: d.id for d in self.inventory.devices.values() if d.mac}
+        best: dict[str, tuple[int, str]] = {}
+        for switch, values in tables.items():
+            per_port: dict[str, list[str]] = {}
+            for name, port in values.items():
+                if name.startswith("fdb[") and isinstance(port, str):
+                    per_port.setdefault(port, []).append(name[4:-1])
+            for macs in per_port.values():
+                for mac in macs:
+                    device = by_mac.get(mac)
+                    if device and device != switch and (
+                            device not in best or len(macs) < best[device][0]):
+                        best[device] = (len(macs), switch)
+        self.learned = {device: switch for device, (_, switch) in best.items()}
+
+    async def restore(self) -> None:
+        """Start from the active tickets in the store (after a restart)."""
+        self.active = await self.tickets.active_faults()
+
+    # -- the judgement --
+
+    def parent(self, device: Device) -> str | None:
+        """The configured parent; else the learned one."""
+        return device.parent or self.learned.get(device.id)
+
+    def faults(self, now: float | None = None) -> dict[str, Fault]:
+        """The root faults the current states amount to."""
+        inv = self.inventory
+        if inv is None:
+            return {}
+        when = dt.datetime.fromtimestamp(self.clock() if now is None else now, dt.UTC)
+        failing: dict[str, list[tuple[CheckKey, CheckHealth]]] = {}
+        for check_key, health in self.checks.items():
+            if check_key.device_id in inv.devices:
+                failing.setdefault(check_key.device_id, []).append((check_key, health))
+        down = {d for d, checks in failing.items()
+                if any(h.state is CheckState.DOWN for _, h in checks)}
+        levels: dict[str, FaultLevel] = {}
+        for d, checks in failing.items():
+            level = self._device_level(inv.devices[d], checks)
+            if level is not None:
+                levels[d] = level
+
+        root_of: dict[str, str] = {}
+        sites_down = {s for s in inv.sites
+                      if len(devs := [d for d in inv.devices.values() if d.site == s]) >= 2
+                      and all(d.id in down for d in devs)}
+        for device_id in levels:
+            device = inv.devices[device_id]
+            top = self._topmost_down_ancestor(device, down)
+            anchor = top or device_id
+            if inv.devices[anchor].site in sites_down:
+                root_of[device_id] = f"site:{inv.devices[anchor].site}"
+            elif top is not None:
+                root_of[device_id] = f"device:{top}"
+            elif (link := self._transmission_parent(device, failing)) is not None:
+                root_of[device_id] = f"device:{link}"
+            else:
+                root_of[device_id] = f"device:{device_id}"
+        for key in list(root_of.values()):  # a link fault's switch is a root of its own
+            if key.startswith("device:") and key[7:] not in root_of:
+                root_of[key[7:]] = key
+
+        cameras = [d.id for d in inv.devices.values() if d.kind is DeviceKind.CAMERA]
+        blind = [c for c in cameras if c in down]
+        if len(cameras) >= 3 and len(blind) >= self.rules.cameras_down_ratio * len(cameras):
+            for camera in blind:
+                if root_of.get(camera) == f"device:{camera}":
+                    root_of[camera] = "scope:cameras"
+
+        members: dict[str, set[str]] = {}
+        for device_id, key in root_of.items():
+            members.setdefault(key, set()).add(device_id)
+        return {key: self._fault(key, devs, levels, failing, when)
+                for key, devs in members.items()}
+
+    def _device_level(self, device: Device,
+                      checks: list[tuple[CheckKey, CheckHealth]]) -> FaultLevel | None:
+        assert self.inventory is not None
+        role = self.inventory.sites[device.site].role.value if device.site in \
+            self.inventory.sites else ""
+        found = [self.rules.classify(device.kind.value, h.probe_kind, k.check, h.reason,
+                                     h.state, role, dict(device.labels)) for k, h in checks]
+        known = [f[0] for f in found if f is not None]
+        return min(known) if known else None
+
+    def _topmost_down_ancestor(self, device: Device, down: set[str]) -> str | None:
+        assert self.inventory is not None
+        top, seen = None, {device.id}
+        current = self.parent(device)
+        while current is not None and current in self.inventory.devices and current not in seen:
+            seen.add(current)
+            if current in down:
+                top = current
+            elif top is not None:
+                break  # the chain of down devices ended
+            current = self.parent(self.inventory.devices[current])
+        return top
+
+    def _transmission_parent(self, device: Device,
+                             failing: Mapping[str, list[tuple[CheckKey, CheckHealth]]]
+                             ) -> str | None:
+        if device.kind is not DeviceKind.CAMERA:
+            return None
+        own = failing.get(device.id, [])
+        if not own or not all(h.reason in PICTURE_REASONS for _, h in own):
+            return None
+        parent = self.parent(device)
+        if parent is None:
+            return None
+        if any(h.reason in TRANSMISSION_REASONS for _, h in failing.get(parent, [])):
+            return parent
+        return None
+
+    def _fault(self, key: str, devices: set[str], levels: Mapping[str, FaultLevel],
+               failing: Mapping[str, list[tuple[CheckKey, CheckHealth]]],
+               when: dt.datetime) -> Fault:
+        assert self.inventory is not None
+        inv = self.inventory
+        kind, _, ident = key.partition(":")
+        zh = self.language == "zh"
+        level = min((levels[d] for d in devices if d in levels), default=FaultLevel.MINOR)
+        if kind == "site":
+            site = inv.sites[ident]
+            role_bonus = self.rules.role_weight.get(site.role, 0)
+            level = min(level, FaultLevel(max(1, FaultLevel.MAJOR - role_bonus)))
+            title = (f"站点全部设备离线：{site.name_zh}" if zh else
+                     f"site lost: {site.name_en}")
+            site_id, device_id = ident, None
+        elif kind == "scope":
+            level = FaultLevel.CRITICAL
+            title = (f"大面积摄像机无视频：{len(devices)} 台" if zh else
+                     f"cameras without video across the network: {len(devices)}")
+            site_id = next(s.id for s in inv.sites.values()
+                           if s.role is SiteRole.PROVINCIAL_CENTRE) if any(
+                s.role is SiteRole.PROVINCIAL_CENTRE for s in inv.sites.values()) else \
+                inv.devices[min(devices)].site
+            device_id = None
+        else:
+            device = inv.devices[ident]
+            rule = self._title(device, failing.get(ident, []))
+            others = len(devices) - 1
+            link = any(self._transmission_parent(inv.devices[d], failing) == ident
+                       for d in devices if d != ident)
+            prefix = ("链路故障" if zh else "transmission fault") if link else rule
+            title = f"{prefix}：{device.name} ({device.id})" if zh else \
+                f"{prefix}: {device.name} ({device.id})"
+            if others:
+                title += f"，影响 {others} 台设备" if zh else f", {others} devices affected"
+            site_id, device_id = device.site, ident
+        lines = []
+        for d in sorted(devices):
+            for k, h in failing.get(d, []):
+                lines.append(f"{d}/{k.check}: {h.state.value} {h.reason} — {h.detail}")
+        return Fault(key, level, site_id, device_id, title, "\n".join(lines[:50]),
+                     frozenset(devices), self._suppressed(site_id, device_id, when))
+
+    def _title(self, device: Device, checks: list[tuple[CheckKey, CheckHealth]]) -> str:
+        assert self.inventory is not None
+        role = self.inventory.sites[device.site].role.value
+        best = None
+        for k, h in checks:
+            found = self.rules.classify(device.kind.value, h.probe_kind, k.check, h.reason,
+                                        h.state, role, dict(device.labels))
+            if found is not None and (best is None or found[0] < best[0]):
+                best = found
+        if best is None:
+            return "设备故障" if self.language == "zh" else "device fault"
+        return best[1].title_zh if self.language == "zh" else best[1].title_en
+
+    def _suppressed(self, site: str, device: str | None, when: dt.datetime) -> bool:
+        assert self.inventory is not None
+        kind = self.inventory.devices[device].kind.value if device else None
+        return any(w.active(when) and w.covers(site, device, kind)
+                   for w in self.inventory.maintenance)
+
+    # -- reconciling the tickets --
+
+    async def evaluate(self, now: float | None = None) -> list[TicketEvent]:
+        """Open, update and resolve tickets to match the faults; the events that made."""
+        now = self.clock() if now is None else now
+        when = dt.datetime.fromtimestamp(now, dt.UTC)
+        events: list[TicketEvent] = []
+        faults = self.faults(now)
+        for key, fault in faults.items():
+            self.clear_since.pop(key, None)
+            if fault.suppressed and key not in self.active:
+                continue  # recorded, not ticketed: a maintenance window covers it
+            signature = (int(fault.level), fault.members)
+            if self.sent.get(key) == signature and key in self.active:
+                continue
+            region = self.inventory.sites[fault.site_id].region if self.inventory else ""
+            outcome = await self.tickets.open_fault(fault.ticket(region), when)
+            self.active[key], self.sent[key] = outcome.number, signature
+            if outcome.kind != "existing":
+                events.append(self._event(outcome.kind, outcome.number, fault, now))
+        for key in [k for k in self.active if k not in faults]:
+            since = self.clear_since.setdefault(key, now)
+            if now - since < self.resolve_after:
+                continue
+            minutes = self.resolve_after / 60
+            note = (f"故障已消除 {minutes:g} 分钟" if self.language == "zh" else
+                    f"the fault has been clear for {minutes:g} min")
+            number = await self.tickets.resolve_fault(key, when, note)
+            self.active.pop(key, None)
+            self.sent.pop(key, None)
+            self.clear_since.pop(key, None)
+            if number is not None:
+                events.append(TicketEvent("resolved", number, key, None, None, None, "",
+                                          (), now, note))
+        for event in events:
+            log.info(f"ticket {event.kind}", extra={"fields": {
+                "ticket": event.number, "fault": event.fault_key,
+                "level": event.level, "title": event.title}})
+            self.bus.publish(event)
+        return events
+
+    def _event(self, kind: str, number: str, fault: Fault, now: float) -> TicketEvent:
+        return TicketEvent(kind, number, fault.key, int(fault.level), fault.site_id,
+                           fault.device_id, fault.title, tuple(sorted(fault.members)), now,
+                           fault.description)

@@ -1,0 +1,109 @@
+"""Tickets: the service record's workflow, audit, pauses, SLA clocks and breaches --
+on SQLite and on PostgreSQL -- and the deadlines across weekends and holidays."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from monitor.faults.levels import FaultLevel
+from monitor.store.store import Store
+from monitor.tickets.sla import SlaPolicy
+from monitor.tickets.store import FaultTicket, TicketError, TicketStore
+
+JINAN = ZoneInfo("Asia/Shanghai")
+
+
+def local(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=JINAN)
+
+
+FAULT = FaultTicket("device:cam07", FaultLevel.MINOR, "qd-room", "cam07",
+                    "摄像机无视频：码头摄像机 (cam07)", "cam07/video: down black_screen",
+                    ("cam07",), "qingdao")
+
+
+async def test_workflow_and_audit(store_url: str) -> None:
+    store = await Store.open(store_url)
+    tickets = TicketStore(store)
+    t0 = local("2026-11-30 10:00")
+    outcome = await tickets.open_fault(FAULT, t0)
+    assert outcome.kind == "opened" and outcome.number == "SV20261130-0001"
+    number = outcome.number
+    with pytest.raises(TicketError, match="cannot close"):
+        await tickets.act(number, "close", "wang", confirmation="ok")
+    await tickets.act(number, "ack", "wang", "收到，正在处理", t0 + dt.timedelta(minutes=5))
+    await tickets.act(number, "solution", "wang", "更换电源适配器", t0 + dt.timedelta(minutes=40))
+    await tickets.act(number, "onsite", "wang", "已到现场", t0 + dt.timedelta(minutes=50))
+    await tickets.act(number, "resolve", "wang", "更换电源适配器后恢复", t0 + dt.timedelta(hours=2))
+    with pytest.raises(TicketError, match="customer's confirmation"):
+        await tickets.act(number, "close", "wang")
+    done = await tickets.act(number, "close", "wang", "", t0 + dt.timedelta(days=1),
+                             confirmation="客户李工确认恢复")
+    assert done.state == "closed" and done.engineer == "wang"
+    assert done.customer_confirmation == "客户李工确认恢复"
+    assert "更换电源适配器后恢复" in done.actions_taken
+    assert [(a["actor"], a["action"], a["from_state"], a["to_state"]) for a in done.audit] == [
+        ("system", "open", None, "open"), ("wang", "ack", "open", "acknowledged"),
+        ("wang", "solution", "acknowledged", "acknowledged"),
+        ("wang", "onsite", "acknowledged", "onsite"), ("wang", "resolve", "onsite", "resolved"),
+        ("wang", "close", "resolved", "closed")]
+    with pytest.raises(TicketError, match="no ticket"):
+        await tickets.act("SV00000000-0000", "ack", "wang")
+    # A closed fault that returns is a new ticket, numbered on.
+    again = await tickets.open_fault(FAULT, t0 + dt.timedelta(days=2))
+    assert again.kind == "opened" and again.number == "SV20261202-0001"
+    await store.close()
+
+
+async def test_deadlines_pauses_and_breaches_once(store_url: str) -> None:
+    store = await Store.open(store_url)
+    tickets = TicketStore(store)
+    t0 = local("2026-11-30 10:00")
+    number = (await tickets.open_fault(FAULT, t0)).number
+    ticket = await tickets.get(number)
+    assert ticket is not None
+    deadlines = {k: dt.datetime.fromisoformat(v).astimezone(JINAN)
+                 for k, v in ticket.deadlines.items() if k in ("acknowledge", "solution",
+                                                               "onsite", "repair")}
+    assert deadlines == {"acknowledge": local("2026-11-30 11:00"),
+                         "solution": local("2026-11-30 12:00"),
+                         "onsite": local("2026-11-30 11:00"),  # Qingdao: 1 hour
+                         "repair": local("2026-12-07 10:00")}  # 5 working days
+    assert await tickets.breaches(local("2026-11-30 10:59")) == []
+    late = await tickets.breaches(local("2026-11-30 11:01"))
+    assert {(n, clock) for n, clock, _ in late} == {(number, "acknowledge"), (number, "onsite")}
+    assert await tickets.breaches(local("2026-11-30 11:02")) == []  # each breach once
+    # Paused for an hour (waiting for the customer): the clocks move by an hour.
+    await tickets.act(number, "pause", "wang", "等待客户开门", local("2026-11-30 11:10"))
+    assert await tickets.breaches(local("2026-11-30 13:00")) == []  # paused: nothing runs
+    await tickets.act(number, "resume", "wang", "", local("2026-11-30 12:10"))
+    ticket = await tickets.get(number)
+    assert ticket is not None
+    assert dt.datetime.fromisoformat(ticket.deadlines["solution"]).astimezone(JINAN) == \
+        local("2026-11-30 13:00")
+    (solution,) = await tickets.breaches(local("2026-11-30 13:01"))
+    assert solution[1] == "solution"
+    assert [a["action"] for a in ticket.audit].count("pause") == 1
+    await store.close()
+
+
+# (opened, region, expected repair deadline, expected on-site deadline)
+SLA_CASES = [
+    ("2026-11-27 17:30", "jinan", "2026-12-04 17:30", "2026-11-28 17:30"),  # over a weekend
+    ("2026-09-30 10:00", "qingdao", "2026-10-13 10:00", "2026-09-30 11:00"),  # National Day eve
+    ("2026-10-02 10:00", "jinan", "2026-10-13 08:30", "2026-10-03 10:00"),  # in the holiday
+    ("2026-10-09 09:00", "yantai", "2026-10-15 09:00", "2026-10-10 09:00"),  # 调休 Sat counts
+    ("2026-11-28 10:00", "qingdao", "2026-12-04 08:30", "2026-11-28 11:00"),  # on a Saturday
+]
+
+
+@pytest.mark.parametrize(("opened", "region", "repair", "onsite"), SLA_CASES)
+def test_sla_deadlines(opened: str, region: str, repair: str, onsite: str) -> None:
+    got = SlaPolicy().deadlines(FaultLevel.MAJOR, region, local(opened))
+    assert got["repair"].astimezone(JINAN) == local(repair)
+    assert got["onsite"].astimezone(JINAN) == local(onsite)
+    assert got["solution"] - local(opened) == dt.timedelta(hours=2)
+    assert got["acknowledge"] - local(opened) == dt.timedelta(minutes=30)
