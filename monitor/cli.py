@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -153,6 +154,71 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+ACTIONS = ("ack", "onsite", "solution", "resolve", "close", "reopen", "comment", "pause",
+           "resume")
+
+
+async def _tickets(settings: Settings, args: argparse.Namespace) -> int:
+    from monitor.store.store import Store
+    from monitor.tickets import text
+    from monitor.tickets.store import ACTIVE, TicketError, TicketStore
+    store = await Store.open(settings.database_url)
+    zone, lang = settings.sla.zone, settings.language
+    tickets = TicketStore(store, settings.sla, settings.reopen_window)
+    try:
+        if args.action == "list":
+            states = {"active": ACTIVE, "all": None}.get(args.state, (args.state,))
+            found = await tickets.tickets(states)
+            if args.format == "json":
+                print(json.dumps([text.to_json(t) for t in found], indent=2,
+                                 ensure_ascii=False))
+            else:
+                print(_table(tuple(text.WORDS[lang]["header"]),
+                             [text.row(t, lang, zone) for t in found]))
+            return 0
+        if args.action == "show":
+            ticket = await tickets.get(args.number)
+            if ticket is None:
+                print(f"monitor tickets: no ticket {args.number}", file=sys.stderr)
+                return EXIT_INVALID
+        else:
+            try:
+                ticket = await tickets.act(args.number, args.action, args.by, args.note or "",
+                                           confirmation=args.confirmation)
+            except TicketError as exc:
+                print(f"monitor tickets: {exc}", file=sys.stderr)
+                return EXIT_INVALID
+        if args.format == "json":
+            print(json.dumps(text.to_json(ticket), indent=2, ensure_ascii=False))
+        else:
+            print(text.card(ticket, lang, zone))
+        return 0
+    finally:
+        await store.close()
+
+
+def cmd_tickets(args: argparse.Namespace) -> int:
+    """List, show and work service tickets."""
+    return asyncio.run(_tickets(_settings(args), args))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the monthly inspection report (HTML and CSV)."""
+    from monitor.report import write_report
+    settings = _settings(args)
+    try:
+        year, month = (int(x) for x in args.month.split("-"))
+        if not 1 <= month <= 12:
+            raise ValueError
+    except ValueError:
+        print(f"monitor report: --month wants YYYY-MM, not {args.month!r}", file=sys.stderr)
+        return EXIT_INVALID
+    paths = asyncio.run(write_report(settings, year, month, Path(args.output)))
+    for path in paths:
+        print(path)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of ``monitor``."""
     p = argparse.ArgumentParser(prog="monitor", description=__doc__)
@@ -184,12 +250,33 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument("--device", metavar="ID")
     status.add_argument("--format", choices=("table", "json"), default="table")
     status.set_defaults(func=cmd_status)
+
+    tickets = sub.add_parser("tickets", help="service tickets: list, show, ack, onsite, ...")
+    tickets.add_argument("action", choices=("list", "show", *ACTIONS))
+    tickets.add_argument("number", nargs="?", help="the ticket (all but list)")
+    tickets.add_argument("--state", default="active",
+                         help="list: active (default), all, open, acknowledged, onsite, "
+                              "resolved, closed")
+    tickets.add_argument("--by", default=os.environ.get("USER", "engineer"),
+                         help="who takes the action (default: $USER)")
+    tickets.add_argument("--note", help="what was done or said")
+    tickets.add_argument("--confirmation", help="close: the customer's confirmation")
+    tickets.add_argument("--format", choices=("table", "json"), default="table")
+    tickets.set_defaults(func=cmd_tickets)
+
+    report = sub.add_parser("report", help="the monthly inspection report (HTML and CSV)")
+    report.add_argument("--month", required=True, metavar="YYYY-MM")
+    report.add_argument("--output", "-o", default=".", metavar="DIR")
+    report.set_defaults(func=cmd_report)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``monitor`` console script."""
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.command == "tickets" and args.action != "list" and not args.number:
+        p.error(f"tickets {args.action} needs a ticket number")
     try:
         code: int = args.func(args)
     except SettingsError as exc:

@@ -45,14 +45,15 @@ class CheckJob:
     site_id: str
 
 
-def job_specs(inventory: Inventory) -> list[JobSpec]:
-    """One scheduler job per configured check."""
-    return [_spec(device, check) for device, check in inventory.checks()]
+def job_specs(inventory: Inventory, interval_factor: float = 1.0) -> list[JobSpec]:
+    """One scheduler job per configured check (intervals scaled during a major event)."""
+    return [_spec(device, check, interval_factor) for device, check in inventory.checks()]
 
 
-def _spec(device: Device, check: CheckConfig) -> JobSpec:
+def _spec(device: Device, check: CheckConfig, factor: float = 1.0) -> JobSpec:
     target = Target(device.id, device.kind.value, device.address, device.credentials)
-    return JobSpec(CheckKey(device.id, check.name), check.kind, check.interval_s,
+    interval = max(check.timeout_s, check.interval_s * factor)
+    return JobSpec(CheckKey(device.id, check.name), check.kind, interval,
                    check.timeout_s, CheckJob(target, check, device.site))
 
 
@@ -81,9 +82,9 @@ class Monitor:
         if self.store is not None:
             self._restored = {s.key: s for s in await self.store.states()}
 
-    async def apply(self, inventory: Inventory) -> UpdateSummary:
+    async def apply(self, inventory: Inventory, interval_factor: float = 1.0) -> UpdateSummary:
         """Run `inventory` from now on; unchanged checks keep state and schedule."""
-        specs = job_specs(inventory)
+        specs = job_specs(inventory, interval_factor)
         jobs = {spec.key: spec.payload for spec in specs}
         removed = [key for key in self.jobs if key not in jobs]
         for key, job in jobs.items():

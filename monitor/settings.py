@@ -21,6 +21,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from monitor.faults.levels import FaultRules
+from monitor.tickets.sla import SlaPolicy
 from probes.base import Duration
 
 DEFAULT_SETTINGS_FILE = Path("/etc/monitor/monitor.toml")
@@ -55,6 +57,13 @@ class Settings(BaseSettings):
                                            description="how often last values are written")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["logfmt", "json"] = "logfmt"
+    language: Literal["zh", "en"] = Field(default="zh", description="tickets, CLI text, alerts")
+    faults: FaultRules = Field(default_factory=FaultRules, description="fault level rules")
+    sla: SlaPolicy = Field(default_factory=SlaPolicy, description="service-level clocks")
+    resolve_after: Duration = Field(default=300.0, ge=0,
+                                    description="a fault clear this long resolves its ticket")
+    reopen_window: Duration = Field(default=3600.0, ge=0,
+                                    description="a fault back within this reopens its ticket")
 
     @classmethod
     def settings_customise_sources(

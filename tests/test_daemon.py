@@ -206,3 +206,44 @@ def test_invalid_inventory_at_start_exits_78(tmp_path: Path) -> None:
         assert not any("READY=1" in m for m in d.messages)
     finally:
         d.stop()
+
+
+@pytest.mark.parametrize("kill_at", ['msg="state change"', 'msg="ticket opened"'])
+def test_kill_9_between_fault_and_ticket_leaves_exactly_one_ticket(tmp_path: Path,
+                                                                   kill_at: str) -> None:
+    """SIGKILL right when the fault is seen (before or after its ticket is written): the
+    restarted daemon ends up with exactly one open ticket for it."""
+    import sqlite3
+
+    inv = tmp_path / "inventory.yaml"
+    closed = Listener()
+    port = closed.port
+    closed.close()  # nothing listens: the camera is down from the start
+    inv.write_text(SITES + "devices:\n" + device("cam-x", port).replace(
+        "fail_after: 2", "fail_after: 1"))
+    d = Daemon(tmp_path, inv, watchdog=False)
+    try:
+        d.wait_log(kill_at, "cam-x" if "state" in kill_at else "")
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait(timeout=10)
+    finally:
+        d.stop()
+    d2 = Daemon(tmp_path, inv, watchdog=False)
+    try:
+        d2.wait_notify("READY=1")
+        deadline = time.monotonic() + 15
+        rows: list[tuple[str, str]] = []
+        while time.monotonic() < deadline:
+            with sqlite3.connect(tmp_path / "monitor.db") as db:
+                rows = db.execute("SELECT number, state FROM ticket WHERE fault_key = ?",
+                                  ("device:cam-x",)).fetchall()
+            if rows:
+                break
+            time.sleep(0.3)
+        time.sleep(2)  # several more evaluations: still one
+        with sqlite3.connect(tmp_path / "monitor.db") as db:
+            rows = db.execute("SELECT number, state FROM ticket WHERE fault_key = ?",
+                              ("device:cam-x",)).fetchall()
+        assert len(rows) == 1 and rows[0][1] == "open", rows
+    finally:
+        assert d2.stop() == 0

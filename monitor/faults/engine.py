@@ -26,13 +26,15 @@ and get tickets of their own then; those that recovered with it get nothing.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from monitor.events import CheckKey, EventBus, TicketEvent
+from monitor.events import CheckKey, EventBus, StateChanged, Subscription, TicketEvent
 from monitor.faults.levels import FaultLevel, FaultRules
 from monitor.inventory.models import Device, DeviceKind, Inventory, SiteRole
 from monitor.state import CheckState
@@ -289,6 +291,42 @@ class FaultEngine:
         kind = self.inventory.devices[device].kind.value if device else None
         return any(w.active(when) and w.covers(site, device, kind)
                    for w in self.inventory.maintenance)
+
+    # -- following the checks --
+
+    async def follow(self, events: Subscription, every_s: float = 10.0,
+                     topology: Callable[[], Mapping[str, Mapping[str, Value]]] | None = None,
+                     ) -> None:
+        """Evaluate after state changes (a storm of them is one evaluation) and every
+        `every_s` seconds (resolution timers, maintenance windows), until cancelled."""
+        wake = asyncio.Event()
+
+        async def listen() -> None:
+            async for event in events:
+                if isinstance(event, StateChanged):
+                    self.set_check(event.key, CheckHealth(
+                        event.new, str(event.result.reason), event.probe_kind,
+                        event.result.detail))
+                    wake.set()
+
+        listener = asyncio.create_task(listen(), name="faults-listen")
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(every_s):
+                        await wake.wait()
+                await asyncio.sleep(0.5)  # let the rest of a storm arrive
+                wake.clear()
+                try:
+                    if topology is not None:
+                        self.learn_topology(topology())
+                    await self.evaluate()
+                except Exception:
+                    log.exception("fault evaluation failed; will retry")
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
 
     # -- reconciling the tickets --
 

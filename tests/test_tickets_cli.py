@@ -1,0 +1,105 @@
+"""`monitor tickets` and `monitor report` against a store with history in it."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import main
+from monitor.events import CheckKey, StateChanged
+from monitor.faults.levels import FaultLevel
+from monitor.state import CheckState
+from monitor.store.store import Store
+from monitor.tickets.store import FaultTicket, TicketStore
+from probes.result import ProbeResult, Status
+
+UTC = dt.UTC
+
+
+def when(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))
+
+
+async def fill(url: str) -> list[str]:
+    store = await Store.open(url)
+    tickets = TicketStore(store)
+    numbers = []
+    for key, level, opened in (("device:cam07", FaultLevel.MINOR, "2026-11-10 09:00"),
+                               ("device:sw-up", FaultLevel.MAJOR, "2026-11-20 15:00")):
+        fault = FaultTicket(key, level, "qd-room", key.split(":")[1], f"故障 {key}", "",
+                            (key.split(":")[1],), "qingdao")
+        numbers.append((await tickets.open_fault(fault, when(opened))).number)
+    # The first: acknowledged in 10 min, solution late (3 h), on site, resolved.
+    t0 = when("2026-11-10 09:00")
+    await tickets.act(numbers[0], "ack", "wang", now=t0 + dt.timedelta(minutes=10))
+    await tickets.act(numbers[0], "onsite", "wang", now=t0 + dt.timedelta(minutes=50))
+    await tickets.breaches(t0 + dt.timedelta(hours=2, minutes=1))
+    await tickets.act(numbers[0], "solution", "wang", now=t0 + dt.timedelta(hours=3))
+    await tickets.act(numbers[0], "resolve", "wang", "换电源", t0 + dt.timedelta(hours=4))
+    # cam07 was down for 3 hours of November.
+    result = ProbeResult(Status.DOWN, "timeout")
+    for at, old, new in (("2026-11-10 09:00", CheckState.UP, CheckState.DOWN),
+                         ("2026-11-10 12:00", CheckState.DOWN, CheckState.UP)):
+        event = StateChanged(CheckKey("cam07", "video"), "video", "camera", "qd-room", old, new,
+                             when(at).timestamp(), result, False)
+        await store.record([event], [])
+    event = StateChanged(CheckKey("sw-up", "icmp"), "icmp", "switch", "qd-room",
+                         CheckState.UNKNOWN, CheckState.UP, when("2026-11-01 00:00").timestamp(),
+                         ProbeResult.ok(), False)
+    await store.record([event], [])
+    await store.close()
+    return numbers
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+    monkeypatch.setenv("MONITOR_DATABASE_URL", url)
+    return asyncio.run(fill(url))
+
+
+def test_list_show_and_act(database: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    first, second = database
+    assert main(["tickets", "list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:3] == ["编号", "级别", "状态"]
+    assert len(out) == 2 and second in out[1] and "二级" in out[1] and "待处理" in out[1]
+    assert main(["tickets", "list", "--state", "all", "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [t["number"] for t in listed] == [second, first]
+    assert listed[1]["state"] == "resolved"
+
+    assert main(["tickets", "ack", second, "--by", "li", "--note", "已派单"]) == 0
+    card = capsys.readouterr().out
+    assert "状态: 已确认" in card and "li ack — 已派单" in card and "工程师: li" in card
+    assert main(["tickets", "close", first]) == 1
+    assert "customer's confirmation" in capsys.readouterr().err
+    assert main(["tickets", "close", first, "--confirmation", "客户确认"]) == 0
+    assert "状态: 已关闭" in capsys.readouterr().out
+    assert main(["tickets", "ack", "SV19990101-0001"]) == 1
+    with pytest.raises(SystemExit):
+        main(["tickets", "ack"])  # a number is needed
+
+
+def test_monthly_report(database: list[str], tmp_path: Path,
+                        capsys: pytest.CaptureFixture[str]) -> None:
+    first, second = database
+    assert main(["report", "--month", "2026-11", "--output", str(tmp_path / "out")]) == 0
+    html_path, tickets_csv, avail_csv = (Path(p) for p in capsys.readouterr().out.split())
+    page = html_path.read_text()
+    assert "视频监控系统运维月度报告 2026年11月" in page
+    assert "2小时内提出解决方案 (1.4.1)" in page and first in page
+    with avail_csv.open(encoding="utf-8-sig") as fh:
+        rows = {(r["scope"], r["name"]): float(r["availability"]) for r in csv.DictReader(fh)}
+    assert rows[("kind", "camera")] == pytest.approx(1 - 3 / (30 * 24), abs=1e-6)
+    assert rows[("kind", "switch")] == pytest.approx(1.0)
+    with tickets_csv.open(encoding="utf-8-sig") as fh:
+        lines = list(csv.DictReader(fh))
+    assert [r["number"] for r in lines] == [first, second]
+    assert lines[0]["breached"] == "solution"
+    assert main(["report", "--month", "2026-13"]) == 1
