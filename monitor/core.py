@@ -74,6 +74,7 @@ class Monitor:
         self._restored: dict[CheckKey, StoredCheck] = {}
         self._dirty: set[CheckKey] = set()
         self._unsaved: list[CheckEvent] = []
+        self.threshold_factor = 1.0  # < 1 during a major event
 
     # -- configuration --
 
@@ -118,7 +119,10 @@ class Monitor:
         previous = machine.last_result if machine is not None else None
         result = await probe.run(job.target, job.check.params,
                                  ProbeContext(deadline, self.clients, previous))
-        return judge(result, job.check.thresholds)
+        thresholds = job.check.thresholds
+        if self.threshold_factor < 1:
+            thresholds = {k: v.tightened(self.threshold_factor) for k, v in thresholds.items()}
+        return judge(result, thresholds)
 
     async def run_once(self, device_id: str | None = None,
                        check: str | None = None) -> list[tuple[CheckJob, ProbeResult]]:

@@ -113,16 +113,17 @@ class Daemon:
                                              f"{clock} deadline {deadline.isoformat()}"))
 
     async def _major_events(self, every_s: float = 60.0) -> None:
-        """Shorten the check intervals while a major event is on, restore them after."""
+        """Shorten intervals and tighten thresholds while a major event is on."""
         while True:
-            await asyncio.sleep(every_s)
             assert self.monitor is not None and self.inventory is not None
             factor = major_event_factor(self.inventory)
+            self.monitor.threshold_factor = major_event_factor(self.inventory, "threshold")
             if factor != self.interval_factor:
                 self.interval_factor = factor
                 await self.monitor.apply(self.inventory, factor)
                 log.warning("major event started" if factor < 1 else "major event ended",
                             extra={"fields": {"interval_factor": factor}})
+            await asyncio.sleep(every_s)
 
     def _status(self) -> str:
         assert self.inventory is not None
@@ -203,11 +204,11 @@ class Daemon:
         return 0
 
 
-def major_event_factor(inventory: Inventory) -> float:
-    """The check-interval factor of the major events on now (1.0: none)."""
+def major_event_factor(inventory: Inventory, which: str = "interval") -> float:
+    """The interval (or threshold) factor of the major events on now (1.0: none)."""
     now = dt.datetime.now(dt.UTC)
-    return min((e.interval_factor for e in inventory.major_events if e.active(now)),
-               default=1.0)
+    return min((getattr(e, f"{which}_factor") for e in inventory.major_events
+                if e.active(now)), default=1.0)
 
 
 def _redact(url: str) -> str:

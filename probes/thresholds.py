@@ -37,6 +37,15 @@ class Threshold(BaseModel):
                 raise ValueError(f"'down' ({self.down:g}) is {side} 'warning' ({self.warning:g})")
         return self
 
+    def tightened(self, factor: float) -> Threshold:
+        """These limits made stricter by `factor` (≤ 1): a major event tolerates less."""
+        if factor >= 1:
+            return self
+        scale = (1 / factor) if self.below else factor
+        return self.model_copy(update={
+            "warning": None if self.warning is None else self.warning * scale,
+            "down": None if self.down is None else self.down * scale})
+
     def status_for(self, value: float) -> Status:
         """The status this value earns."""
         def past(limit: float | None) -> bool:

@@ -53,7 +53,8 @@ class MaintenanceWindow(BaseModel):
             assert self.start is not None and self.end is not None
             return self.start <= now < self.end
         assert self.duration is not None
-        last = croniter(self.cron, now).get_prev(dt.datetime)
+        # croniter's "previous" excludes the start itself: step past it by a second
+        last = croniter(self.cron, now + dt.timedelta(seconds=1)).get_prev(dt.datetime)
         return bool(now < last + dt.timedelta(seconds=self.duration))
 
     def covers(self, site: str, device: str | None, kind: str | None) -> bool:
@@ -72,6 +73,10 @@ class MajorEvent(BaseModel):
     end: dt.datetime
     interval_factor: float = Field(default=0.5, gt=0, le=1,
                                    description="check intervals are multiplied by this")
+    threshold_factor: float = Field(default=0.8, gt=0, le=1,
+                                    description="thresholds tighten: limits on values that "
+                                                "must stay low are multiplied by this, "
+                                                "limits on values that must stay high divided")
 
     def active(self, now: dt.datetime) -> bool:
         """Whether the event is on."""

@@ -41,3 +41,13 @@ def test_worst_value_wins_and_failures_stay() -> None:
 def test_threshold_order_is_checked() -> None:
     with pytest.raises(ValueError, match=re.escape("'down' (0.2) is below 'warning' (0.5)")):
         Threshold(warning=0.5, down=0.2)
+
+
+def test_a_major_event_tightens_thresholds() -> None:
+    loss = Threshold(warning=0.2, down=0.5).tightened(0.8)
+    assert (loss.warning, loss.down) == pytest.approx((0.16, 0.4))
+    free = Threshold(warning=0.1, down=0.05, below=True).tightened(0.8)
+    assert (free.warning, free.down) == pytest.approx((0.125, 0.0625))
+    assert Threshold(warning=1).tightened(1.0) == Threshold(warning=1)
+    assert judge(ProbeResult.ok(values={"loss_ratio": 0.17}),
+                 {"loss_ratio": loss}).status is Status.WARNING
