@@ -14,7 +14,7 @@ DEMO_DEBS := snmpd snmp iputils-ping $(GST_DEBS)
 # What the benchmarks run beside us.
 BENCH_DEBS := snmpd wrk prometheus-snmp-exporter
 
-.PHONY: all test demo demo-status demo-down demo-up demo-reboot demo-uplink-down demo-uplink-up lint bench system-deps-test system-deps-demo system-deps-bench clean
+.PHONY: all test demo demo-status demo-tickets demo-down demo-up demo-reboot demo-uplink-down demo-uplink-up lint bench system-deps-test system-deps-demo system-deps-bench clean
 
 all: test
 
@@ -58,6 +58,9 @@ demo: system-deps-demo $(BIN)/.installed
 
 demo-status: $(BIN)/.installed
 	$(BIN)/monitor --settings demo/var/monitor.toml status
+
+demo-tickets: $(BIN)/.installed
+	$(BIN)/monitor --settings demo/var/monitor.toml tickets list
 
 # make demo-down DEVICE=jn-cam02   /   make demo-up DEVICE=jn-cam02
 demo-down: $(BIN)/.installed

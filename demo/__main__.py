@@ -61,7 +61,8 @@ def prepare() -> None:
         "# written by `python -m demo`\n"
         f'inventory = "{INVENTORY}"\n'
         f'database_url = "sqlite+aiosqlite:///{VAR / "monitor.db"}"\n'
-        'state_flush_interval = "5s"\n')
+        'state_flush_interval = "5s"\n'
+        'resolve_after = "30s"  # tickets resolve soon after the fault clears, for the demo\n')
     write_secrets(SECRETS)
     for old in VAR.glob("monitor.db*"):  # every demo starts from nothing
         old.unlink()
@@ -111,6 +112,7 @@ async def run() -> int:
   net-snmp's snmpd), daemon pid {daemon.pid}.
   In another terminal:
     make demo-status                        current state of every check
+    make demo-tickets                       the tickets the faults opened
     make demo-down DEVICE=jn-cam02          close a camera's RTSP port: DOWN within ~10 s
     make demo-up DEVICE=qd-cam02            plug in the camera that starts unplugged
     make demo-reboot DEVICE=jn-core-sw      the core switch reboots: a reboot event

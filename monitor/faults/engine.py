@@ -181,7 +181,8 @@ class FaultEngine:
 
         cameras = [d.id for d in inv.devices.values() if d.kind is DeviceKind.CAMERA]
         blind = [c for c in cameras if c in down]
-        if len(cameras) >= 3 and len(blind) >= self.rules.cameras_down_ratio * len(cameras):
+        if (len(cameras) >= self.rules.cameras_scope_min
+                and len(blind) >= self.rules.cameras_down_ratio * len(cameras)):
             for camera in blind:
                 if root_of.get(camera) == f"device:{camera}":
                     root_of[camera] = "scope:cameras"

@@ -113,6 +113,8 @@ class FaultRules(BaseModel):
         description="levels to raise a fault at a site of this role (toward 1)")
     cameras_down_ratio: float = Field(default=0.3, gt=0, le=1,
                                       description="share of all cameras without video: level 1")
+    cameras_scope_min: int = Field(default=20, ge=1,
+                                   description="the share counts with at least this many cameras")
 
     def classify(self, device_kind: str, check_kind: str, check_name: str, reason: str,
                  state: CheckState, role: str,
