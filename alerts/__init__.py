@@ -1,1 +1,3 @@
-"""Alert channels: email, SMS, WeCom/DingTalk robots (issue 6). Reads events and the store only."""
+"""Alerts: who is on duty, routing and escalation, channels, the outbox, MQTT.
+
+Reads what `monitor` decided (ticket events, the store) and delivers it."""

@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from monitor.faults.levels import FaultRules
+from monitor.inventory.secrets import SecretRefField
 from monitor.tickets.sla import SlaPolicy
 from probes.base import Duration
 
@@ -35,6 +36,77 @@ def default_database_url() -> str:
         base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
         state = str(Path(base) / "monitor")
     return f"sqlite+aiosqlite:///{Path(state) / 'monitor.db'}"
+
+
+class Section(BaseModel):
+    """A settings section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class EmailSettings(Section):
+    """SMTP relay for alert mail."""
+
+    host: str
+    port: int = Field(default=25, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "starttls"
+    username: str | None = None
+    password: SecretRefField | None = None
+    sender: str = "sv-monitor@localhost"
+
+
+class SmsHttpSettings(Section):
+    """An HTTP SMS gateway, as a request template ({phone}, {text})."""
+
+    url: str
+    method: Literal["GET", "POST"] = "POST"
+    body: str | None = Field(default=None, description='e.g. {"to": "{phone}", "msg": "{text}"}')
+    content_type: str = "application/json"
+    headers: dict[str, str] = {}
+    username: str | None = None
+    password: SecretRefField | None = None
+    success_status: list[int] = [200]
+    success_match: str | None = None
+
+
+class RobotSettings(Section):
+    """A group robot's webhook."""
+
+    kind: Literal["wecom", "dingtalk", "feishu"]
+    url: str
+    secret: SecretRefField | None = None
+
+
+class MqttSettings(Section):
+    """The MQTT broker events are published to and acks come from."""
+
+    host: str
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretRefField | None = None
+    topic_prefix: str = "sv-monitor"
+
+
+class AlertSettings(Section):
+    """Who is told what, how, and how often."""
+
+    roster: Path | None = Field(default=None, description="roster.yaml: people and duty")
+    public_url: str = Field(default="http://127.0.0.1:9108",
+                            description="how engineers' phones reach the daemon (ack links)")
+    link_secret: SecretRefField | None = Field(default=None,
+                                               description="HMAC key of the ack links")
+    link_ttl: Duration = Field(default=86400.0, gt=0)
+    email: EmailSettings | None = None
+    sms_http: SmsHttpSettings | None = None
+    gammu_outbox: Path | None = Field(default=None, description="gammu-smsd files outbox")
+    robots: list[RobotSettings] = []
+    sms_levels: list[int] = Field(default=[1, 2, 3], description="levels that may send SMS")
+    sms_max_chars: int = Field(default=140, ge=40)
+    gather: Duration = Field(default=5.0, ge=0, description="wait this long to batch a storm")
+    storm_threshold: int = Field(default=4, ge=2,
+                                 description="more new faults than this at once: one digest")
+    rate_limit: int = Field(default=20, ge=1, description="messages per recipient per 10 min")
+    remind_every: Duration = Field(default=1800.0, gt=0)
 
 
 class SettingsError(ValueError):
@@ -64,6 +136,10 @@ class Settings(BaseSettings):
                                     description="a fault clear this long resolves its ticket")
     reopen_window: Duration = Field(default=3600.0, ge=0,
                                     description="a fault back within this reopens its ticket")
+    http_listen: str = Field(default="127.0.0.1:9108",
+                             description="HTTP: ack links, health (and, later, metrics)")
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    mqtt: MqttSettings | None = None
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,143 @@
+"""Who hears about a ticket, on which channel, and when they hear again.
+
+* opened / reopened: the person on duty (`Roster.duty`), on the channels for where
+  they are at that hour; level 1 also goes to the supervisors at once;
+* not acknowledged within the level's acknowledge time: escalate to the next person
+  in the duty order, then the next, …, ending with the supervisors -- one step per
+  acknowledge time;
+* still not acknowledged: a reminder to everyone told so far, every `remind_every`;
+* an SLA clock runs out: the person on duty and the supervisors;
+* resolved: a short message to everyone who was told.
+Group robots hear every ticket event once.  Level-4 tickets never go by SMS (the
+levels allowed are `sms_levels`).  Everything goes through the outbox with an
+idempotency key, so running this twice for the same moment sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from alerts.links import make_token
+from alerts.outbox import Item, Outbox
+from alerts.roster import Roster
+from monitor.events import TicketEvent
+from monitor.faults.maintenance import MajorEvent
+from monitor.tickets.sla import SlaPolicy
+from monitor.tickets.store import Ticket, TicketStore
+
+
+class Notifier:
+    """Turns ticket events and the passing of time into outbox entries."""
+
+    def __init__(self, roster: Roster, outbox: Outbox, tickets: TicketStore,
+                 policy: SlaPolicy, *, public_url: str, link_secret: bytes | None,
+                 link_ttl_s: float = 86400.0, robots: Sequence[str] = (),
+                 sms_levels: Sequence[int] = (1, 2, 3), gather_s: float = 5.0,
+                 remind_every_s: float = 1800.0,
+                 major_events: Callable[[], Sequence[MajorEvent]] = lambda: ()) -> None:
+        self.roster, self.outbox, self.tickets, self.policy = roster, outbox, tickets, policy
+        self.public_url = public_url.rstrip("/")
+        self.link_secret, self.link_ttl = link_secret, link_ttl_s
+        self.robots = list(robots)
+        self.sms_levels = set(sms_levels)
+        self.gather = gather_s
+        self.remind_every = remind_every_s
+        self.major_events = major_events
+
+    # -- composing --
+
+    def _link(self, ticket: Ticket, person: str, now: dt.datetime) -> str | None:
+        if self.link_secret is None:
+            return None
+        token = make_token(self.link_secret, int(ticket.id), person, self.link_ttl,
+                           now.timestamp())
+        return f"{self.public_url}/a/{token}/{person}"
+
+    def _notice(self, ticket: Ticket, kind: str, link: str | None,
+                detail: str = "") -> dict[str, Any]:
+        return {"kind": kind, "number": ticket.number, "level": ticket.level,
+                "site": ticket.site_id, "device": ticket.device_id, "title": ticket.title,
+                "since": ticket.opened_at.isoformat(), "link": link, "detail": detail}
+
+    def _items(self, ticket: Ticket, person: str, kind: str, now: dt.datetime, step: str,
+               detail: str = "") -> list[Item]:
+        p = self.roster.people[person]
+        items = []
+        for channel in self.roster.channels(person, now):
+            if channel == "sms" and (ticket.level not in self.sms_levels or not p.phone):
+                continue
+            if channel == "email" and not p.email:
+                continue
+            if channel in ("wecom", "dingtalk", "feishu"):
+                continue  # robots are groups: told once per event, below
+            recipient = p.email if channel == "email" else p.phone
+            assert recipient is not None
+            link = self._link(ticket, person, now) if kind != "resolved" else None
+            items.append(Item(f"{ticket.number}:{kind}:{step}:{person}:{channel}",
+                              int(ticket.id), channel, recipient, kind,
+                              {"person": person, "language": p.language,
+                               "notice": self._notice(ticket, kind, link, detail)}))
+        return items
+
+    def _robot_items(self, ticket: Ticket, kind: str, step: str, detail: str = "") -> list[Item]:
+        return [Item(f"{ticket.number}:{kind}:{step}:robot:{robot}", int(ticket.id), robot,
+                     robot, kind, {"person": "", "language": "zh",
+                                   "notice": self._notice(ticket, kind, None, detail)})
+                for robot in self.robots]
+
+    # -- events --
+
+    async def on_event(self, event: TicketEvent, now: dt.datetime) -> int:
+        """Enqueue what a ticket event calls for; how many messages."""
+        ticket = await self.tickets.get(event.number)
+        if ticket is None:
+            return 0
+        items: list[Item] = []
+        duty = self.roster.duty(now, self.major_events())
+        if event.kind in ("opened", "reopened"):
+            step = f"{event.kind}{ticket.reopened}"
+            people = duty[:1]
+            if any(e.active(now) for e in self.major_events()):
+                people = [p for p in duty if p in self.roster.major_event] or people
+            if ticket.level == 1:
+                people += self.roster.supervisors
+            for person in dict.fromkeys(people):
+                items += self._items(ticket, person, "opened" if event.kind == "opened"
+                                     else "reopened", now, step)
+            items += self._robot_items(ticket, event.kind, step)
+        elif event.kind == "resolved":
+            told = {person for person, _, _ in await self.outbox.recipients_of(int(ticket.id))
+                    if person}
+            for person in sorted(told):
+                items += self._items(ticket, person, "resolved", now, f"r{ticket.reopened}")
+            items += self._robot_items(ticket, "resolved", f"r{ticket.reopened}")
+        elif event.kind == "sla_breach":
+            clock = event.title
+            for person in dict.fromkeys(duty[:1] + self.roster.supervisors):
+                items += self._items(ticket, person, "sla_breach", now, clock, clock)
+            items += self._robot_items(ticket, "sla_breach", clock, clock)
+        return await self.outbox.enqueue(items, now, self.gather)
+
+    async def escalate(self, now: dt.datetime) -> int:
+        """Escalations and reminders for tickets nobody has acknowledged."""
+        items: list[Item] = []
+        duty = self.roster.duty(now, self.major_events())
+        for ticket in await self.tickets.tickets(("open",)):
+            ack_s = self.policy.acknowledge.get(ticket.level, 3600.0)
+            waited = (now - ticket.opened_at).total_seconds()
+            steps = int(waited // ack_s)
+            chain = duty[1:] if len(duty) > 1 else []
+            for step in range(1, steps + 1):
+                people = [chain[step - 1]] if step - 1 < len(chain) else self.roster.supervisors
+                for person in people:
+                    items += self._items(ticket, person, "escalation", now,
+                                         f"e{ticket.reopened}.{step}")
+            reminders = int(waited // self.remind_every)
+            if reminders:
+                told = {p for p, _, _ in await self.outbox.recipients_of(int(ticket.id)) if p}
+                for person in sorted(told):
+                    items += self._items(ticket, person, "reminder", now,
+                                         f"m{ticket.reopened}.{reminders}")
+        return await self.outbox.enqueue(items, now, self.gather)

@@ -1,0 +1,131 @@
+"""The notification outbox: every message passes through the store.
+
+A message is enqueued with an idempotency key -- (ticket, kind, person, channel,
+step) -- under a unique constraint, so deciding twice to send the same thing (a
+restart, two daemons) enqueues it once.  The sender marks a row sent after the
+channel accepted it; a crash between the two sends it again on restart, which is
+what at-least-once means: mail carries the key as its Message-ID, so a mail system
+can drop the duplicate.  Failed rows are retried with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from monitor.store.store import Store
+from monitor.store.tables import OutboxRow
+
+BACKOFF_MAX_S = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A message to enqueue."""
+
+    key: str
+    ticket_id: int | None
+    channel: str
+    recipient: str
+    kind: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A message waiting to be sent."""
+
+    id: int
+    key: str
+    ticket_id: int | None
+    channel: str
+    recipient: str
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    created_at: dt.datetime
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before the next try: 5, 10, 20, … up to 10 minutes."""
+    return float(min(BACKOFF_MAX_S, 5.0 * 2 ** max(0, attempts - 1)))
+
+
+class Outbox:
+    """Enqueue, fetch what is due, mark sent or failed."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def enqueue(self, items: list[Item], now: dt.datetime, delay_s: float = 0.0) -> int:
+        """Add what is not there yet; how many were added."""
+        if not items:
+            return 0
+        due = now + dt.timedelta(seconds=delay_s)
+        rows = [{"idempotency_key": i.key, "ticket_id": i.ticket_id, "channel": i.channel,
+                 "recipient": i.recipient, "kind": i.kind, "payload": i.payload,
+                 "created_at": now, "next_attempt_at": due, "attempts": 0} for i in items]
+        async with self.store.engine.begin() as conn:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            stmt = dialect.insert(OutboxRow.__table__).on_conflict_do_nothing(
+                index_elements=["idempotency_key"])
+            before = await self._count(conn)
+            await conn.execute(stmt, rows)
+            return await self._count(conn) - before
+
+    @staticmethod
+    async def _count(conn: Any) -> int:
+        return int((await conn.execute(select(func.count()).select_from(OutboxRow))).scalar_one())
+
+    async def due(self, now: dt.datetime, limit: int = 500) -> list[Delivery]:
+        """Unsent messages whose time has come, oldest first."""
+        async with self.store.engine.connect() as conn:
+            rows = (await conn.execute(select(OutboxRow).where(and_(
+                OutboxRow.sent_at.is_(None), OutboxRow.next_attempt_at <= now))
+                .order_by(OutboxRow.id).limit(limit))).mappings().all()
+        return [Delivery(r["id"], r["idempotency_key"], r["ticket_id"], r["channel"],
+                         r["recipient"], r["kind"], r["payload"], r["attempts"],
+                         r["created_at"]) for r in rows]
+
+    async def sent(self, ids: list[int], now: dt.datetime) -> None:
+        """The channel accepted these."""
+        async with self.store.engine.begin() as conn:
+            await conn.execute(update(OutboxRow).where(OutboxRow.id.in_(ids))
+                               .values(sent_at=now, last_error=None))
+
+    async def failed(self, ids: list[int], now: dt.datetime, error: str) -> None:
+        """The channel refused or was unreachable: try these again later."""
+        async with self.store.engine.begin() as conn:
+            rows = (await conn.execute(select(OutboxRow.id, OutboxRow.attempts)
+                                       .where(OutboxRow.id.in_(ids)))).all()
+            for row in rows:
+                attempts = row.attempts + 1
+                await conn.execute(update(OutboxRow).where(OutboxRow.id == row.id).values(
+                    attempts=attempts, last_error=error[:500],
+                    next_attempt_at=now + dt.timedelta(seconds=backoff(attempts))))
+
+    async def defer(self, ids: list[int], until: dt.datetime) -> None:
+        """Hold these back (a rate limit) without counting a failure."""
+        async with self.store.engine.begin() as conn:
+            await conn.execute(update(OutboxRow).where(OutboxRow.id.in_(ids))
+                               .values(next_attempt_at=until))
+
+    async def depth(self) -> dict[str, int]:
+        """Unsent messages per channel."""
+        async with self.store.engine.connect() as conn:
+            rows = await conn.execute(select(OutboxRow.channel, func.count()).where(
+                OutboxRow.sent_at.is_(None)).group_by(OutboxRow.channel))
+            return {r[0]: int(r[1]) for r in rows}
+
+    async def recipients_of(self, ticket_id: int) -> list[tuple[str, str, str]]:
+        """(person, channel, recipient) already told about a ticket."""
+        async with self.store.engine.connect() as conn:
+            rows = await conn.execute(select(OutboxRow.payload, OutboxRow.channel,
+                                             OutboxRow.recipient)
+                                      .where(OutboxRow.ticket_id == ticket_id))
+            seen = {(r.payload.get("person", ""), r.channel, r.recipient) for r in rows}
+        return sorted(seen)

@@ -1,0 +1,116 @@
+"""Delivers the outbox: retries with backoff, storm digests, rate limits, channel health.
+
+* A burst of new-fault messages for one recipient on one channel -- more than
+  `storm_threshold` waiting at once -- goes out as one digest naming the worst
+  ticket and the count, not one message each.
+* No recipient gets more than `rate_limit` messages per channel in 10 minutes; the
+  rest wait, and go as a digest when they may.
+* A channel that fails is logged once when it starts failing and once when it
+  recovers; its messages are retried with backoff (the outbox keeps them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections import defaultdict, deque
+from collections.abc import Mapping
+from zoneinfo import ZoneInfo
+
+from alerts.channels import Channel, ChannelError
+from alerts.messages import Message, Notice, render
+from alerts.outbox import Delivery, Outbox
+
+log = logging.getLogger("alerts.sender")
+
+WINDOW_S = 600.0
+NEW = ("opened", "reopened", "escalation")
+
+
+def notice_of(delivery: Delivery, count: int = 1) -> Notice:
+    n = delivery.payload["notice"]
+    return Notice(n["kind"] if count == 1 else "storm", n["number"], n["level"], n["site"],
+                  n["device"], n["title"], dt.datetime.fromisoformat(n["since"]), n["link"],
+                  n.get("detail", ""), count)
+
+
+class Sender:
+    """Sends what is due, until cancelled."""
+
+    def __init__(self, outbox: Outbox, channels: Mapping[str, Channel], zone: ZoneInfo, *,
+                 storm_threshold: int = 4, rate_limit: int = 20,
+                 sms_max_chars: int = 140) -> None:
+        self.outbox, self.channels, self.zone = outbox, channels, zone
+        self.storm_threshold, self.rate_limit = storm_threshold, rate_limit
+        self.sms_max_chars = sms_max_chars
+        self.sent_at: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self.failing: dict[str, str] = {}  # channel → last error
+        self.failures_total: dict[str, int] = defaultdict(int)
+        self.delivered_total: dict[str, int] = defaultdict(int)
+
+    def _message(self, delivery: Delivery, count: int = 1) -> Message:
+        return render(notice_of(delivery, count), delivery.payload.get("language", "zh"),
+                      self.zone, self.sms_max_chars)
+
+    async def run(self, every_s: float = 1.0) -> None:
+        """Deliver what is due, every `every_s`."""
+        while True:
+            try:
+                await self.deliver(dt.datetime.now(dt.UTC))
+            except Exception:
+                log.exception("delivering the outbox failed; will retry")
+            await asyncio.sleep(every_s)
+
+    async def deliver(self, now: dt.datetime) -> int:
+        """One pass over what is due; messages sent."""
+        groups: dict[tuple[str, str], list[Delivery]] = defaultdict(list)
+        for delivery in await self.outbox.due(now):
+            groups[(delivery.channel, delivery.recipient)].append(delivery)
+        sent = 0
+        for (channel_name, recipient), deliveries in groups.items():
+            channel = self.channels.get(channel_name)
+            if channel is None:
+                await self.outbox.failed([d.id for d in deliveries], now,
+                                         f"channel {channel_name} is not configured")
+                continue
+            window = self.sent_at[(channel_name, recipient)]
+            while window and window[0] <= now.timestamp() - WINDOW_S:
+                window.popleft()
+            if len(window) >= self.rate_limit:
+                until = dt.datetime.fromtimestamp(window[0] + WINDOW_S, dt.UTC)
+                await self.outbox.defer([d.id for d in deliveries], until)
+                continue
+            new = [d for d in deliveries if d.kind in NEW]
+            batches: list[tuple[list[Delivery], Message]] = []
+            if len(new) > self.storm_threshold:
+                worst = min(new, key=lambda d: (d.payload["notice"]["level"] or 9, d.id))
+                batches.append((new, self._message(worst, len(new))))
+                rest = [d for d in deliveries if d.kind not in NEW]
+            else:
+                rest = deliveries
+            batches += [([d], self._message(d)) for d in rest]
+            for batch, message in batches:
+                if len(window) >= self.rate_limit:
+                    until = dt.datetime.fromtimestamp(window[0] + WINDOW_S, dt.UTC)
+                    await self.outbox.defer([d.id for d in batch], until)
+                    continue
+                ids = [d.id for d in batch]
+                try:
+                    await channel.send(recipient, message, batch[0].key)
+                except ChannelError as exc:
+                    self.failures_total[channel_name] += 1
+                    if channel_name not in self.failing:
+                        log.error("channel failing", extra={"fields": {
+                            "channel": channel_name, "error": str(exc)}})
+                    self.failing[channel_name] = str(exc)
+                    await self.outbox.failed(ids, now, str(exc))
+                    break  # this recipient's channel is down: the rest waits too
+                if channel_name in self.failing:
+                    del self.failing[channel_name]
+                    log.info("channel recovered", extra={"fields": {"channel": channel_name}})
+                await self.outbox.sent(ids, now)
+                window.append(now.timestamp())
+                self.delivered_total[channel_name] += 1
+                sent += 1
+        return sent
