@@ -219,6 +219,45 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_duty(args: argparse.Namespace) -> int:
+    """Who is on duty (at a time), and who comes next."""
+    import datetime as dt
+
+    from alerts.roster import RosterError, load_roster
+    from monitor.inventory import InventoryError, load_inventory
+    settings = _settings(args)
+    if settings.alerts.roster is None:
+        print("monitor duty: no roster configured (alerts.roster in the settings)",
+              file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        roster = load_roster(settings.alerts.roster)
+    except RosterError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_INVALID
+    at = dt.datetime.now(dt.UTC)
+    if args.at:
+        at = dt.datetime.fromisoformat(args.at)
+        at = at if at.tzinfo else at.replace(tzinfo=roster.zone)
+    try:
+        events = load_inventory(settings.inventory).major_events
+    except InventoryError:
+        events = ()
+    order = roster.duty(at, events)
+    zh = settings.language == "zh"
+    local = at.astimezone(roster.zone).strftime("%Y-%m-%d %H:%M %a")
+    print(f"{'时间' if zh else 'at'}: {local}"
+          + (f" ({'办公时间' if zh else 'office hours'})" if roster.office_hours(at) else "")
+          + (f" ({'重大活动' if zh else 'major event'})" if any(e.active(at) for e in events)
+             else ""))
+    for i, person in enumerate(order):
+        role = ("值班" if zh else "on duty") if i == 0 else (
+            f"{'升级' if zh else 'then'} {i}")
+        channels = ", ".join(roster.channels(person, at))
+        print(f"  {role}: {roster.people[person].name} ({person}) — {channels}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of ``monitor``."""
     p = argparse.ArgumentParser(prog="monitor", description=__doc__)
@@ -263,6 +302,10 @@ def parser() -> argparse.ArgumentParser:
     tickets.add_argument("--confirmation", help="close: the customer's confirmation")
     tickets.add_argument("--format", choices=("table", "json"), default="table")
     tickets.set_defaults(func=cmd_tickets)
+
+    duty = sub.add_parser("duty", help="who is on duty now (or --at), and who is next")
+    duty.add_argument("--at", metavar="TIME", help="ISO time, e.g. 2026-12-04T17:05")
+    duty.set_defaults(func=cmd_duty)
 
     report = sub.add_parser("report", help="the monthly inspection report (HTML and CSV)")
     report.add_argument("--month", required=True, metavar="YYYY-MM")

@@ -1,7 +1,7 @@
 """The composition root: start-up, wiring, signals, shutdown of ``monitor run``.
 
 This is the one module that may import every layer (``monitor``, ``probes``,
-and, as they arrive, ``alerts`` and ``exporters``): the rest of ``monitor`` only
+``alerts`` and, as they arrive, ``exporters``): the rest of ``monitor`` only
 offers the event bus and the store for readers to subscribe to.
 
 Lifecycle:
@@ -24,11 +24,21 @@ import signal
 import time
 from collections.abc import Mapping
 
+from aiohttp import web
+
+from alerts.mqtt import MqttBridge
+from alerts.notifier import Notifier
+from alerts.outbox import Outbox
+from alerts.roster import Roster, RosterError, load_roster
+from alerts.sender import Sender
+from alerts.setup import build_channels
+from alerts.web import routes as ack_routes
 from monitor import systemd
 from monitor.core import Monitor
-from monitor.events import EventBus, TicketEvent
+from monitor.events import EventBus, Subscription, TicketEvent
 from monitor.faults.engine import CheckHealth, FaultEngine
 from monitor.inventory import Inventory, InventoryError, load_inventory
+from monitor.inventory.secrets import SecretError
 from monitor.settings import Settings
 from monitor.state import CheckState
 from monitor.store.store import Store
@@ -53,6 +63,11 @@ class Daemon:
         self.engine: FaultEngine | None = None
         self.inventory: Inventory | None = None
         self.interval_factor = 1.0
+        self.roster: Roster | None = None
+        self.link_secret: bytes | None = None
+        self.notifier: Notifier | None = None
+        self.sender: Sender | None = None
+        self.mqtt: MqttBridge | None = None
         self.stopping = asyncio.Event()
         self.reloads = 0
         self.reload_failures = 0
@@ -61,10 +76,27 @@ class Daemon:
         """Load the inventory off the event loop (a large file takes a while)."""
         return await asyncio.to_thread(load_inventory, self.settings.inventory)
 
+    def _load_alert_config(self) -> None:
+        cfg = self.settings.alerts
+        if cfg.roster is not None:
+            self.roster = load_roster(cfg.roster)
+        if cfg.link_secret is not None:
+            self.link_secret = cfg.link_secret.resolve().encode()
+
     async def reload(self) -> bool:
-        """Apply the inventory file again; on error keep the current one."""
+        """Apply the inventory file (and the roster) again; on error keep the current one."""
         assert self.monitor is not None
         systemd.reloading()
+        if self.settings.alerts.roster is not None:
+            try:
+                roster = await asyncio.to_thread(load_roster, self.settings.alerts.roster)
+            except RosterError as exc:
+                log.error("roster rejected, keeping the previous one",
+                          extra={"fields": {"problem": str(exc)}})
+            else:
+                self.roster = roster
+                if self.notifier is not None:
+                    self.notifier.roster = roster
         try:
             inventory = await self.load()
         except InventoryError as exc:
@@ -85,6 +117,89 @@ class Daemon:
             "unchanged": summary.unchanged}})
         systemd.notify("READY=1", self._status())
         return True
+
+    async def _start_http(self, tickets: TicketStore) -> web.AppRunner:
+        """The HTTP server: health, and the alert links' acknowledge page."""
+        app = web.Application()
+
+        async def health(request: web.Request) -> web.Response:
+            return web.json_response({"status": "ok", "checks": len(self.monitor.jobs)
+                                      if self.monitor else 0})
+
+        app.router.add_get("/healthz", health)
+        if self.link_secret is not None:
+            app.add_routes(ack_routes(tickets, self.link_secret))
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        host, _, port = self.settings.http_listen.rpartition(":")
+        await web.TCPSite(runner, host.strip("[]") or "127.0.0.1", int(port)).start()
+        log.info("HTTP listening", extra={"fields": {"address": self.settings.http_listen}})
+        return runner
+
+    async def _start_alerts(self, tickets: TicketStore) -> list[asyncio.Task[None]]:
+        """Notifier, sender and MQTT bridge, as configured."""
+        assert self.store is not None
+        tasks: list[asyncio.Task[None]] = []
+        cfg = self.settings.alerts
+        if self.roster is not None:
+            outbox = Outbox(self.store)
+            channels = build_channels(cfg, self.clients.http)
+            notifier = Notifier(
+                self.roster, outbox, tickets, self.settings.sla, public_url=cfg.public_url,
+                link_secret=self.link_secret, link_ttl_s=cfg.link_ttl,
+                robots=[r.kind for r in cfg.robots], sms_levels=cfg.sms_levels,
+                gather_s=cfg.gather, remind_every_s=cfg.remind_every,
+                major_events=lambda: self.inventory.major_events if self.inventory else ())
+            self.notifier, self.sender = notifier, Sender(
+                outbox, channels, self.settings.sla.zone, storm_threshold=cfg.storm_threshold,
+                rate_limit=cfg.rate_limit, sms_max_chars=cfg.sms_max_chars)
+            tasks.append(asyncio.create_task(
+                self._notify(notifier, self.bus.subscribe("alerts")), name="notify"))
+            tasks.append(asyncio.create_task(self.sender.run(), name="send"))
+        if self.settings.mqtt is not None:
+            m = self.settings.mqtt
+            self.mqtt = MqttBridge(m.host, m.port, tickets, self._device_states,
+                                   prefix=m.topic_prefix, username=m.username,
+                                   password=m.password.resolve() if m.password else None)
+            tasks.append(asyncio.create_task(self.mqtt.run(self.bus.subscribe("mqtt")),
+                                             name="mqtt"))
+        return tasks
+
+    async def _notify(self, notifier: Notifier, events: Subscription,
+                      every_s: float = 30.0) -> None:
+        """Ticket events become messages; time passing becomes escalations."""
+        async def listen() -> None:
+            async for event in events:
+                if isinstance(event, TicketEvent):
+                    try:
+                        await notifier.on_event(event, dt.datetime.now(dt.UTC))
+                    except Exception:
+                        log.exception("notifying failed", extra={"fields": {
+                            "ticket": event.number}})
+
+        listener = asyncio.create_task(listen())
+        try:
+            while True:
+                await asyncio.sleep(every_s)
+                try:
+                    await notifier.escalate(dt.datetime.now(dt.UTC))
+                except Exception:
+                    log.exception("escalation failed; will retry")
+        finally:
+            listener.cancel()
+
+    def _device_states(self) -> Mapping[str, Mapping[str, object]]:
+        """Every device's checks and their states (for MQTT)."""
+        out: dict[str, dict[str, object]] = {}
+        if self.monitor is None:
+            return out
+        for key, machine in self.monitor.machines.items():
+            last = machine.last_result
+            out.setdefault(key.device_id, {})[key.check] = {
+                "state": machine.state.value, "since": machine.since,
+                "reason": str(last.reason) if last else None,
+                "detail": last.detail if last else None}
+        return out
 
     def _topology(self) -> Mapping[str, Mapping[str, Value]]:
         """The latest forwarding tables read by `snmp_topology` checks, by switch."""
@@ -138,6 +253,11 @@ class Daemon:
             for problem in exc.problems:
                 log.error("inventory invalid", extra={"fields": {"problem": str(problem)}})
             return EX_CONFIG
+        try:
+            self._load_alert_config()
+        except (RosterError, SecretError) as exc:
+            log.error("alert configuration invalid", extra={"fields": {"problem": str(exc)}})
+            return EX_CONFIG
         self.store = await Store.open(self.settings.database_url)
         self.monitor = Monitor(self.store, self.bus, self.clients,
                                max_in_flight=self.settings.max_in_flight,
@@ -168,6 +288,8 @@ class Daemon:
                 self.engine.follow(faults_events, topology=self._topology), name="faults"))
             tasks.append(asyncio.create_task(self._sla(tickets), name="sla"))
             tasks.append(asyncio.create_task(self._major_events(), name="major-events"))
+            tasks += await self._start_alerts(tickets)
+            http = await self._start_http(tickets)
             interval = systemd.watchdog_interval()
             if interval:
                 tasks.append(asyncio.create_task(systemd.watchdog(interval), name="watchdog"))
@@ -189,6 +311,7 @@ class Daemon:
             await self.stopping.wait()
             systemd.notify("STOPPING=1")
             log.info("stopping")
+            await http.cleanup()
         finally:
             for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)

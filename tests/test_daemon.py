@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
+
 pytestmark = pytest.mark.peers
 
 SITES = """
@@ -58,6 +60,7 @@ class Daemon:
         env |= {"NOTIFY_SOCKET": str(self.notify_path),
                 "MONITOR_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'monitor.db'}",
                 "MONITOR_STATE_FLUSH_INTERVAL": "1s",
+                "MONITOR_HTTP_LISTEN": f"127.0.0.1:{free_port()}",
                 "MONITOR_SETTINGS": ""}
         env.pop("MONITOR_SETTINGS")
         if watchdog:
