@@ -108,9 +108,7 @@ class Notifier:
                                      else "reopened", now, step)
             items += self._robot_items(ticket, event.kind, step)
         elif event.kind == "resolved":
-            told = {person for person, _, _ in await self.outbox.recipients_of(int(ticket.id))
-                    if person}
-            for person in sorted(told):
+            for person in sorted(await self.outbox.told(int(ticket.id))):
                 items += self._items(ticket, person, "resolved", now, f"r{ticket.reopened}")
             items += self._robot_items(ticket, "resolved", f"r{ticket.reopened}")
         elif event.kind == "sla_breach":
@@ -128,16 +126,15 @@ class Notifier:
             ack_s = self.policy.acknowledge.get(ticket.level, 3600.0)
             waited = (now - ticket.opened_at).total_seconds()
             steps = int(waited // ack_s)
-            chain = duty[1:] if len(duty) > 1 else []
-            for step in range(1, steps + 1):
-                people = [chain[step - 1]] if step - 1 < len(chain) else self.roster.supervisors
-                for person in people:
-                    items += self._items(ticket, person, "escalation", now,
-                                         f"e{ticket.reopened}.{step}")
+            chain = list(dict.fromkeys(duty[1:] + self.roster.supervisors))
+            for step in range(1, min(steps, len(chain)) + 1):
+                items += self._items(ticket, chain[step - 1], "escalation", now,
+                                     f"e{ticket.reopened}.{step}")
             reminders = int(waited // self.remind_every)
             if reminders:
-                told = {p for p, _, _ in await self.outbox.recipients_of(int(ticket.id)) if p}
-                for person in sorted(told):
-                    items += self._items(ticket, person, "reminder", now,
-                                         f"m{ticket.reopened}.{reminders}")
+                told = await self.outbox.told(int(ticket.id))
+                for person, first in sorted(told.items()):
+                    if (now - first).total_seconds() >= self.remind_every:
+                        items += self._items(ticket, person, "reminder", now,
+                                             f"m{ticket.reopened}.{reminders}")
         return await self.outbox.enqueue(items, now, self.gather)

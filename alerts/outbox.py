@@ -121,11 +121,14 @@ class Outbox:
                 OutboxRow.sent_at.is_(None)).group_by(OutboxRow.channel))
             return {r[0]: int(r[1]) for r in rows}
 
-    async def recipients_of(self, ticket_id: int) -> list[tuple[str, str, str]]:
-        """(person, channel, recipient) already told about a ticket."""
+    async def told(self, ticket_id: int) -> dict[str, dt.datetime]:
+        """The people already told about a ticket, and when first."""
         async with self.store.engine.connect() as conn:
-            rows = await conn.execute(select(OutboxRow.payload, OutboxRow.channel,
-                                             OutboxRow.recipient)
+            rows = await conn.execute(select(OutboxRow.payload, OutboxRow.created_at)
                                       .where(OutboxRow.ticket_id == ticket_id))
-            seen = {(r.payload.get("person", ""), r.channel, r.recipient) for r in rows}
-        return sorted(seen)
+            first: dict[str, dt.datetime] = {}
+            for r in rows:
+                person = r.payload.get("person", "")
+                if person and (person not in first or r.created_at < first[person]):
+                    first[person] = r.created_at
+        return first
