@@ -90,7 +90,7 @@ class Sender:
             else:
                 rest = deliveries
             batches += [([d], self._message(d)) for d in rest]
-            for batch, message in batches:
+            for i, (batch, message) in enumerate(batches):
                 if len(window) >= self.rate_limit:
                     until = dt.datetime.fromtimestamp(window[0] + WINDOW_S, dt.UTC)
                     await self.outbox.defer([d.id for d in batch], until)
@@ -104,8 +104,10 @@ class Sender:
                         log.error("channel failing", extra={"fields": {
                             "channel": channel_name, "error": str(exc)}})
                     self.failing[channel_name] = str(exc)
-                    await self.outbox.failed(ids, now, str(exc))
-                    break  # this recipient's channel is down: the rest waits too
+                    # This recipient's channel is down: the rest of its messages wait too.
+                    waiting = ids + [d.id for later, _ in batches[i + 1:] for d in later]
+                    await self.outbox.failed(waiting, now, str(exc))
+                    break
                 if channel_name in self.failing:
                     del self.failing[channel_name]
                     log.info("channel recovered", extra={"fields": {"channel": channel_name}})
