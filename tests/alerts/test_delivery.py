@@ -249,3 +249,50 @@ async def test_acknowledge_page(store: Store) -> None:
         assert done.status == 200 and "已确认" in await done.text()
     acked = await tickets.get(number)
     assert acked is not None and acked.state == "acknowledged" and acked.engineer == "li"
+
+
+async def test_gammu_smsd_transmits_the_outbox_file(tmp_path: Path) -> None:
+    """Debian's gammu-smsd with its files backend and gammu's dummy phone driver."""
+    import asyncio
+    import shutil
+    import subprocess
+
+    if shutil.which("gammu-smsd") is None:
+        pytest.fail("gammu-smsd is missing: run `make test` (it installs it)")
+    folders = {name: tmp_path / name for name in ("dummy", "inbox", "outbox", "sent", "error")}
+    for folder in folders.values():
+        folder.mkdir()
+    (tmp_path / "smsdrc").write_text(f"""[gammu]
+device = {folders['dummy']}
+connection = none
+model = dummy
+
+[smsd]
+service = files
+inboxpath = {folders['inbox']}/
+outboxpath = {folders['outbox']}/
+sentsmspath = {folders['sent']}/
+errorsmspath = {folders['error']}/
+outboxformat = unicode
+logfile = {tmp_path / 'log'}
+commtimeout = 1
+loopsleep = 1
+""")
+    from alerts.messages import Message
+    channel = GammuSmsChannel(folders["outbox"])
+    await channel.send("+8613800000002", Message("s", "t", "[二级]故障 SV20261204-0001"), "k")
+    smsd = subprocess.Popen(["gammu-smsd", "-c", str(tmp_path / "smsdrc")],  # noqa: ASYNC220
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            sent = list(folders["sent"].iterdir())
+            if sent:
+                break
+            await asyncio.sleep(0.1)
+        assert len(sent) == 1
+        log = (tmp_path / "log").read_text()
+        assert "Transmitted" in log and "to +8613800000002" in log
+        assert sent[0].read_bytes().decode("utf-16") == "[二级]故障 SV20261204-0001"
+    finally:
+        smsd.terminate()
+        smsd.wait(timeout=10)
