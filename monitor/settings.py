@@ -166,7 +166,7 @@ def load_settings(path: str | Path | None = None, **overrides: object) -> Settin
             with toml_file.open("rb") as fh:
                 tomllib.load(fh)  # for its line-numbered syntax errors
         values = {k: v for k, v in overrides.items() if v is not None}
-        return Settings.model_validate(FromFile(**values).model_dump())  # type: ignore[arg-type]
+        return FromFile(**values)  # type: ignore[arg-type]
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{file}: {exc}") from exc
     except ValidationError as exc:

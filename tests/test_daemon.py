@@ -51,7 +51,8 @@ class Listener:
 class Daemon:
     """A `monitor run` subprocess with its log lines and sd_notify messages collected."""
 
-    def __init__(self, tmp: Path, inventory: Path, watchdog: bool = True) -> None:
+    def __init__(self, tmp: Path, inventory: Path, watchdog: bool = True,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.notify_path = tmp / f"notify-{time.monotonic_ns()}"
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(str(self.notify_path))
@@ -65,6 +66,7 @@ class Daemon:
         env.pop("MONITOR_SETTINGS")
         if watchdog:
             env["WATCHDOG_USEC"] = "1000000"
+        env |= extra_env or {}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "monitor", "run", "--inventory", str(inventory)],
             stderr=subprocess.PIPE, text=True, env=env, cwd=tmp)
@@ -250,3 +252,82 @@ def test_kill_9_between_fault_and_ticket_leaves_exactly_one_ticket(tmp_path: Pat
         assert len(rows) == 1 and rows[0][1] == "open", rows
     finally:
         assert d2.stop() == 0
+
+
+def test_a_fault_mails_the_engineer_whose_link_acknowledges_it(tmp_path: Path) -> None:
+    """End to end: fault → ticket → mail (aiosmtpd) with a signed link → POST → acknowledged."""
+    import email
+    import re
+    import urllib.request
+
+    from aiosmtpd.controller import Controller
+
+    mails: list[email.message.Message] = []
+
+    class Box:
+        async def handle_DATA(self, server: object, session: object,
+                              envelope: object) -> str:
+            mails.append(email.message_from_bytes(envelope.content))  # type: ignore[attr-defined]
+            return "250 OK"
+
+    smtp_port, http_port = free_port(), free_port()
+    controller = Controller(Box(), hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    (tmp_path / "link.key").write_text("a-secret-for-the-links\n")
+    (tmp_path / "roster.yaml").write_text("""
+people:
+  li: {name: 李工, email: li@example.test, office_channels: [email],
+       off_hours_channels: [email]}
+rota: {people: [li], since: 2026-01-01}
+""")
+    settings = tmp_path / "monitor.toml"
+    settings.write_text(f"""
+http_listen = "127.0.0.1:{http_port}"
+[alerts]
+roster = "{tmp_path / 'roster.yaml'}"
+public_url = "http://127.0.0.1:{http_port}"
+link_secret = "file:{tmp_path / 'link.key'}"
+gather = "0s"
+[alerts.email]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+sender = "sv-monitor@example.test"
+""")
+    inv = tmp_path / "inventory.yaml"
+    closed = Listener()
+    port = closed.port
+    closed.close()
+    inv.write_text(SITES + "devices:\n" + device("cam-x", port).replace(
+        "fail_after: 2", "fail_after: 1"))
+    env_settings = {"MONITOR_SETTINGS": str(settings),
+                    "MONITOR_HTTP_LISTEN": f"127.0.0.1:{http_port}"}
+    d = Daemon(tmp_path, inv, watchdog=False, extra_env=env_settings)
+    try:
+        d.wait_log('msg="ticket opened"')
+        deadline = time.monotonic() + 15
+        while not mails and time.monotonic() < deadline:
+            time.sleep(0.2)
+        (mail,) = mails
+        from email.header import decode_header, make_header
+        subject = str(make_header(decode_header(mail["Subject"])))
+        # A camera at the provincial centre: level 3, weighed one level up.
+        assert mail["To"] == "li@example.test" and subject.startswith("[二级]故障 SV")
+        body = mail.get_payload(decode=True).decode()
+        link = re.search(r"http://127\.0\.0\.1:\d+/a/\S+", body)
+        assert link, body
+        page = urllib.request.urlopen(link.group(0), timeout=5).read().decode()
+        assert "确认工单" in page
+        done = urllib.request.urlopen(urllib.request.Request(link.group(0), data=b"",
+                                                             method="POST"), timeout=5)
+        assert "已确认" in done.read().decode()
+        shown = subprocess.run(
+            [sys.executable, "-m", "monitor", "tickets", "list", "--format", "json"],
+            capture_output=True, text=True, check=True,
+            env=os.environ | {"MONITOR_DATABASE_URL":
+                              f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"})
+        (ticket,) = json.loads(shown.stdout)
+        assert ticket["state"] == "acknowledged" and ticket["engineer"] == "li"
+    finally:
+        assert d.stop() == 0
+        controller.stop()

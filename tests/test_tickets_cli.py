@@ -103,3 +103,18 @@ def test_monthly_report(database: list[str], tmp_path: Path,
     assert [r["number"] for r in lines] == [first, second]
     assert lines[0]["breached"] == "solution"
     assert main(["report", "--month", "2026-13"]) == 1
+
+
+def test_monitor_duty(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                      monkeypatch: pytest.MonkeyPatch) -> None:
+    roster = Path(__file__).parent / "alerts" / "roster.yaml"
+    settings = tmp_path / "monitor.toml"
+    settings.write_text(f'inventory = "{tmp_path / "none.yaml"}"\n[alerts]\nroster = "{roster}"\n')
+    assert main(["--settings", str(settings), "duty", "--at", "2026-12-04T17:05"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "时间: 2026-12-04 17:05 Fri"
+    assert out[1] == "  值班: 李工 (li) — sms, wecom"
+    assert out[2].startswith("  升级 1: 王工 (wang)")
+    assert out[-1].startswith("  升级 3: 陈经理 (chen)")
+    assert main(["--settings", str(settings), "duty", "--at", "2026-12-04T10:00"]) == 0
+    assert "(办公时间)" in capsys.readouterr().out.splitlines()[0]
