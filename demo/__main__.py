@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email
 import os
+import re
 import secrets
 import shutil
 import signal
 import subprocess
 import sys
+from email.header import decode_header, make_header
 from pathlib import Path
+
+from aiosmtpd.controller import Controller
 
 from demo.agents import (
     SYS_UPTIME,
@@ -38,6 +43,8 @@ SECRETS = VAR / "secrets"
 INVENTORY = HERE / "inventory.yaml"
 SETTINGS = VAR / "monitor.toml"
 SNMP_PORT = 1161
+HTTP_PORT = 9108
+MAIL_PORT = 2525  # the mail catcher: alerts land in demo/var/mail/
 RTSP_ADDRESS = "127.0.1.250"  # GStreamer's RTSP server: a channel per camera
 ONVIF = ("onvif-cam", "127.0.1.41", 8080)  # jn-cam01 answers ONVIF
 SIMULATED = {"jn-core-sw": "127.0.1.1", "qd-sw": "127.0.1.101", "jn-dvr": "127.0.1.30",
@@ -52,6 +59,7 @@ def write_secrets(folder: Path) -> None:
         (folder / device).write_text(device + "\n")  # snmpsim: the community names the file
     (folder / PLATFORM[0]).write_text(secrets.token_hex(8) + "\n")
     (folder / ONVIF[0]).write_text("onvif-pass\n")  # the emulated camera's password
+    (folder / "link-key").write_text(secrets.token_hex(16) + "\n")
 
 
 def prepare() -> None:
@@ -62,7 +70,22 @@ def prepare() -> None:
         f'inventory = "{INVENTORY}"\n'
         f'database_url = "sqlite+aiosqlite:///{VAR / "monitor.db"}"\n'
         'state_flush_interval = "5s"\n'
-        'resolve_after = "30s"  # tickets resolve soon after the fault clears, for the demo\n')
+        'resolve_after = "30s"  # tickets resolve soon after the fault clears, for the demo\n'
+        f'http_listen = "127.0.0.1:{HTTP_PORT}"\n'
+        "[alerts]\n"
+        f'roster = "{VAR / "roster.yaml"}"\n'
+        f'public_url = "http://127.0.0.1:{HTTP_PORT}"\n'
+        f'link_secret = "file:{SECRETS / "link-key"}"\n'
+        'gather = "2s"\n'
+        "[alerts.email]  # the demo's mail catcher\n"
+        f'host = "127.0.0.1"\nport = {MAIL_PORT}\nsecurity = "none"\n'
+        'sender = "sv-monitor@demo.invalid"\n')
+    (VAR / "roster.yaml").write_text(
+        "# written by `python -m demo`: one engineer on duty, reached by mail\n"
+        "people:\n"
+        "  duty: {name: 值班工程师, email: duty@demo.invalid, office_channels: [email],\n"
+        "         off_hours_channels: [email]}\n"
+        "rota: {people: [duty], since: 2026-01-01}\n")
     write_secrets(SECRETS)
     for old in VAR.glob("monitor.db*"):  # every demo starts from nothing
         old.unlink()
@@ -73,6 +96,28 @@ def prepare() -> None:
         data = VAR / "snmpsim" / device / "data"
         data.mkdir(parents=True)
         (data / f"{device}.snmprec").write_text(simulated_device(moving=True))
+
+
+class MailCatcher:
+    """An SMTP server (aiosmtpd) that keeps every mail and prints its subject."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        self.count = 0
+
+    async def handle_DATA(self, server: object, session: object,
+                          envelope: object) -> str:
+        self.count += 1
+        content: bytes = envelope.content  # type: ignore[attr-defined]
+        (self.folder / f"{self.count:04d}.eml").write_bytes(content)
+        mail = email.message_from_bytes(content)
+        subject = str(make_header(decode_header(mail["Subject"])))
+        link = re.search(r"http://\S+/a/\S+", mail.get_payload(decode=True).decode())
+        print(f"[mail to {mail['To']}] {subject}" + (f"\n    {link.group(0)}" if link else ""),
+              flush=True)
+        return "250 OK"
 
 
 def start_agents() -> list[subprocess.Popen[bytes]]:
@@ -101,6 +146,9 @@ async def run() -> int:
     agents = start_agents()
     site = Site(inventory, CONTROL)
     site_task = asyncio.create_task(site.run())
+    catcher = MailCatcher(VAR / "mail")
+    mail = Controller(catcher, hostname="127.0.0.1", port=MAIL_PORT)
+    mail.start()
     await asyncio.sleep(2)  # snmpsim indexes its data files
     monitor = str(Path(sys.executable).parent / "monitor")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
@@ -113,6 +161,8 @@ async def run() -> int:
   In another terminal:
     make demo-status                        current state of every check
     make demo-tickets                       the tickets the faults opened
+    alert mails are printed here as they come, and kept in demo/var/mail/;
+    open the link in one to acknowledge its ticket
     make demo-down DEVICE=jn-cam02          close a camera's RTSP port: DOWN within ~10 s
     make demo-up DEVICE=qd-cam02            plug in the camera that starts unplugged
     make demo-reboot DEVICE=jn-core-sw      the core switch reboots: a reboot event
@@ -132,6 +182,7 @@ async def run() -> int:
     site_task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await site_task
+    mail.stop()
     for agent in agents:
         agent.terminate()
     for agent in agents:
