@@ -1,6 +1,7 @@
 """Who hears about a ticket, on which channel, and when they hear again.
 
-* opened / reopened: the person on duty (`Roster.duty`), on the channels for where
+* opened / reopened: the person on duty (`Roster.duty`; for a site in a region the
+  roster covers, its people first), on the channels for where
   they are at that hour; level 1 also goes to the supervisors at once;
 * not acknowledged within the level's acknowledge time: escalate to the next person
   in the duty order, then the next, …, ending with the supervisors -- one step per
@@ -95,7 +96,7 @@ class Notifier:
         if ticket is None:
             return 0
         items: list[Item] = []
-        duty = self.roster.duty(now, self.major_events())
+        duty = self.roster.duty(now, self.major_events(), ticket.region)
         if event.kind in ("opened", "reopened"):
             step = f"{event.kind}{ticket.reopened}"
             people = duty[:1]
@@ -121,8 +122,8 @@ class Notifier:
     async def escalate(self, now: dt.datetime) -> int:
         """Escalations and reminders for tickets nobody has acknowledged."""
         items: list[Item] = []
-        duty = self.roster.duty(now, self.major_events())
         for ticket in await self.tickets.tickets(("open",)):
+            duty = self.roster.duty(now, self.major_events(), ticket.region)
             ack_s = self.policy.acknowledge.get(ticket.level, 3600.0)
             waited = (now - ticket.opened_at).total_seconds()
             steps = int(waited // ack_s)

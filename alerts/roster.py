@@ -74,12 +74,15 @@ class Roster(Strict):
     rota: Rota | None = None
     supervisors: list[str] = []
     major_event: list[str] = Field(default=[], description="on duty all day during one")
+    regions: dict[str, list[str]] = Field(
+        default={}, description="site region → people who cover it, called first there")
 
     @model_validator(mode="after")
     def _known(self) -> Roster:
         named = [self.resident.person] if self.resident else []
         named += self.rota.people if self.rota else []
         named += self.supervisors + self.major_event
+        named += [p for people in self.regions.values() for p in people]
         unknown = sorted({n for n in named if n not in self.people})
         if unknown:
             raise ValueError(f"not in people: {', '.join(unknown)}")
@@ -106,9 +109,11 @@ class Roster(Strict):
         turn = int((local - start).total_seconds() // self.rota.period)
         return self.rota.people[(turn + offset) % len(self.rota.people)]
 
-    def duty(self, at: dt.datetime, major_events: Sequence[MajorEvent] = ()) -> list[str]:
-        """Who to alert, in order: on duty first, then whom to escalate to."""
-        order: list[str] = []
+    def duty(self, at: dt.datetime, major_events: Sequence[MajorEvent] = (),
+             region: str | None = None) -> list[str]:
+        """Who to alert, in order: on duty first, then whom to escalate to.  For a site in
+        a covered `region`, its people come first."""
+        order: list[str] = list(self.regions.get(region, [])) if region else []
         if any(e.active(at) for e in major_events):
             order += self.major_event
         if self.office_hours(at) and self.resident is not None:

@@ -55,3 +55,12 @@ def test_bad_roster_names_the_file(tmp_path: Path) -> None:
     bad.write_text("people: {wang: {name: 王工}}\nsupervisors: [nobody]\n")
     with pytest.raises(RosterError, match="not in people: nobody"):
         load_roster(bad)
+
+
+def test_a_covered_region_calls_its_people_first(tmp_path: Path) -> None:
+    text = (HERE / "roster.yaml").read_text() + "regions: {qingdao: [zhao]}\n"
+    (tmp_path / "roster.yaml").write_text(text)
+    roster = load_roster(tmp_path / "roster.yaml")
+    office = at("2026-12-04 10:00")
+    assert roster.duty(office, region="qingdao") == ["zhao", "wang", "li", "chen"]
+    assert roster.duty(office, region="jinan") == ["wang", "li", "zhao", "chen"]
