@@ -1,7 +1,7 @@
 """The composition root: start-up, wiring, signals, shutdown of ``monitor run``.
 
 This is the one module that may import every layer (``monitor``, ``probes``,
-``alerts`` and, as they arrive, ``exporters``): the rest of ``monitor`` only
+``alerts`` and ``exporters``): the rest of ``monitor`` only
 offers the event bus and the store for readers to subscribe to.
 
 Lifecycle:
@@ -19,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import importlib.metadata
 import logging
 import signal
 import time
 from collections.abc import Mapping
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from alerts.mqtt import MqttBridge
 from alerts.notifier import Notifier
@@ -33,6 +35,7 @@ from alerts.roster import Roster, RosterError, load_roster
 from alerts.sender import Sender
 from alerts.setup import build_channels
 from alerts.web import routes as ack_routes
+from exporters.metrics import DaemonCollector, View
 from monitor import systemd
 from monitor.core import Monitor
 from monitor.events import EventBus, Subscription, TicketEvent
@@ -42,7 +45,7 @@ from monitor.inventory.secrets import SecretError
 from monitor.settings import Settings
 from monitor.state import CheckState
 from monitor.store.store import Store
-from monitor.tickets.store import TicketStore
+from monitor.tickets.store import ACTIVE, TicketStore
 from probes.clients import SharedClients
 from probes.result import Value
 
@@ -68,6 +71,9 @@ class Daemon:
         self.notifier: Notifier | None = None
         self.sender: Sender | None = None
         self.mqtt: MqttBridge | None = None
+        self.metrics_view = View(inventory=lambda: self.inventory, version=_version())
+        self.registry = CollectorRegistry()
+        self.registry.register(DaemonCollector(self.metrics_view))
         self.stopping = asyncio.Event()
         self.reloads = 0
         self.reload_failures = 0
@@ -101,6 +107,7 @@ class Daemon:
             inventory = await self.load()
         except InventoryError as exc:
             self.reload_failures += 1
+            self.metrics_view.last_reload_ok = False
             for problem in exc.problems:
                 log.error("reload rejected, still running the previous inventory",
                           extra={"fields": {"problem": str(problem)}})
@@ -112,15 +119,40 @@ class Daemon:
         if self.engine is not None:
             self.engine.use_inventory(inventory)
         self.reloads += 1
+        self.metrics_view.last_reload_ok = True
         log.info("inventory reloaded", extra={"fields": {
             "added": summary.added, "changed": summary.changed, "removed": summary.removed,
             "unchanged": summary.unchanged}})
         systemd.notify("READY=1", self._status())
         return True
 
+    async def _metrics(self, tickets: TicketStore) -> bytes:
+        """The Prometheus exposition, from the state right now."""
+        view = self.metrics_view
+        active = await tickets.tickets(ACTIVE)
+        view.tickets = [t.row for t in active]
+        breaches: dict[tuple[int, str], int] = {}
+        for t in await tickets.tickets():
+            for clock in (t.deadlines or {}).get("breached", []):
+                breaches[(t.level, clock)] = breaches.get((t.level, clock), 0) + 1
+        view.breaches = breaches
+        if self.sender is not None:
+            view.outbox = await self.sender.outbox.depth()
+            view.deliveries, view.failures = self.sender.delivered_total, \
+                self.sender.failures_total
+            view.failing, view.channels = list(self.sender.failing), list(self.sender.channels)
+        view.reloads = {"ok": self.reloads, "failed": self.reload_failures}
+        return generate_latest(self.registry)
+
     async def _start_http(self, tickets: TicketStore) -> web.AppRunner:
-        """The HTTP server: health, and the alert links' acknowledge page."""
+        """The HTTP server: metrics, health, and the alert links' acknowledge page."""
         app = web.Application()
+
+        async def metrics(request: web.Request) -> web.Response:
+            body = await self._metrics(tickets)
+            return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+        app.router.add_get("/metrics", metrics)
 
         async def health(request: web.Request) -> web.Response:
             return web.json_response({"status": "ok", "checks": len(self.monitor.jobs)
@@ -262,6 +294,7 @@ class Daemon:
         self.monitor = Monitor(self.store, self.bus, self.clients,
                                max_in_flight=self.settings.max_in_flight,
                                kind_limits=self.settings.kind_concurrency)
+        self.metrics_view.monitor = self.monitor
         tasks: list[asyncio.Task[None]] = []
         loop = asyncio.get_running_loop()
         tickets = TicketStore(self.store, self.settings.sla, self.settings.reopen_window)
@@ -325,6 +358,13 @@ class Daemon:
             await self.store.close()
         log.info("stopped")
         return 0
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("sv-monitor")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
 
 
 def major_event_factor(inventory: Inventory, which: str = "interval") -> float:

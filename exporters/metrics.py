@@ -1,0 +1,246 @@
+"""Prometheus metrics, read from the daemon's current state at scrape time.
+
+A custom collector (the pattern client_python documents for exporters): nothing is
+kept in metric objects, so a device removed from the inventory disappears from the
+next scrape by itself.  Labels are bounded: ``site``, ``device``, ``kind`` (device
+kind), ``check``, ``probe`` (probe kind), ``item`` (an interface, disk or sensor of a
+device), ``level``, ``clock``, ``channel`` -- never free text, and ticket numbers only
+on the gauges of open tickets (they vanish when the ticket closes).  blackbox_exporter's
+``probe_success`` and ``probe_duration_seconds`` keep their names and meaning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
+
+from monitor.core import Monitor
+from monitor.inventory import Inventory
+from monitor.state import CheckState
+from probes.result import Status
+
+STATE_CODE = {CheckState.UNKNOWN: 0, CheckState.UP: 1, CheckState.WARNING: 2,
+              CheckState.DOWN: 3}
+# Raw counters and bookkeeping values: their rates are exported, not them.
+SKIP_VALUES = {"sampled_at", "if_in_octets", "if_out_octets", "if_in_errors",
+               "if_in_discards", "if_out_errors", "packets_sent", "packets_received"}
+SUFFIXES = (("_s", "_seconds"), ("_bps", "_bits_per_second"), ("_c", "_celsius"))
+CLOCKS = ("acknowledge", "solution", "onsite", "repair")
+DONE = {"acknowledge": "acknowledged_at", "solution": "solution_at", "onsite": "onsite_at",
+        "repair": "resolved_at"}
+
+
+def value_metric(base: str) -> str:
+    """`rtt_avg_s` → `sv_probe_rtt_avg_seconds`."""
+    name = re.sub(r"[^a-zA-Z0-9_]", "_", base)
+    for short, long in SUFFIXES:
+        if name.endswith(short):
+            name = name[: -len(short)] + long
+            break
+    return f"sv_probe_{name}"
+
+
+@dataclass
+class View:
+    """What the collector reads; the daemon fills it (the tickets just before a scrape)."""
+
+    monitor: Monitor | None = None
+    inventory: Callable[[], Inventory | None] = lambda: None
+    tickets: Sequence[Mapping[str, Any]] = ()  # active tickets (rows)
+    breaches: Mapping[tuple[int, str], int] = field(default_factory=dict)
+    outbox: Mapping[str, int] = field(default_factory=dict)  # unsent per channel
+    deliveries: Mapping[str, int] = field(default_factory=dict)
+    failures: Mapping[str, int] = field(default_factory=dict)
+    failing: Sequence[str] = ()
+    channels: Sequence[str] = ()
+    reloads: Mapping[str, int] = field(default_factory=dict)  # "ok", "failed"
+    last_reload_ok: bool = True
+    version: str = "0"
+
+
+class DaemonCollector(Collector):
+    """Every metric of the daemon, from `View`."""
+
+    def __init__(self, view: View) -> None:
+        self.view = view
+
+    def collect(self) -> Iterator[Any]:
+        yield from self._checks()
+        yield from self._devices_and_sites()
+        yield from self._tickets()
+        yield from self._alerts()
+        yield from self._daemon()
+
+    def _checks(self) -> Iterator[Any]:
+        monitor, inventory = self.view.monitor, self.view.inventory()
+        labels = ["site", "device", "kind", "check", "probe"]
+        success = GaugeMetricFamily("probe_success", "Whether the last run of the check "
+                                    "succeeded (ok or warning)", labels=labels)
+        duration = GaugeMetricFamily("probe_duration_seconds", "How long the last run took",
+                                     labels=labels)
+        state = GaugeMetricFamily("sv_check_state", "The check's state: 0 unknown, 1 up, "
+                                  "2 warning, 3 down", labels=labels)
+        flapping = GaugeMetricFamily("sv_check_flapping", "1 while the check flaps",
+                                     labels=labels)
+        values: dict[str, GaugeMetricFamily] = {}
+        if monitor is None or inventory is None:
+            yield from (success, duration, state, flapping)
+            return
+        for key, job in monitor.jobs.items():
+            device = inventory.devices.get(key.device_id)
+            machine = monitor.machines.get(key)
+            if device is None or machine is None:
+                continue
+            base = [job.site_id, key.device_id, device.kind.value, key.check, job.check.kind]
+            state.add_metric(base, STATE_CODE[machine.state])
+            flapping.add_metric(base, int(machine.flapping))
+            last = machine.last_result
+            if last is None:
+                continue
+            success.add_metric(base, int(last.status in (Status.OK, Status.WARNING)))
+            if last.latency_s is not None:
+                duration.add_metric(base, last.latency_s)
+            for name, value in last.values.items():
+                if not isinstance(value, int | float) or value is None:
+                    continue
+                stem, _, item = name.partition("[")
+                if stem in SKIP_VALUES:
+                    continue
+                metric = value_metric(stem)
+                family = values.get(metric)
+                if family is None:
+                    family = values[metric] = GaugeMetricFamily(
+                        metric, f"The check's last value of {stem}", labels=[*labels, "item"])
+                family.add_metric([*base, item.rstrip("]")], float(value))
+        yield from (success, duration, state, flapping, *values.values())
+
+    def _device_levels(self) -> dict[str, int]:
+        levels: dict[str, int] = {}
+        for t in self.view.tickets:
+            for member in t["members"] or [t["device_id"]]:
+                if member:
+                    levels[member] = min(levels.get(member, 9), int(t["level"]))
+        return levels
+
+    def _devices_and_sites(self) -> Iterator[Any]:
+        monitor, inventory = self.view.monitor, self.view.inventory()
+        up = GaugeMetricFamily("sv_device_up", "1 unless a check of the device is down",
+                               labels=["site", "device", "kind"])
+        level = GaugeMetricFamily("sv_device_fault_level", "The device's most severe open "
+                                  "fault level, 1-4 (0: none)", labels=["site", "device", "kind"])
+        by_state = GaugeMetricFamily("sv_site_devices", "Devices by state",
+                                     labels=["site", "state"])
+        worst = GaugeMetricFamily("sv_site_worst_fault_level", "The site's most severe open "
+                                  "fault level, 1-4 (0: none)", labels=["site"])
+        info = InfoMetricFamily("sv_site", "A site", labels=["site"])
+        open_by_level = GaugeMetricFamily("sv_site_open_tickets", "Open tickets by level",
+                                          labels=["site", "level"])
+        if monitor is None or inventory is None:
+            yield from (up, level, by_state, worst, info, open_by_level)
+            return
+        states: dict[str, set[CheckState]] = defaultdict(set)
+        for key, machine in monitor.machines.items():
+            states[key.device_id].add(machine.state)
+        levels = self._device_levels()
+        counts: dict[str, dict[str, int]] = {s: {"up": 0, "degraded": 0, "down": 0,
+                                                 "unknown": 0} for s in inventory.sites}
+        for device in inventory.devices.values():
+            seen = states.get(device.id, set())
+            status = ("down" if CheckState.DOWN in seen else "degraded"
+                      if CheckState.WARNING in seen else "up" if CheckState.UP in seen
+                      else "unknown")
+            counts[device.site][status] += 1
+            labels = [device.site, device.id, device.kind.value]
+            up.add_metric(labels, int(status != "down"))
+            level.add_metric(labels, levels.get(device.id, 0))
+        for site_id, site in inventory.sites.items():
+            for status, n in counts[site_id].items():
+                by_state.add_metric([site_id, status], n)
+            info.add_metric([site_id], {"name": site.name_zh, "name_en": site.name_en,
+                                        "region": site.region, "role": site.role.value})
+            site_levels = [int(t["level"]) for t in self.view.tickets if t["site_id"] == site_id]
+            worst.add_metric([site_id], min(site_levels, default=0))
+            for lv in (1, 2, 3, 4):
+                open_by_level.add_metric([site_id, str(lv)], site_levels.count(lv))
+        yield from (up, level, by_state, worst, info, open_by_level)
+
+    def _tickets(self) -> Iterator[Any]:
+        left = GaugeMetricFamily("sv_ticket_sla_seconds_left", "Seconds left on an open "
+                                 "ticket's running SLA clock (negative: breached)",
+                                 labels=["ticket", "site", "level", "clock"])
+        now = dt.datetime.now(dt.UTC)
+        for t in self.view.tickets:
+            deadlines = t["deadlines"] or {}
+            pauses = deadlines.get("paused", [])
+            if pauses and pauses[-1][1] is None:
+                continue  # paused: no clock runs
+            for clock in CLOCKS:
+                if clock in deadlines and t.get(DONE[clock]) is None:
+                    due = dt.datetime.fromisoformat(deadlines[clock])
+                    left.add_metric([t["number"], t["site_id"], str(t["level"]), clock],
+                                    (due - now).total_seconds())
+        breaches = CounterMetricFamily("sv_sla_breaches", "SLA clocks that ran out",
+                                       labels=["level", "clock"])
+        for (lv, clock), n in sorted(self.view.breaches.items()):
+            breaches.add_metric([str(lv), clock], n)
+        yield from (left, breaches)
+
+    def _alerts(self) -> Iterator[Any]:
+        depth = GaugeMetricFamily("sv_outbox_messages", "Notifications not sent yet",
+                                  labels=["channel"])
+        delivered = CounterMetricFamily("sv_alert_deliveries", "Messages a channel took",
+                                        labels=["channel"])
+        failed = CounterMetricFamily("sv_alert_delivery_failures", "Failed delivery attempts",
+                                     labels=["channel"])
+        channel_up = GaugeMetricFamily("sv_alert_channel_up", "0 while a channel fails",
+                                       labels=["channel"])
+        channels = set(self.view.channels) | set(self.view.outbox)
+        for channel in sorted(channels):
+            depth.add_metric([channel], self.view.outbox.get(channel, 0))
+            delivered.add_metric([channel], self.view.deliveries.get(channel, 0))
+            failed.add_metric([channel], self.view.failures.get(channel, 0))
+            channel_up.add_metric([channel], int(channel not in self.view.failing))
+        yield from (depth, delivered, failed, channel_up)
+
+    def _daemon(self) -> Iterator[Any]:
+        build = InfoMetricFamily("sv_build", "The daemon's version")
+        build.add_metric([], {"version": self.view.version,
+                              "python": platform.python_version()})
+        yield build
+        reloads = CounterMetricFamily("sv_config_reloads", "Inventory reloads",
+                                      labels=["result"])
+        for result in ("ok", "failed"):
+            reloads.add_metric([result], self.view.reloads.get(result, 0))
+        yield reloads
+        yield GaugeMetricFamily("sv_config_last_reload_successful",
+                                "1 if the last reload was applied", value=int(
+                                    self.view.last_reload_ok))
+        monitor = self.view.monitor
+        if monitor is None:
+            return
+        stats = monitor.scheduler.stats
+        for q, name in ((0.5, "p50"), (0.99, "p99")):
+            value = stats.lag_quantile(q)
+            if value is not None:
+                yield GaugeMetricFamily(f"sv_scheduler_lag_{name}_seconds",
+                                        f"Recent delay from a check's due time to its start, "
+                                        f"{name}", value=value)
+        yield GaugeMetricFamily("sv_checks_configured", "Checks in the inventory",
+                                value=len(monitor.jobs))
+        yield GaugeMetricFamily("sv_checks_in_flight", "Check runs going now",
+                                value=monitor.scheduler.in_flight)
+        for name, value, text in (
+                ("sv_check_runs", stats.runs_total, "Check runs"),
+                ("sv_check_runs_skipped", stats.skipped_total,
+                 "Runs skipped because the previous one was still going"),
+                ("sv_check_timeouts", stats.timeouts_total, "Runs that ran out of time"),
+                ("sv_check_crashes", stats.crashes_total, "Runs whose probe raised")):
+            yield CounterMetricFamily(name, text, value=value)
