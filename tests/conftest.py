@@ -1,4 +1,5 @@
-"""Shared fixtures: free ports, a real PostgreSQL, store URLs for both backends."""
+"""Shared fixtures: free ports, a real PostgreSQL, store URLs for both backends, and the
+real peers (snmpd, snmpsim, GStreamer's RTSP server) started once per session."""
 
 from __future__ import annotations
 
@@ -11,8 +12,13 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.rtsp_peer import RtspServer
+    from tests.snmp_agents import Snmpd, Snmpsim
 
 REPO = Path(__file__).resolve().parent.parent
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -105,3 +111,39 @@ def _close_stray_event_loop(request: pytest.FixtureRequest) -> Iterator[None]:
     if isinstance(loop, asyncio.AbstractEventLoop) and not loop.is_running():
         loop.close()
         policy.set_event_loop(None)
+
+
+# Real peers started once per session, shared by every folder of tests.
+
+@pytest.fixture(scope="session")
+def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpd]:
+    from tests.snmp_agents import Snmpd
+    agent = Snmpd(tmp_path_factory.mktemp("snmpd"))
+    agent.start()
+    yield agent
+    agent.stop()
+
+
+@pytest.fixture(scope="session")
+def snmpsim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpsim]:
+    from tests.snmp_agents import Snmpsim
+    sim = Snmpsim(Path(tmp_path_factory.mktemp("snmpsim")))
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture(scope="session")
+def rtsp_server() -> Iterator[RtspServer]:
+    from tests.rtsp_peer import RtspServer
+    server = RtspServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def rtsp_auth_server() -> Iterator[RtspServer]:
+    from tests.rtsp_peer import RtspServer
+    server = RtspServer(("admin", "s3cret"))
+    yield server
+    server.stop()

@@ -18,7 +18,7 @@ from probes.video.frames import grab
 from probes.video.quality import QualityLimits, measure
 from tests.conftest import free_port
 from tests.probes.budget import run_probe
-from tests.probes.conftest import RtspServer
+from tests.rtsp_peer import RtspServer
 
 pytestmark = pytest.mark.peers
 
