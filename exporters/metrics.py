@@ -32,20 +32,22 @@ STATE_CODE = {CheckState.UNKNOWN: 0, CheckState.UP: 1, CheckState.WARNING: 2,
 # Raw counters and bookkeeping values: their rates are exported, not them.
 SKIP_VALUES = {"sampled_at", "if_in_octets", "if_out_octets", "if_in_errors",
                "if_in_discards", "if_out_errors", "packets_sent", "packets_received"}
-SUFFIXES = (("_s", "_seconds"), ("_bps", "_bits_per_second"), ("_c", "_celsius"))
+# Probe value suffix → Prometheus base unit, and the factor to it (bits → bytes: promtool
+# insists on bytes; the dashboards multiply by 8 again to show bit rates).
+SUFFIXES = (("_s", "_seconds", 1.0), ("_bps", "_bytes_per_second", 1 / 8),
+            ("_c", "_celsius", 1.0))
 CLOCKS = ("acknowledge", "solution", "onsite", "repair")
 DONE = {"acknowledge": "acknowledged_at", "solution": "solution_at", "onsite": "onsite_at",
         "repair": "resolved_at"}
 
 
-def value_metric(base: str) -> str:
-    """`rtt_avg_s` → `sv_probe_rtt_avg_seconds`."""
+def value_metric(base: str) -> tuple[str, float]:
+    """`rtt_avg_s` → (`sv_probe_rtt_avg_seconds`, 1): the metric and the factor to it."""
     name = re.sub(r"[^a-zA-Z0-9_]", "_", base)
-    for short, long in SUFFIXES:
+    for short, long, factor in SUFFIXES:
         if name.endswith(short):
-            name = name[: -len(short)] + long
-            break
-    return f"sv_probe_{name}"
+            return f"sv_probe_{name[: -len(short)]}{long}", factor
+    return f"sv_probe_{name}", 1.0
 
 
 @dataclass
@@ -114,12 +116,12 @@ class DaemonCollector(Collector):
                 stem, _, item = name.partition("[")
                 if stem in SKIP_VALUES:
                     continue
-                metric = value_metric(stem)
+                metric, factor = value_metric(stem)
                 family = values.get(metric)
                 if family is None:
                     family = values[metric] = GaugeMetricFamily(
                         metric, f"The check's last value of {stem}", labels=[*labels, "item"])
-                family.add_metric([*base, item.rstrip("]")], float(value))
+                family.add_metric([*base, item.rstrip("]")], float(value) * factor)
         yield from (success, duration, state, flapping, *values.values())
 
     def _device_levels(self) -> dict[str, int]:
