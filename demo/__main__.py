@@ -47,6 +47,8 @@ HTTP_PORT = 9108
 MAIL_PORT = 2525  # the mail catcher: alerts land in demo/var/mail/
 RTSP_ADDRESS = "127.0.1.250"  # GStreamer's RTSP server: a channel per camera
 ONVIF = ("onvif-cam", "127.0.1.41", 8080)  # jn-cam01 answers ONVIF
+# The DVRs answer ONVIF too (search service): address, seconds since the newest recording.
+ONVIF_DVRS = {"jn-dvr": ("127.0.1.30", 30.0), "qd-dvr": ("127.0.1.102", 7200.0)}
 SIMULATED = {"jn-core-sw": "127.0.1.1", "qd-sw": "127.0.1.101", "jn-dvr": "127.0.1.30",
              "qd-dvr": "127.0.1.102"}  # snmpsim, community = device id
 PLATFORM = ("jn-platform", "127.0.1.13")  # net-snmp snmpd
@@ -134,6 +136,11 @@ def start_agents() -> list[subprocess.Popen[bytes]]:
         [sys.executable, "-m", "demo.peers.onvif_device", str(ONVIF[2]),
          f"rtsp://{RTSP_ADDRESS}:8554/live", ONVIF[1]],
         cwd=HERE.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    for address, lag in ONVIF_DVRS.values():
+        agents.append(subprocess.Popen(
+            [sys.executable, "-m", "demo.peers.onvif_device", str(ONVIF[2]),
+             f"rtsp://{RTSP_ADDRESS}:8554/live", address, "--dvr", "--recording-lag",
+             str(lag)], cwd=HERE.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return agents
 
 
@@ -156,7 +163,8 @@ async def run() -> int:
                                                   env=env)
     print(f"""
   sv-monitor demo: {len(inventory.devices)} simulated devices on 127.0.1.0/24 (TCP services,
-  RTSP video: live, black and frozen, an ONVIF PTZ camera, snmpsim switches and DVRs,
+  RTSP video: live, black and frozen, an ONVIF PTZ camera, snmpsim switches and DVRs
+  (answering ONVIF; qd-dvr stopped recording two hours ago),
   net-snmp's snmpd), daemon pid {daemon.pid}.
   In another terminal:
     make demo-status                        current state of every check

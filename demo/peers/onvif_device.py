@@ -52,6 +52,7 @@ class Device:
     tilt: float = -0.5
     search: bool = False  # a DVR/NVR offers the search service
     last_recording: dt.datetime | None = None
+    recording_lag_s: float | None = None  # still recording: the newest data is this old
     rtsp_uri: str = "rtsp://127.0.0.1:554/Streaming/Channels/101"
     mode: str = "normal"  # normal, garbage, xxe, huge, drip
     calls: list[str] = field(default_factory=list)
@@ -139,6 +140,8 @@ def _answer(device: Device, action: str, base: str) -> str:
         raise NotImplementedError  # handled with the request body, in `soap`
     if action == "GetRecordingSummary":
         last = device.last_recording
+        if device.recording_lag_s is not None:
+            last = now - dt.timedelta(seconds=device.recording_lag_s)
         until = f"<tt:DataUntil>{last.strftime('%Y-%m-%dT%H:%M:%SZ')}</tt:DataUntil>" if last \
             else ""
         return ("<tse:GetRecordingSummaryResponse><tse:Summary><tt:DataFrom>"
@@ -207,12 +210,23 @@ async def _hostile(request: web.Request, mode: str) -> web.StreamResponse:
 
 
 def main() -> None:
-    """Serve one emulated device: ``PORT [RTSP_URI [ADDRESS]]`` (benchmark and demo)."""
-    import sys
-    port = int(sys.argv[1])
-    device = Device(rtsp_uri=sys.argv[2] if len(sys.argv) > 2 else Device.rtsp_uri)
-    host = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
-    web.run_app(onvif_app(device), host=host, port=port, access_log=None,
+    """Serve one emulated device (benchmark, demo and tests)."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m demo.peers.onvif_device")
+    parser.add_argument("port", type=int)
+    parser.add_argument("rtsp_uri", nargs="?", default=Device.rtsp_uri)
+    parser.add_argument("address", nargs="?", default="127.0.0.1")
+    parser.add_argument("--dvr", action="store_true",
+                        help="a DVR: no PTZ, a search service that reports recordings")
+    parser.add_argument("--recording-lag", type=float, default=30.0, metavar="SECONDS",
+                        help="--dvr: the newest recorded data is this old (default 30)")
+    parser.add_argument("--password", default=Device.password)
+    args = parser.parse_args()
+    device = Device(rtsp_uri=args.rtsp_uri, password=args.password)
+    if args.dvr:
+        device.ptz, device.search, device.recording_lag_s = False, True, args.recording_lag
+        device.model, device.serial = "DS-7816N-K2", "DS-7816N-K21620190923CCRRD12345678"
+    web.run_app(onvif_app(device), host=args.address, port=args.port, access_log=None,
                 print=lambda *_: print("ready", flush=True))
 
 
