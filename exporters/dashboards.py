@@ -1,0 +1,230 @@
+"""The Grafana dashboards, built with grafana-foundation-sdk.
+
+``python -m exporters.dashboards`` writes them to ``exporters/grafana/dashboards/``
+(committed; a test keeps the files equal to what this builds):
+
+* ``overview.json`` 视频监控大屏总览 -- for kiosk mode on the big screen: sites in a
+  grid coloured by their worst open fault level, cameras online, DVRs online and
+  recording, open tickets by level, the SLA clocks closest to breach, the central
+  servers;
+* ``site.json`` 站点详情 -- one site's devices, checks and interfaces;
+* ``device.json`` 设备详情 -- one device's checks and measurements.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from grafana_foundation_sdk.builders import bargauge, stat, table, timeseries
+from grafana_foundation_sdk.builders.dashboard import (
+    Dashboard,
+    QueryVariable,
+    Row,
+    ThresholdsConfig,
+)
+from grafana_foundation_sdk.builders.prometheus import Dataquery
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.common import BigValueColorMode, BigValueTextMode
+from grafana_foundation_sdk.models.dashboard import (
+    DataSourceRef,
+    RangeMap,
+    RegexMap,
+    SpecialValueMap,
+    Threshold,
+    ThresholdsMode,
+    ValueMap,
+    ValueMappingResult,
+)
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
+OUT = Path(__file__).parent / "grafana" / "dashboards"
+DATASOURCE = DataSourceRef(type_val="prometheus", uid="sv-prometheus")
+LEVEL_COLOURS = {0: ("正常", "green"), 1: ("一级", "dark-red"), 2: ("二级", "red"),
+                 3: ("三级", "orange"), 4: ("四级", "yellow")}
+CENTRAL = "proxy_server|auth_server|backup_server"
+
+
+def query(expr: str, legend: str = "", instant: bool = False) -> Dataquery:
+    q = Dataquery().expr(expr).datasource(DATASOURCE)
+    if legend:
+        q = q.legend_format(legend)
+    return q.instant() if instant else q
+
+
+Mappings = list[ValueMap | RangeMap | RegexMap | SpecialValueMap]
+
+
+def level_mapping() -> Mappings:
+    return [ValueMap(options={str(v): ValueMappingResult(text=t, color=c, index=v)})
+            for v, (t, c) in LEVEL_COLOURS.items()]
+
+
+def up_mapping() -> Mappings:
+    return [ValueMap(options={"1": ValueMappingResult(text="正常", color="green", index=0),
+                              "0": ValueMappingResult(text="故障", color="red", index=1)})]
+
+
+def percent_thresholds(red: float, yellow: float) -> ThresholdsConfig:
+    return ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps([
+        Threshold(value=None, color="red"), Threshold(value=red, color="orange"),
+        Threshold(value=yellow, color="green")])
+
+
+def overview() -> Dashboard:
+    """The big screen."""
+    return (
+        Dashboard("视频监控大屏总览").uid("sv-overview").tags(["sv-monitor"])
+        .refresh("30s").time("now-6h", "now").timezone("browser").readonly()
+        .with_row(Row("全省概况"))
+        .with_panel(
+            stat.Panel().title("站点状态（按最严重故障级别）").span(24).height(6)
+            .with_target(query("max by (site, name) (sv_site_worst_fault_level "
+                               "* on (site) group_left (name) sv_site_info)", "{{name}}",
+                               instant=True))
+            .mappings(level_mapping()).color_mode(BigValueColorMode.BACKGROUND)
+            .text_mode(BigValueTextMode.VALUE_AND_NAME))
+        .with_panel(
+            stat.Panel().title("摄像机在线率").span(6).height(5).unit("percent").decimals(1)
+            .with_target(query('100 * sum(sv_device_up{kind="camera"}) '
+                               '/ count(sv_device_up{kind="camera"})', instant=True))
+            .thresholds(percent_thresholds(70, 95)).color_mode(BigValueColorMode.BACKGROUND))
+        .with_panel(
+            stat.Panel().title("硬盘录像机在线率").span(6).height(5).unit("percent").decimals(1)
+            .with_target(query('100 * sum(sv_device_up{kind="dvr"}) '
+                               '/ count(sv_device_up{kind="dvr"})', instant=True))
+            .thresholds(percent_thresholds(80, 99)).color_mode(BigValueColorMode.BACKGROUND))
+        .with_panel(
+            stat.Panel().title("硬盘录像机录像正常率").span(6).height(5).unit("percent")
+            .decimals(1)
+            .with_target(query('100 * sum(sv_probe_recording_age_seconds{kind="dvr"} '
+                               '<= bool 600) / count(sv_probe_recording_age_seconds'
+                               '{kind="dvr"})', instant=True))
+            .thresholds(percent_thresholds(80, 99)).color_mode(BigValueColorMode.BACKGROUND))
+        .with_panel(
+            bargauge.Panel().title("未关闭工单（按级别）").span(6).height(5)
+            .with_target(query("sum by (level) (sv_site_open_tickets)", "{{level}}级",
+                               instant=True)))
+        .with_row(Row("服务与时限"))
+        .with_panel(
+            stat.Panel().title("中心服务器").span(12).height(6)
+            .with_target(query(f'sv_device_up{{kind=~"{CENTRAL}"}}', "{{device}}",
+                               instant=True))
+            .mappings(up_mapping()).color_mode(BigValueColorMode.BACKGROUND)
+            .text_mode(BigValueTextMode.VALUE_AND_NAME))
+        .with_panel(
+            table.Panel().title("最接近超时的服务时限").span(12).height(6).unit("s")
+            .with_target(query("bottomk(10, sv_ticket_sla_seconds_left)", instant=True)
+                         .format(PromQueryFormat.TABLE)))
+        .with_row(Row("趋势"))
+        .with_panel(
+            timeseries.Panel().title("各站点故障设备数").span(12).height(8)
+            .with_target(query('sum by (site) (sv_site_devices{state="down"})', "{{site}}")))
+        .with_panel(
+            timeseries.Panel().title("检查延迟与跳过").span(12).height(8)
+            .with_target(query("sv_scheduler_lag_p99_seconds", "调度延迟 p99"))
+            .with_target(query("rate(sv_check_runs_skipped_total[$__rate_interval])",
+                               "跳过/秒")))
+    )
+
+
+def site() -> Dashboard:
+    """One site."""
+    return (
+        Dashboard("站点详情").uid("sv-site").tags(["sv-monitor"]).refresh("30s")
+        .time("now-6h", "now").timezone("browser")
+        .with_variable(QueryVariable("site").label("站点").datasource(DATASOURCE)
+                       .query("label_values(sv_site_info, site)"))
+        .with_panel(
+            stat.Panel().title("设备").span(24).height(6)
+            .with_target(query('sv_device_up{site="$site"}', "{{device}}", instant=True))
+            .mappings(up_mapping()).color_mode(BigValueColorMode.BACKGROUND)
+            .text_mode(BigValueTextMode.VALUE_AND_NAME))
+        .with_panel(
+            table.Panel().title("故障设备").span(12).height(8)
+            .with_target(query('sv_device_fault_level{site="$site"} > 0', instant=True)
+                         .format(PromQueryFormat.TABLE)))
+        .with_panel(
+            table.Panel().title("检查状态（3=故障，2=告警）").span(12).height(8)
+            .with_target(query('sv_check_state{site="$site"} >= 2', instant=True)
+                         .format(PromQueryFormat.TABLE)))
+        .with_panel(
+            timeseries.Panel().title("接口流量").span(12).height(8).unit("bps")
+            .with_target(query('8 * sv_probe_if_in_bytes_per_second{site="$site"}',
+                               "{{device}} {{item}} 入"))
+            .with_target(query('8 * sv_probe_if_out_bytes_per_second{site="$site"}',
+                               "{{device}} {{item}} 出")))
+        .with_panel(
+            timeseries.Panel().title("图像质量：清晰度").span(12).height(8)
+            .with_target(query('sv_probe_sharpness{site="$site"}', "{{device}}")))
+        .with_panel(
+            timeseries.Panel().title("网络时延").span(12).height(8).unit("s")
+            .with_target(query('sv_probe_rtt_avg_seconds{site="$site"}', "{{device}}")))
+        .with_panel(
+            timeseries.Panel().title("磁盘使用率").span(12).height(8).unit("percentunit")
+            .with_target(query('sv_probe_storage_used_ratio{site="$site"}',
+                               "{{device}} {{item}}")))
+    )
+
+
+def device() -> Dashboard:
+    """One device."""
+    return (
+        Dashboard("设备详情").uid("sv-device").tags(["sv-monitor"]).refresh("30s")
+        .time("now-6h", "now").timezone("browser")
+        .with_variable(QueryVariable("device").label("设备").datasource(DATASOURCE)
+                       .query("label_values(sv_device_up, device)"))
+        .with_panel(
+            stat.Panel().title("检查").span(24).height(5)
+            .with_target(query('probe_success{device="$device"}', "{{check}}", instant=True))
+            .mappings(up_mapping()).color_mode(BigValueColorMode.BACKGROUND)
+            .text_mode(BigValueTextMode.VALUE_AND_NAME))
+        .with_panel(
+            timeseries.Panel().title("检查耗时").span(12).height(8).unit("s")
+            .with_target(query('probe_duration_seconds{device="$device"}', "{{check}}")))
+        .with_panel(
+            timeseries.Panel().title("检查状态（0未知 1正常 2告警 3故障）").span(12).height(8)
+            .with_target(query('sv_check_state{device="$device"}', "{{check}}")))
+        .with_panel(
+            timeseries.Panel().title("视频：首帧时间与帧率").span(12).height(8)
+            .with_target(query('sv_probe_first_frame_seconds{device="$device"}', "首帧"))
+            .with_target(query('sv_probe_fps{device="$device"}', "帧率")))
+        .with_panel(
+            timeseries.Panel().title("时钟偏差").span(12).height(8).unit("s")
+            .with_target(query('sv_probe_clock_drift_seconds{device="$device"}', "偏差")))
+    )
+
+
+DASHBOARDS = {"overview": overview, "site": site, "device": device}
+
+
+def build(name: str) -> dict[str, Any]:
+    """One dashboard as the JSON Grafana imports."""
+    data: dict[str, Any] = json.loads(json.dumps(DASHBOARDS[name]().build(), cls=JSONEncoder))
+    return data
+
+
+def expressions(board: dict[str, Any]) -> list[str]:
+    """Every PromQL expression of a dashboard's panels and variables."""
+    found = [t["expr"] for p in board.get("panels", []) for t in p.get("targets", [])
+             if "expr" in t]
+    for variable in board.get("templating", {}).get("list", []):
+        q = variable.get("query")
+        found.append(q if isinstance(q, str) else q.get("query", ""))
+    return found
+
+
+def main() -> None:
+    """Write the dashboards' JSON."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name in DASHBOARDS:
+        path = OUT / f"{name}.json"
+        path.write_text(json.dumps(build(name), indent=2, ensure_ascii=False, sort_keys=True)
+                        + "\n", encoding="utf-8")
+        print(path, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
