@@ -57,7 +57,7 @@ class View:
     monitor: Monitor | None = None
     inventory: Callable[[], Inventory | None] = lambda: None
     tickets: Sequence[Mapping[str, Any]] = ()  # active tickets (rows)
-    breaches: Mapping[tuple[int, str], int] = field(default_factory=dict)
+    breaches: dict[tuple[int, str], int] = field(default_factory=dict)  # kept by the daemon
     outbox: Mapping[str, int] = field(default_factory=dict)  # unsent per channel
     deliveries: Mapping[str, int] = field(default_factory=dict)
     failures: Mapping[str, int] = field(default_factory=dict)

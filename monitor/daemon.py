@@ -131,11 +131,6 @@ class Daemon:
         view = self.metrics_view
         active = await tickets.tickets(ACTIVE)
         view.tickets = [t.row for t in active]
-        breaches: dict[tuple[int, str], int] = {}
-        for t in await tickets.tickets():
-            for clock in (t.deadlines or {}).get("breached", []):
-                breaches[(t.level, clock)] = breaches.get((t.level, clock), 0) + 1
-        view.breaches = breaches
         if self.sender is not None:
             view.outbox = await self.sender.outbox.depth()
             view.deliveries, view.failures = self.sender.delivered_total, \
@@ -252,9 +247,11 @@ class Daemon:
             except Exception:
                 log.exception("SLA check failed; will retry")
                 continue
-            for number, clock, deadline in breaches:
+            for number, clock, deadline, level in breaches:
                 log.warning("SLA breached", extra={"fields": {
                     "ticket": number, "clock": clock, "deadline": deadline.isoformat()}})
+                counts = self.metrics_view.breaches
+                counts[(level, clock)] = counts.get((level, clock), 0) + 1
                 self.bus.publish(TicketEvent("sla_breach", number, "", None, None, None,
                                              clock, (), time.time(),
                                              f"{clock} deadline {deadline.isoformat()}"))
@@ -303,6 +300,7 @@ class Daemon:
                                   language=self.settings.language)
         try:
             await self.monitor.restore()
+            self.metrics_view.breaches = await tickets.breach_counts()
             self.interval_factor = major_event_factor(self.inventory)
             await self.monitor.apply(self.inventory, self.interval_factor)
             self.engine.use_inventory(self.inventory)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -42,6 +42,15 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str | None]] = {
 STAMPS = {"ack": "acknowledged_at", "solution": "solution_at", "onsite": "onsite_at",
           "resolve": "resolved_at", "close": "closed_at"}
 SYSTEM = "system"
+
+
+class Breach(NamedTuple):
+    """An SLA clock that ran out."""
+
+    number: str
+    clock: str
+    deadline: dt.datetime
+    level: int
 
 
 class TicketError(ValueError):
@@ -272,9 +281,19 @@ class TicketStore:
 
     # -- SLA --
 
-    async def breaches(self, now: dt.datetime) -> list[tuple[str, str, dt.datetime]]:
-        """Clocks run out since the last call: (number, clock, deadline), each once."""
-        found: list[tuple[str, str, dt.datetime]] = []
+    async def breach_counts(self) -> dict[tuple[int, str], int]:
+        """Clocks that ever ran out, by (level, clock): read once, at start-up."""
+        counts: dict[tuple[int, str], int] = {}
+        async with self.store.engine.connect() as conn:
+            rows = await conn.execute(select(TicketRow.level, TicketRow.deadlines))
+            for level, deadlines in rows:
+                for clock in (deadlines or {}).get("breached", []):
+                    counts[(level, clock)] = counts.get((level, clock), 0) + 1
+        return counts
+
+    async def breaches(self, now: dt.datetime) -> list[Breach]:
+        """Clocks run out since the last call, each once."""
+        found: list[Breach] = []
         async with self.store.engine.begin() as conn:
             rows = (await conn.execute(select(TicketRow).where(TicketRow.state.in_(ACTIVE))
                                        )).mappings().all()
@@ -296,5 +315,6 @@ class TicketStore:
                     await self._audit(conn, row["number"], now, SYSTEM, "sla_breach",
                                       row["state"], row["state"],
                                       f"{clock} deadline {deadlines[clock]} passed")
-                    found.append((row["number"], clock, _when(deadlines[clock])))
+                    found.append(Breach(row["number"], clock, _when(deadlines[clock]),
+                                        row["level"]))
         return found

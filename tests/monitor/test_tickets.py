@@ -74,7 +74,8 @@ async def test_deadlines_pauses_and_breaches_once(store_url: str) -> None:
                          "repair": local("2026-12-07 10:00")}  # 5 working days
     assert await tickets.breaches(local("2026-11-30 10:59")) == []
     late = await tickets.breaches(local("2026-11-30 11:01"))
-    assert {(n, clock) for n, clock, _ in late} == {(number, "acknowledge"), (number, "onsite")}
+    assert {(b.number, b.clock, b.level) for b in late} == {(number, "acknowledge", 3),
+                                                            (number, "onsite", 3)}
     assert await tickets.breaches(local("2026-11-30 11:02")) == []  # each breach once
     # Paused for an hour (waiting for the customer): the clocks move by an hour.
     await tickets.act(number, "pause", "wang", "等待客户开门", local("2026-11-30 11:10"))
@@ -85,7 +86,9 @@ async def test_deadlines_pauses_and_breaches_once(store_url: str) -> None:
     assert dt.datetime.fromisoformat(ticket.deadlines["solution"]).astimezone(JINAN) == \
         local("2026-11-30 13:00")
     (solution,) = await tickets.breaches(local("2026-11-30 13:01"))
-    assert solution[1] == "solution"
+    assert solution.clock == "solution"
+    assert await tickets.breach_counts() == {(3, "acknowledge"): 1, (3, "onsite"): 1,
+                                             (3, "solution"): 1}  # what a restart counts
     assert [a["action"] for a in ticket.audit].count("pause") == 1
     await store.close()
 
