@@ -11,16 +11,21 @@ on the gauges of open tickets (they vanish when the ticket closes).  blackbox_ex
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import functools
+import gc
 import platform
 import re
+import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client.registry import Collector, CollectorRegistry
 
 from monitor.core import Monitor
 from monitor.inventory import Inventory
@@ -41,6 +46,7 @@ DONE = {"acknowledge": "acknowledged_at", "solution": "solution_at", "onsite": "
         "repair": "resolved_at"}
 
 
+@functools.cache
 def value_metric(base: str) -> tuple[str, float]:
     """`rtt_avg_s` → (`sv_probe_rtt_avg_seconds`, 1): the metric and the factor to it."""
     name = re.sub(r"[^a-zA-Z0-9_]", "_", base)
@@ -96,7 +102,8 @@ class DaemonCollector(Collector):
         if monitor is None or inventory is None:
             yield from (success, duration, state, flapping)
             return
-        for key, job in monitor.jobs.items():
+        # list(): one atomic copy, as this runs in a thread while the loop reloads
+        for key, job in list(monitor.jobs.items()):
             device = inventory.devices.get(key.device_id)
             machine = monitor.machines.get(key)
             if device is None or machine is None:
@@ -149,7 +156,7 @@ class DaemonCollector(Collector):
             yield from (up, level, by_state, worst, info, open_by_level)
             return
         states: dict[str, set[CheckState]] = defaultdict(set)
-        for key, machine in monitor.machines.items():
+        for key, machine in list(monitor.machines.items()):
             states[key.device_id].add(machine.state)
         levels = self._device_levels()
         counts: dict[str, dict[str, int]] = {s: {"up": 0, "degraded": 0, "down": 0,
@@ -246,3 +253,43 @@ class DaemonCollector(Collector):
                 ("sv_check_timeouts", stats.timeouts_total, "Runs that ran out of time"),
                 ("sv_check_crashes", stats.crashes_total, "Runs whose probe raised")):
             yield CounterMetricFamily(name, text, value=value)
+
+
+def _render(registry: CollectorRegistry) -> bytes:
+    # The rendering makes ~5 objects a series and no cycles: reference counting frees
+    # them all.  Left on, the cyclic collector would see them pile up and run full
+    # collections of the whole heap, ~100 ms each, a dozen per scrape of a large estate,
+    # stopping every thread (bench/metrics.py measured it).
+    gc.disable()
+    try:
+        return generate_latest(registry)
+    finally:
+        gc.enable()
+
+
+class Exposition:
+    """The text a scrape gets, rendered off the event loop.
+
+    prometheus-client's exposition costs ~15 µs a series, which for a large estate is
+    seconds (bench/metrics.py); on the event loop that would stall every check and
+    inflate the latencies they measure.  So the collector runs in a worker thread (it
+    reads the state through atomic copies), concurrent scrapes share one rendering,
+    and a rendering younger than `max_age_s` is served again.
+    """
+
+    def __init__(self, registry: CollectorRegistry, max_age_s: float = 1.0) -> None:
+        self.registry = registry
+        self.max_age_s = max_age_s
+        self._lock = asyncio.Lock()
+        self._body = b""
+        self._at = -float("inf")
+
+    async def render(self, prepare: Callable[[], Awaitable[None]]) -> bytes:
+        """`prepare` (on the loop: what needs the store) and then the exposition."""
+        async with self._lock:
+            if time.monotonic() - self._at < self.max_age_s:
+                return self._body
+            await prepare()
+            self._body = await asyncio.to_thread(_render, self.registry)
+            self._at = time.monotonic()
+            return self._body

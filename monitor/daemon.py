@@ -24,9 +24,10 @@ import logging
 import signal
 import time
 from collections.abc import Mapping
+from functools import partial
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from alerts.mqtt import MqttBridge
 from alerts.notifier import Notifier
@@ -35,7 +36,7 @@ from alerts.roster import Roster, RosterError, load_roster
 from alerts.sender import Sender
 from alerts.setup import build_channels
 from alerts.web import routes as ack_routes
-from exporters.metrics import DaemonCollector, View
+from exporters.metrics import DaemonCollector, Exposition, View
 from monitor import systemd
 from monitor.core import Monitor
 from monitor.events import EventBus, Subscription, TicketEvent
@@ -74,6 +75,7 @@ class Daemon:
         self.metrics_view = View(inventory=lambda: self.inventory, version=_version())
         self.registry = CollectorRegistry()
         self.registry.register(DaemonCollector(self.metrics_view))
+        self.exposition = Exposition(self.registry)
         self.stopping = asyncio.Event()
         self.reloads = 0
         self.reload_failures = 0
@@ -126,8 +128,8 @@ class Daemon:
         systemd.notify("READY=1", self._status())
         return True
 
-    async def _metrics(self, tickets: TicketStore) -> bytes:
-        """The Prometheus exposition, from the state right now."""
+    async def _metrics_view(self, tickets: TicketStore) -> None:
+        """Fill what the collector reads that lives in the store or the sender."""
         view = self.metrics_view
         active = await tickets.tickets(ACTIVE)
         view.tickets = [t.row for t in active]
@@ -137,14 +139,13 @@ class Daemon:
                 self.sender.failures_total
             view.failing, view.channels = list(self.sender.failing), list(self.sender.channels)
         view.reloads = {"ok": self.reloads, "failed": self.reload_failures}
-        return generate_latest(self.registry)
 
     async def _start_http(self, tickets: TicketStore) -> web.AppRunner:
         """The HTTP server: metrics, health, and the alert links' acknowledge page."""
         app = web.Application()
 
         async def metrics(request: web.Request) -> web.Response:
-            body = await self._metrics(tickets)
+            body = await self.exposition.render(partial(self._metrics_view, tickets))
             return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
         app.router.add_get("/metrics", metrics)

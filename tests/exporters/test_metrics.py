@@ -66,3 +66,47 @@ def test_alert_channels_and_reloads() -> None:
                  'sv_config_reloads_total{result="failed"} 1.0',
                  "sv_config_last_reload_successful 0.0"):
         assert line in text, line
+
+
+class Counting(DaemonCollector):
+    """Counts renderings, and notes whether the cyclic GC ran during them."""
+
+    def __init__(self, view: View) -> None:
+        super().__init__(view)
+        self.renders = 0
+        self.gc_enabled: list[bool] = []
+        self.threads: list[str] = []
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        import gc
+        import threading
+        self.threads.append(threading.current_thread().name)
+        self.renders += 1
+        self.gc_enabled.append(gc.isenabled())
+        yield from super().collect()
+
+
+async def test_exposition_shares_renderings_off_the_loop() -> None:
+    import asyncio
+    import gc
+    import threading
+
+    from exporters.metrics import Exposition
+
+    registry = CollectorRegistry()
+    collector = Counting(View(channels=["email"]))
+    registry.register(collector)
+    exposition = Exposition(registry, max_age_s=0.5)
+    prepared: list[str] = []
+
+    async def prepare() -> None:
+        prepared.append(threading.current_thread().name)
+
+    bodies = await asyncio.gather(*(exposition.render(prepare) for _ in range(5)))
+    assert len(set(bodies)) == 1 and b"sv_alert_channel_up" in bodies[0]
+    assert collector.renders == 1 and prepared == ["MainThread"]  # shared by 5 scrapes
+    assert collector.gc_enabled == [False] and gc.isenabled()
+    assert collector.threads != ["MainThread"]  # rendered in a worker thread
+    await asyncio.sleep(0.6)
+    await exposition.render(prepare)
+    assert collector.renders == 2  # stale: rendered again

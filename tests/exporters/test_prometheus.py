@@ -171,14 +171,14 @@ def substitute(expr: str) -> str:
     return expr
 
 
-def wait_for(what: str, check: Any, timeout: float = 60) -> Any:
+def wait_for(what: str, check: Any, timeout: float = 60, every: float = 0.5) -> Any:
     end = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < end:
         last = check()
         if last:
             return last
-        time.sleep(1)
+        time.sleep(every)
     raise AssertionError(f"{what}: never true within {timeout} s (last: {last})")
 
 
@@ -322,9 +322,11 @@ def test_prometheus_scrapes_the_daemon_and_every_expression_evaluates(
         inv.write_text(inventory(snmpd.port, rtsp_server, ports, proxy.port, closed.port))
         daemon.proc.send_signal(signal.SIGHUP)
         daemon.wait_log('msg="inventory reloaded"')
-        with urllib.request.urlopen(f"http://{daemon.http}/metrics", timeout=10) as response:
-            after = response.read().decode()
-        assert 'device="qd-cam-gone"' not in after
+        def scrape_after() -> str:  # a rendering is served again for up to 1 s
+            with urllib.request.urlopen(f"http://{daemon.http}/metrics", timeout=10) as r:
+                text: str = r.read().decode()
+            return text if 'device="qd-cam-gone"' not in text else ""
+        after = wait_for("the removed device gone from /metrics", scrape_after, timeout=5)
         assert 'device="qd-cam-live"' in after
     finally:
         prometheus.stop()
