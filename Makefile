@@ -13,7 +13,7 @@ TEST_DEBS := postgresql postgresql-client snmpd snmp iproute2 iputils-ping procp
 # What the demo's simulated site needs.
 DEMO_DEBS := snmpd snmp iputils-ping $(GST_DEBS)
 # What the benchmarks run beside us.
-BENCH_DEBS := snmpd wrk prometheus-snmp-exporter
+BENCH_DEBS := snmpd wrk prometheus-snmp-exporter $(GST_DEBS)
 
 .PHONY: all test demo demo-status demo-tickets demo-down demo-up demo-reboot demo-uplink-down demo-uplink-up lint bench system-deps-test system-deps-demo system-deps-bench clean
 
@@ -77,6 +77,8 @@ demo-reboot demo-uplink-down demo-uplink-up: $(BIN)/.installed
 bench: system-deps-bench $(BIN)/.installed
 	$(BIN)/python bench/scheduler.py
 	$(BIN)/python bench/snmp.py
+	$(BIN)/python bench/video.py
+	$(BIN)/python bench/metrics.py
 
 clean:
 	rm -rf $(VENV) demo/var .pytest_cache .mypy_cache .ruff_cache *.egg-info
