@@ -157,6 +157,12 @@ def site() -> Dashboard:
             .with_target(query('8 * sv_probe_if_out_bytes_per_second{site="$site"}',
                                "{{device}} {{item}} 出")))
         .with_panel(
+            timeseries.Panel().title("接口错误包").span(12).height(8).unit("pps")
+            .with_target(query('sv_probe_if_in_errors_per_second{site="$site"}',
+                               "{{device}} {{item}} 入错误"))
+            .with_target(query('sv_probe_if_in_discards_per_second{site="$site"}',
+                               "{{device}} {{item}} 入丢弃")))
+        .with_panel(
             timeseries.Panel().title("图像质量：清晰度").span(12).height(8)
             .with_target(query('sv_probe_sharpness{site="$site"}', "{{device}}")))
         .with_panel(

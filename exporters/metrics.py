@@ -40,7 +40,7 @@ SKIP_VALUES = {"sampled_at", "if_in_octets", "if_out_octets", "if_in_errors",
 # Probe value suffix → Prometheus base unit, and the factor to it (bits → bytes: promtool
 # insists on bytes; the dashboards multiply by 8 again to show bit rates).
 SUFFIXES = (("_s", "_seconds", 1.0), ("_bps", "_bytes_per_second", 1 / 8),
-            ("_c", "_celsius", 1.0))
+            ("_c", "_celsius", 1.0), ("_rate", "_per_second", 1.0))
 CLOCKS = ("acknowledge", "solution", "onsite", "repair")
 DONE = {"acknowledge": "acknowledged_at", "solution": "solution_at", "onsite": "onsite_at",
         "repair": "resolved_at"}

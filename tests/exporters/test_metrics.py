@@ -15,6 +15,7 @@ from exporters.metrics import DaemonCollector, View, value_metric
     ("rtt_avg_s", "sv_probe_rtt_avg_seconds", 1.0),
     ("if_in_bps", "sv_probe_if_in_bytes_per_second", 0.125),
     ("temperature_c", "sv_probe_temperature_celsius", 1.0),
+    ("if_in_errors_rate", "sv_probe_if_in_errors_per_second", 1.0),
     ("storage_used_ratio", "sv_probe_storage_used_ratio", 1.0),
     ("sharpness", "sv_probe_sharpness", 1.0),
 ])

@@ -257,7 +257,8 @@ def test_prometheus_scrapes_the_daemon_and_every_expression_evaluates(
         problems = (lint.stdout + lint.stderr).decode()
         assert lint.returncode == 0 and problems == "", problems
         text = scrape.decode()
-        for name in ("sv_probe_if_in_bytes_per_second", "sv_probe_storage_used_ratio",
+        for name in ("sv_probe_if_in_bytes_per_second", "sv_probe_if_in_errors_per_second",
+                     "sv_probe_storage_used_ratio",
                      "sv_probe_clock_drift_seconds", "sv_probe_first_frame_seconds",
                      "sv_probe_recording_age_seconds", "sv_probe_sharpness",
                      "sv_ticket_sla_seconds_left", "sv_outbox_messages", "sv_build_info",
