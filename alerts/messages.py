@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo
 LEVEL = {"zh": {1: "一级", 2: "二级", 3: "三级", 4: "四级"},
          "en": {1: "L1", 2: "L2", 3: "L3", 4: "L4"}}
 KIND = {
-    "zh": {"opened": "故障", "reopened": "故障复发", "resolved": "已恢复",
+    "zh": {"opened": "故障", "reopened": "故障复发", "raised": "故障加重", "resolved": "已恢复",
            "escalation": "升级", "reminder": "提醒", "sla_breach": "超时", "storm": "风暴"},
-    "en": {"opened": "FAULT", "reopened": "FAULT AGAIN", "resolved": "RESOLVED",
+    "en": {"opened": "FAULT", "reopened": "FAULT AGAIN", "raised": "FAULT WORSE",
+           "resolved": "RESOLVED",
            "escalation": "ESCALATED", "reminder": "REMINDER", "sla_breach": "SLA BREACH",
            "storm": "STORM"},
 }

@@ -7,6 +7,8 @@
   in the duty order, then the next, …, ending with the supervisors -- one step per
   acknowledge time;
 * still not acknowledged: a reminder to everyone told so far, every `remind_every`;
+* raised (the fault got worse: a more severe level): everyone told so far and the
+  person on duty; level 1 also the supervisors;
 * an SLA clock runs out: the person on duty and the supervisors;
 * resolved: a short message to everyone who was told.
 Group robots hear every ticket event once.  Level-4 tickets never go by SMS (the
@@ -108,6 +110,14 @@ class Notifier:
                 items += self._items(ticket, person, "opened" if event.kind == "opened"
                                      else "reopened", now, step)
             items += self._robot_items(ticket, event.kind, step)
+        elif event.kind == "raised":  # more severe now: whoever knows, and the duty
+            step = f"l{ticket.level}.{ticket.reopened}"
+            people = sorted(await self.outbox.told(int(ticket.id))) + duty[:1]
+            if ticket.level == 1:
+                people += self.roster.supervisors
+            for person in dict.fromkeys(people):
+                items += self._items(ticket, person, "raised", now, step)
+            items += self._robot_items(ticket, "raised", step)
         elif event.kind == "resolved":
             for person in sorted(await self.outbox.told(int(ticket.id))):
                 items += self._items(ticket, person, "resolved", now, f"r{ticket.reopened}")

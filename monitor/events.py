@@ -71,9 +71,10 @@ class DeviceEvent:
 
 @dataclass(frozen=True, slots=True)
 class TicketEvent:
-    """A ticket opened, reopened, resolved, or one of its SLA clocks ran out."""
+    """A ticket opened, reopened, raised to a more severe level, resolved, or one of its
+    SLA clocks ran out."""
 
-    kind: str  # "opened", "reopened", "resolved", "sla_breach"
+    kind: str  # "opened", "reopened", "raised", "resolved", "sla_breach"
     number: str
     fault_key: str
     level: int | None

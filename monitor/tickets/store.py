@@ -75,7 +75,7 @@ class FaultTicket:
 class Outcome:
     """What opening a fault did."""
 
-    kind: Literal["opened", "reopened", "existing"]
+    kind: Literal["opened", "reopened", "raised", "existing"]
     number: str
 
 
@@ -124,21 +124,24 @@ class TicketStore:
 
     async def _open(self, conn: AsyncConnection, fault: FaultTicket,
                     now: dt.datetime) -> Outcome:
-        active = (await conn.execute(select(TicketRow.number, TicketRow.level,
-                                            TicketRow.members).where(
-            and_(TicketRow.fault_key == fault.key, TicketRow.state.in_(ACTIVE))))).first()
+        active = (await conn.execute(select(TicketRow).where(
+            and_(TicketRow.fault_key == fault.key, TicketRow.state.in_(ACTIVE))))
+        ).mappings().first()
         if active is not None:
             changes: dict[str, Any] = {}
-            if fault.level < active.level:
-                changes["level"] = int(fault.level)
-            if set(fault.members) - set(active.members):
-                changes["members"] = sorted(set(active.members) | set(fault.members))
+            if fault.level < active["level"]:  # more severe: the ticket says what it is now
+                changes |= {"level": int(fault.level), "title": fault.title,
+                            "description": fault.description,
+                            "deadlines": self._tightened(active, fault, now)}
+            if set(fault.members) - set(active["members"]):
+                changes["members"] = sorted(set(active["members"]) | set(fault.members))
             if changes:
-                await conn.execute(update(TicketRow).where(TicketRow.number == active.number)
+                await conn.execute(update(TicketRow).where(TicketRow.id == active["id"])
                                    .values(**changes, updated_at=now))
-                await self._audit(conn, active.number, now, SYSTEM, "update", None, None,
-                                  ", ".join(f"{k}: {v}" for k, v in changes.items()))
-            return Outcome("existing", active.number)
+                await self._audit(conn, active["number"], now, SYSTEM, "update", None, None,
+                                  ", ".join(f"{k}: {v}" for k, v in changes.items()
+                                            if k in ("level", "title", "members")))
+            return Outcome("raised" if "level" in changes else "existing", active["number"])
         recent = (await conn.execute(select(TicketRow.number, TicketRow.reopened).where(
             and_(TicketRow.fault_key == fault.key, TicketRow.state == "resolved",
                  TicketRow.resolved_at >= now - self.reopen_window))
@@ -160,6 +163,18 @@ class TicketStore:
             updated_at=now))
         await self._audit(conn, number, now, SYSTEM, "open", None, "open", fault.description)
         return Outcome("opened", number)
+
+    def _tightened(self, row: Any, fault: FaultTicket, now: dt.datetime) -> dict[str, Any]:
+        """A raised ticket's deadlines: each clock still running is due by the sooner of
+        its old deadline and the new level's, counted from now."""
+        deadlines = dict(row["deadlines"])
+        done = {"acknowledge": row["acknowledged_at"], "solution": row["solution_at"],
+                "onsite": row["onsite_at"], "repair": row["resolved_at"]}
+        for clock, due in self.policy.deadlines(fault.level, fault.region, now).items():
+            if done.get(clock) is None and (clock not in deadlines
+                                            or due < _when(deadlines[clock])):
+                deadlines[clock] = _iso(due)
+        return deadlines
 
     async def _next_number(self, conn: AsyncConnection, now: dt.datetime) -> str:
         prefix = f"SV{now.astimezone(self.policy.zone):%Y%m%d}-"

@@ -116,3 +116,22 @@ async def test_resolution_goes_to_everyone_told(world: World) -> None:
                                               None, "", (), at.timestamp()), at)
     resolved = {(p, c) for k, p, c in await world.sent() if k == "resolved"}
     assert resolved == {("li", "sms"), ("wang", "sms"), ("robot", "dingtalk")}
+
+
+async def test_a_raised_ticket_tells_whoever_knows_and_level_1_the_supervisor(
+        world: World) -> None:
+    number = await world.open(FaultLevel.MINOR, FRIDAY_1705)
+    await world.notifier.escalate(FRIDAY_1705 + dt.timedelta(hours=2, minutes=1))
+    told = {p for k, p, _ in await world.sent() if p != "robot"}
+    at = FRIDAY_1705 + dt.timedelta(hours=3)
+    worse = FaultTicket("device:cam07", FaultLevel.CRITICAL, "qd-room", "cam07", "更严重",
+                        "", ("cam07",), "qingdao")
+    assert (await world.tickets.open_fault(worse, at)).kind == "raised"
+    before = len(await world.sent())
+    event = TicketEvent("raised", number, "device:cam07", 1, "qd-room", "cam07", "更严重", (),
+                        at.timestamp())
+    await world.notifier.on_event(event, at)
+    raised = {(p, c) for k, p, c in (await world.sent())[before:] if k == "raised"}
+    assert {p for p, _ in raised} == told | {"chen", "robot"}  # chen: the supervisor
+    await world.notifier.on_event(event, at)  # the same raise again: nothing new
+    assert len(await world.sent()) == before + len(raised)

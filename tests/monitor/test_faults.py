@@ -186,6 +186,27 @@ async def test_maintenance_suppresses_opening_not_resolution(tmp_path: Path) -> 
         await h.store.close()
 
 
+async def test_a_fault_that_gets_worse_raises_its_ticket(site: Harness) -> None:
+    """A DVR whose disk is nearly full (level 4) stops recording (level 2): the same
+    ticket, raised, saying what it is now -- and only a raise is news."""
+    site.set("yt-dvr", WARN, "storage_used_ratio_high", "snmp", "snmp")
+    (opened,) = await site.tick()
+    assert (opened.kind, opened.level) == ("opened", FaultLevel.WARNING)
+    site.set("yt-dvr", WARN, "not_recording", "onvif", "onvif")
+    (raised,) = await site.tick(60)
+    assert (raised.kind, raised.number, raised.level) == ("raised", opened.number, 2)
+    ticket = await site.tickets.get(opened.number)
+    assert ticket is not None and ticket.level == 2
+    assert "未录像" in ticket.title and "未录像" in raised.title
+    # Its clocks run to the new level's times from the raise (acknowledge: 4 h → 30 min).
+    assert dt.datetime.fromisoformat(ticket.deadlines["acknowledge"]).timestamp() == \
+        T0 + 60 + 30 * 60
+    site.set("yt-dvr", UP, check="onvif", kind="onvif")  # better again: no news, no lowering
+    assert await site.tick(60) == []
+    ticket = await site.tickets.get(opened.number)
+    assert ticket is not None and ticket.level == 2
+
+
 async def test_a_site_all_down_is_one_site_fault(site: Harness) -> None:
     site.set("yt-sw", DOWN)
     site.set("yt-dvr", DOWN)
