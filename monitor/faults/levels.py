@@ -70,6 +70,9 @@ def _r(level: int, title_zh: str, title_en: str, **match: object) -> Rule:
 
 D, W = [CheckState.DOWN], [CheckState.WARNING]
 
+# The first rule that matches wins: within a level, rules naming a reason come before
+# rules naming only a device kind, so a DVR that stops recording is "not recording",
+# not "DVR down".
 DEFAULT_RULES: tuple[Rule, ...] = (
     # level 1: the platform is down for the province or a centre
     _r(1, "密码验证服务器接受错误密码", "password server accepts wrong passwords",
@@ -81,15 +84,15 @@ DEFAULT_RULES: tuple[Rule, ...] = (
        labels={"role": "core"}),
     # level 2: one site or one recorder is lost
     _r(2, "站点上联中断", "site uplink down", reasons=["uplink_down"]),
-    _r(2, "硬盘录像机故障", "DVR down", device_kinds=["dvr"]),
     _r(2, "硬盘录像机未录像", "DVR not recording", reasons=["not_recording"], states=D + W),
+    _r(2, "硬盘录像机故障", "DVR down", device_kinds=["dvr"]),
     _r(2, "自动备份服务器故障", "backup server failing", device_kinds=["backup_server"]),
     _r(2, "大屏主机故障", "big-screen host down", device_kinds=["big_screen_host"]),
     _r(2, "交换机不可达", "switch unreachable", device_kinds=["switch"]),
     # level 3: one end device is lost
-    _r(3, "摄像机无视频", "camera without video", device_kinds=["camera"]),
     _r(3, "云台不可控", "PTZ not controllable", reasons=["ptz_stuck", "ptz_error"], states=D + W),
     _r(3, "接入端口中断", "access port down", reasons=["port_down"], states=D + W),
+    _r(3, "摄像机无视频", "camera without video", device_kinds=["camera"]),
     _r(3, "设备故障", "device down"),
     # level 4: degraded, still working
     _r(4, "图像质量异常", "image-quality fault",

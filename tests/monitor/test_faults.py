@@ -292,6 +292,8 @@ LEVEL_CASES = [
     ("switch", "snmp", "uplink_down", DOWN, "monitoring_room", {}, 2, "site uplink down"),
     ("dvr", "icmp", "unreachable", DOWN, "monitoring_room", {}, 2, "DVR down"),
     ("server", "onvif", "not_recording", WARN, "monitoring_room", {}, 2, "DVR not recording"),
+    ("dvr", "onvif", "not_recording", DOWN, "monitoring_room", {}, 2, "DVR not recording"),
+    ("camera", "onvif", "ptz_error", DOWN, "monitoring_room", {}, 3, "PTZ not controllable"),
     ("backup_server", "backup_age", "backup_stale", DOWN, "sub_centre", {}, 2,
      "backup server failing"),
     ("big_screen_host", "icmp", "unreachable", DOWN, "sub_centre", {}, 2,
