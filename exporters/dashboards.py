@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from grafana_foundation_sdk.builders import bargauge, stat, table, timeseries
+from grafana_foundation_sdk.builders.common import TableSortByFieldState
 from grafana_foundation_sdk.builders.dashboard import (
     Dashboard,
     QueryVariable,
@@ -27,9 +28,13 @@ from grafana_foundation_sdk.builders.dashboard import (
 )
 from grafana_foundation_sdk.builders.prometheus import Dataquery
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.common import BigValueColorMode, BigValueTextMode
+from grafana_foundation_sdk.models.common import (
+    BigValueColorMode,
+    BigValueTextMode,
+)
 from grafana_foundation_sdk.models.dashboard import (
     DataSourceRef,
+    DataTransformerConfig,
     RangeMap,
     RegexMap,
     SpecialValueMap,
@@ -65,6 +70,15 @@ def level_mapping() -> Mappings:
 def up_mapping() -> Mappings:
     return [ValueMap(options={"1": ValueMappingResult(text="正常", color="green", index=0),
                               "0": ValueMappingResult(text="故障", color="red", index=1)})]
+
+
+def columns(names: dict[str, str]) -> DataTransformerConfig:
+    """Show only these columns of an instant table query, renamed (Chinese headers)."""
+    keep = ["Time", "__name__", "instance", "job", "kind", "probe", "item"]
+    return DataTransformerConfig(id_val="organize", options={
+        "excludeByName": {k: True for k in keep if k not in names},
+        "indexByName": {name: i for i, name in enumerate(names)},
+        "renameByName": names})
 
 
 def percent_thresholds(red: float, yellow: float) -> ThresholdsConfig:
@@ -117,7 +131,10 @@ def overview() -> Dashboard:
         .with_panel(
             table.Panel().title("最接近超时的服务时限").span(12).height(6).unit("s")
             .with_target(query("bottomk(10, sv_ticket_sla_seconds_left)", instant=True)
-                         .format(PromQueryFormat.TABLE)))
+                         .format(PromQueryFormat.TABLE))
+            .with_transformation(columns({"ticket": "工单", "site": "站点", "level": "级别",
+                                          "clock": "时限", "Value": "剩余"}))
+            .sort_by([TableSortByFieldState().display_name("剩余")]))
         .with_row(Row("趋势"))
         .with_panel(
             timeseries.Panel().title("各站点故障设备数").span(12).height(8)
@@ -145,11 +162,15 @@ def site() -> Dashboard:
         .with_panel(
             table.Panel().title("故障设备").span(12).height(8)
             .with_target(query('sv_device_fault_level{site="$site"} > 0', instant=True)
-                         .format(PromQueryFormat.TABLE)))
+                         .format(PromQueryFormat.TABLE))
+            .with_transformation(columns({"device": "设备", "kind": "类型", "site": "站点",
+                                          "Value": "故障级别"})))
         .with_panel(
             table.Panel().title("检查状态（3=故障，2=告警）").span(12).height(8)
             .with_target(query('sv_check_state{site="$site"} >= 2', instant=True)
-                         .format(PromQueryFormat.TABLE)))
+                         .format(PromQueryFormat.TABLE))
+            .with_transformation(columns({"device": "设备", "check": "检查", "site": "站点",
+                                          "Value": "状态"})))
         .with_panel(
             timeseries.Panel().title("接口流量").span(12).height(8).unit("bps")
             .with_target(query('8 * sv_probe_if_in_bytes_per_second{site="$site"}',
