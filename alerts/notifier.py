@@ -136,7 +136,12 @@ class Notifier:
             duty = self.roster.duty(now, self.major_events(), ticket.region)
             ack_s = self.policy.acknowledge.get(ticket.level, 3600.0)
             waited = (now - ticket.opened_at).total_seconds()
-            steps = int(waited // ack_s)
+            # One step per acknowledge time past the acknowledge deadline's start: the
+            # opening, or the raise that tightened it, moved by any pause.
+            due = (ticket.deadlines or {}).get("acknowledge")
+            start = (dt.datetime.fromisoformat(due) - dt.timedelta(seconds=ack_s) if due
+                     else ticket.opened_at)
+            steps = int((now - start).total_seconds() // ack_s)
             chain = list(dict.fromkeys(duty[1:] + self.roster.supervisors))
             for step in range(1, min(steps, len(chain)) + 1):
                 items += self._items(ticket, chain[step - 1], "escalation", now,

@@ -135,3 +135,15 @@ async def test_a_raised_ticket_tells_whoever_knows_and_level_1_the_supervisor(
     assert {p for p, _ in raised} == told | {"chen", "robot"}  # chen: the supervisor
     await world.notifier.on_event(event, at)  # the same raise again: nothing new
     assert len(await world.sent()) == before + len(raised)
+
+
+async def test_escalation_after_a_raise_counts_from_the_raise(world: World) -> None:
+    await world.open(FaultLevel.WARNING, FRIDAY_1705)  # acknowledge within 4 h
+    at = FRIDAY_1705 + dt.timedelta(hours=1)
+    worse = FaultTicket("device:cam07", FaultLevel.MAJOR, "qd-room", "cam07", "更严重",
+                        "", ("cam07",), "qingdao")
+    assert (await world.tickets.open_fault(worse, at)).kind == "raised"  # now 30 min
+    await world.notifier.escalate(at + dt.timedelta(minutes=29))
+    assert not [p for k, p, _ in await world.sent() if k == "escalation"]
+    await world.notifier.escalate(at + dt.timedelta(minutes=31))
+    assert [p for k, p, _ in await world.sent() if k == "escalation"] == ["wang"]
