@@ -1,4 +1,5 @@
-"""The ``monitor`` command: run, check, schema, once, status."""
+"""The ``monitor`` command: run, check, schema, once, status, tickets, duty, report,
+assets."""
 
 from __future__ import annotations
 
@@ -258,6 +259,27 @@ def cmd_duty(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_assets(args: argparse.Namespace) -> int:
+    """Write the Grafana dashboards and provisioning and the Prometheus rules to a folder."""
+    from importlib.resources import files
+    out = Path(args.output)
+    root = files("exporters")
+    written = 0
+    for folder in ("grafana", "prometheus"):
+        stack = [(root / folder, out / folder)]
+        while stack:
+            source, target = stack.pop()
+            for entry in source.iterdir():
+                if entry.is_dir():
+                    stack.append((entry, target / entry.name))
+                elif entry.name.endswith((".json", ".yaml", ".yml")):
+                    target.mkdir(parents=True, exist_ok=True)
+                    (target / entry.name).write_bytes(entry.read_bytes())
+                    print(target / entry.name)
+                    written += 1
+    return 0 if written else EXIT_INVALID
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of ``monitor``."""
     p = argparse.ArgumentParser(prog="monitor", description=__doc__)
@@ -306,6 +328,11 @@ def parser() -> argparse.ArgumentParser:
     duty = sub.add_parser("duty", help="who is on duty now (or --at), and who is next")
     duty.add_argument("--at", metavar="TIME", help="ISO time, e.g. 2026-12-04T17:05")
     duty.set_defaults(func=cmd_duty)
+
+    assets = sub.add_parser("assets", help="write the Grafana dashboards and provisioning "
+                            "and the Prometheus rules to a folder")
+    assets.add_argument("--output", "-o", required=True, metavar="DIR")
+    assets.set_defaults(func=cmd_assets)
 
     report = sub.add_parser("report", help="the monthly inspection report (HTML and CSV)")
     report.add_argument("--month", required=True, metavar="YYYY-MM")
