@@ -4,6 +4,7 @@ migrations, the Grafana dashboards and provisioning, the Prometheus rules."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -20,8 +21,16 @@ pytestmark = pytest.mark.peers
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel built from this checkout (offline), unpacked as a site folder."""
     out = tmp_path_factory.mktemp("wheel")
+    # From a copy of the tracked files: no stale build/ of this checkout gets in.
+    source = out / "source"
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, check=True,
+                             capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, tracked):
+        if (REPO / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                    "--no-build-isolation", "-w", str(out), str(REPO)],
+                    "--no-build-isolation", "-w", str(out), str(source)],
                    check=True, capture_output=True)
     (wheel,) = out.glob("sv_monitor-*.whl")
     site = out / "site"
