@@ -175,6 +175,8 @@ async def run() -> int:
     make demo-up DEVICE=qd-cam02            plug in the camera that starts unplugged
     make demo-reboot DEVICE=jn-core-sw      the core switch reboots: a reboot event
     make demo-uplink-down DEVICE=qd-sw      the port room's switch loses its uplink
+  Prometheus metrics: http://127.0.0.1:{HTTP_PORT}/metrics (dashboards and rules for them:
+  exporters/grafana/, exporters/prometheus/rules.yml).
   Ctrl-C stops the demo.
 """, flush=True)
     stop = asyncio.Event()
