@@ -15,6 +15,7 @@ import asyncio
 import datetime as dt
 import functools
 import gc
+import gzip
 import platform
 import re
 import time
@@ -282,14 +283,21 @@ class Exposition:
         self.max_age_s = max_age_s
         self._lock = asyncio.Lock()
         self._body = b""
+        self._gzipped: bytes | None = None
         self._at = -float("inf")
 
-    async def render(self, prepare: Callable[[], Awaitable[None]]) -> bytes:
-        """`prepare` (on the loop: what needs the store) and then the exposition."""
+    async def render(self, prepare: Callable[[], Awaitable[None]],
+                     gzipped: bool = False) -> bytes:
+        """`prepare` (on the loop: what needs the store) and then the exposition;
+        gzip-compressed (level 1, in the worker thread too) if asked."""
         async with self._lock:
-            if time.monotonic() - self._at < self.max_age_s:
+            if time.monotonic() - self._at >= self.max_age_s:
+                await prepare()
+                self._body = await asyncio.to_thread(_render, self.registry)
+                self._gzipped = None
+                self._at = time.monotonic()
+            if not gzipped:
                 return self._body
-            await prepare()
-            self._body = await asyncio.to_thread(_render, self.registry)
-            self._at = time.monotonic()
-            return self._body
+            if self._gzipped is None:
+                self._gzipped = await asyncio.to_thread(gzip.compress, self._body, 1)
+            return self._gzipped

@@ -145,8 +145,12 @@ class Daemon:
         app = web.Application()
 
         async def metrics(request: web.Request) -> web.Response:
-            body = await self.exposition.render(partial(self._metrics_view, tickets))
-            return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+            gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
+            body = await self.exposition.render(partial(self._metrics_view, tickets), gzipped)
+            headers = {"Content-Type": CONTENT_TYPE_LATEST, "Vary": "Accept-Encoding"}
+            if gzipped:
+                headers["Content-Encoding"] = "gzip"
+            return web.Response(body=body, headers=headers)
 
         app.router.add_get("/metrics", metrics)
 

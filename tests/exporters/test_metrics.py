@@ -111,3 +111,8 @@ async def test_exposition_shares_renderings_off_the_loop() -> None:
     await asyncio.sleep(0.6)
     await exposition.render(prepare)
     assert collector.renders == 2  # stale: rendered again
+    # gzip for the scrapers that ask (Prometheus does): the same rendering, compressed.
+    import gzip
+    plain = await exposition.render(prepare)
+    assert gzip.decompress(await exposition.render(prepare, gzipped=True)) == plain
+    assert collector.renders == 2

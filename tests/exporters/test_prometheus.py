@@ -10,6 +10,7 @@ real scrape; a device removed from the inventory must vanish from /metrics.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shutil
@@ -252,6 +253,12 @@ def test_prometheus_scrapes_the_daemon_and_every_expression_evaluates(
         # promtool check metrics on a real scrape: silent, exit 0.
         with urllib.request.urlopen(f"http://{daemon.http}/metrics", timeout=10) as response:
             scrape = response.read()
+        # Prometheus asks for gzip (and has been getting it); the same text, compressed.
+        ask = urllib.request.Request(f"http://{daemon.http}/metrics",
+                                     headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(ask, timeout=10) as response:
+            assert response.headers["Content-Encoding"] == "gzip"
+            assert gzip.decompress(response.read()).startswith(b"# HELP probe_success")
         lint = subprocess.run(["promtool", "check", "metrics"], input=scrape,
                               capture_output=True)
         problems = (lint.stdout + lint.stderr).decode()
