@@ -15,7 +15,7 @@ DEMO_DEBS := snmpd snmp iputils-ping $(GST_DEBS)
 # What the benchmarks run beside us.
 BENCH_DEBS := snmpd wrk prometheus-snmp-exporter $(GST_DEBS)
 
-.PHONY: all test demo demo-status demo-tickets demo-down demo-up demo-reboot demo-uplink-down demo-uplink-up lint bench system-deps-test system-deps-demo system-deps-bench clean
+.PHONY: all test demo demo-status demo-tickets demo-prometheus demo-down demo-up demo-reboot demo-uplink-down demo-uplink-up lint bench system-deps-test system-deps-demo system-deps-bench clean
 
 all: test
 
@@ -73,6 +73,11 @@ demo-up: $(BIN)/.installed
 # make demo-reboot DEVICE=jn-core-sw   /   demo-uplink-down / demo-uplink-up DEVICE=qd-sw
 demo-reboot demo-uplink-down demo-uplink-up: $(BIN)/.installed
 	$(BIN)/python -m demo $(@:demo-%=%) $(DEVICE)
+
+# Prometheus on 127.0.0.1:9090 scraping the running demo, with exporters/prometheus/rules.yml
+demo-prometheus: $(BIN)/.installed
+	$(call apt_install,prometheus)
+	$(BIN)/python -m demo prometheus
 
 bench: system-deps-bench $(BIN)/.installed
 	$(BIN)/python bench/scheduler.py

@@ -6,6 +6,7 @@
     python -m demo reboot DEVICE       a simulated switch/DVR reboots (sysUpTime drops)
     python -m demo uplink-down DEVICE  a simulated switch/DVR loses its uplink (eth0)
     python -m demo uplink-up DEVICE    and gets it back
+    python -m demo prometheus          Prometheus (Debian's) scraping the demo, rules loaded
 """
 
 from __future__ import annotations
@@ -223,12 +224,39 @@ def control(action: str, device: str | None) -> int:
     return 0
 
 
+PROMETHEUS_PORT = 9090
+
+
+def prometheus() -> int:
+    """Debian's Prometheus scraping the running demo, with the rules loaded."""
+    if shutil.which("prometheus") is None:
+        print("prometheus is missing: `make demo-prometheus` installs it", file=sys.stderr)
+        return 1
+    VAR.mkdir(exist_ok=True)
+    config = VAR / "prometheus.yml"
+    config.write_text(
+        "# written by `python -m demo prometheus`\n"
+        "global: {scrape_interval: 5s, evaluation_interval: 5s}\n"
+        f"rule_files: [{HERE.parent / 'exporters' / 'prometheus' / 'rules.yml'}]\n"
+        "scrape_configs:\n"
+        "  - job_name: sv-monitor\n"
+        f"    static_configs: [{{targets: ['127.0.0.1:{HTTP_PORT}']}}]\n")
+    print(f"Prometheus on http://127.0.0.1:{PROMETHEUS_PORT} (alerts: /alerts; try "
+          "sv:cameras_online:ratio or sv_ticket_sla_seconds_left); Ctrl-C stops it",
+          flush=True)
+    os.execvp("prometheus", ["prometheus", f"--config.file={config}",
+                             f"--storage.tsdb.path={VAR / 'prometheus'}",
+                             f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}"])
+
+
 ACTIONS = ("down", "up", "reboot", "uplink-down", "uplink-up")
 
 
 def main(argv: list[str]) -> int:
     if argv and argv[0] in ACTIONS:
         return control(argv[0], argv[1] if len(argv) > 1 else None)
+    if argv == ["prometheus"]:
+        return prometheus()
     if argv:
         print(__doc__, file=sys.stderr)
         return 2
