@@ -315,7 +315,10 @@ def test_prometheus_scrapes_the_daemon_and_every_expression_evaluates(
         evaluated = wait_for("every rule evaluated", all_evaluated)
         assert {r["health"] for r in evaluated} == {"ok"}, evaluated
         assert len(evaluated) == sum(len(g["rules"]) for g in rules["groups"])
-        assert prometheus.query("sv:dvrs_recording:ratio")[0]["value"][1] == "0.5"
+        # The recording group runs every 30 s: its first run may have preceded the data.
+        recorded = wait_for("sv:dvrs_recording:ratio recorded", lambda: [
+            r["value"][1] for r in prometheus.query("sv:dvrs_recording:ratio")], timeout=40)
+        assert recorded == ["0.5"]
         faults = wait_for("SvDeviceFault alerts", lambda: {
             a["labels"]["device"] for a in prometheus.api("alerts")["alerts"]
             if a["labels"]["alertname"] == "SvDeviceFault"} >= {"jn-auth", "qd-dvr"})
