@@ -18,6 +18,9 @@ _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERRO
              logging.CRITICAL: 2}
 
 
+RESERVED = frozenset({"ts", "level", "logger", "msg", "exc"})
+
+
 def _logfmt_value(value: Any) -> str:
     text = str(value)
     if text and not any(c in text for c in ' ="\\\n\t'):
@@ -41,7 +44,9 @@ class LineFormatter(logging.Formatter):
         fields["level"] = record.levelname.lower()
         fields["logger"] = record.name
         fields["msg"] = record.getMessage()
-        fields.update(getattr(record, "fields", {}))
+        for key, value in getattr(record, "fields", {}).items():
+            # an event's own `level` or `msg` must not replace the line's
+            fields[f"event_{key}" if key in RESERVED else key] = value
         if record.exc_info:
             fields["exc"] = self.formatException(record.exc_info)
         if self.fmt == "json":

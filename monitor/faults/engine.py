@@ -366,7 +366,7 @@ class FaultEngine:
         for event in events:
             log.info(f"ticket {event.kind}", extra={"fields": {
                 "ticket": event.number, "fault": event.fault_key,
-                "level": event.level, "title": event.title}})
+                "fault_level": event.level, "title": event.title}})
             self.bus.publish(event)
         return events
 

@@ -25,3 +25,11 @@ def test_json_lines_carry_a_timestamp_outside_the_journal() -> None:
     line = LineFormatter("json", journal=False).format(record("x", n=1))
     data = json.loads(line)
     assert data["msg"] == "x" and data["n"] == 1 and data["ts"].endswith("+00:00")
+
+
+def test_an_events_own_level_never_replaces_the_lines() -> None:
+    rec = record("ticket opened", level=1, ticket="SV1")
+    rec.fields["msg"] = "x"  # type: ignore[attr-defined]
+    line = LineFormatter("logfmt", journal=True).format(rec)
+    assert line == ('<4>level=warning logger=monitor.core msg="ticket opened" event_level=1 '
+                    'ticket=SV1 event_msg=x')
