@@ -7,8 +7,9 @@
   grid coloured by their worst open fault level, cameras online, DVRs online and
   recording, open tickets by level, the SLA clocks closest to breach, the central
   servers;
-* ``site.json`` 站点详情 -- one site's devices, checks and interfaces;
-* ``device.json`` 设备详情 -- one device's checks and measurements.
+* ``site.json`` 站点详情 -- one site's devices, tickets and SLA clocks, checks and
+  interfaces;
+* ``device.json`` 设备详情 -- one device's fault level, checks and measurements.
 """
 
 from __future__ import annotations
@@ -160,6 +161,17 @@ def site() -> Dashboard:
             .mappings(up_mapping()).color_mode(BigValueColorMode.BACKGROUND)
             .text_mode(BigValueTextMode.VALUE_AND_NAME))
         .with_panel(
+            bargauge.Panel().title("未关闭工单（按级别）").span(8).height(6)
+            .with_target(query('sum by (level) (sv_site_open_tickets{site="$site"})',
+                               "{{level}}级", instant=True)))
+        .with_panel(
+            table.Panel().title("本站服务时限").span(16).height(6).unit("s")
+            .with_target(query('sv_ticket_sla_seconds_left{site="$site"}', instant=True)
+                         .format(PromQueryFormat.TABLE))
+            .with_transformation(columns({"ticket": "工单", "level": "级别", "clock": "时限",
+                                          "site": "站点", "Value": "剩余"}))
+            .sort_by([TableSortByFieldState().display_name("剩余")]))
+        .with_panel(
             table.Panel().title("故障设备").span(12).height(8)
             .with_target(query('sv_device_fault_level{site="$site"} > 0', instant=True)
                          .format(PromQueryFormat.TABLE))
@@ -204,7 +216,11 @@ def device() -> Dashboard:
         .with_variable(QueryVariable("device").label("设备").datasource(DATASOURCE)
                        .query("label_values(sv_device_up, device)"))
         .with_panel(
-            stat.Panel().title("检查").span(24).height(5)
+            stat.Panel().title("故障级别").span(6).height(5)
+            .with_target(query('sv_device_fault_level{device="$device"}', instant=True))
+            .mappings(level_mapping()).color_mode(BigValueColorMode.BACKGROUND))
+        .with_panel(
+            stat.Panel().title("检查").span(18).height(5)
             .with_target(query('probe_success{device="$device"}', "{{check}}", instant=True))
             .mappings(up_mapping()).color_mode(BigValueColorMode.BACKGROUND)
             .text_mode(BigValueTextMode.VALUE_AND_NAME))
