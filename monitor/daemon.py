@@ -27,7 +27,13 @@ from collections.abc import Mapping
 from functools import partial
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 from alerts.mqtt import MqttBridge
 from alerts.notifier import Notifier
@@ -75,6 +81,10 @@ class Daemon:
         self.metrics_view = View(inventory=lambda: self.inventory, version=_version())
         self.registry = CollectorRegistry()
         self.registry.register(DaemonCollector(self.metrics_view))
+        # The usual process_*, python_info and python_gc_* series, as every exporter has.
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         self.exposition = Exposition(self.registry)
         self.stopping = asyncio.Event()
         self.reloads = 0

@@ -275,7 +275,8 @@ def test_prometheus_scrapes_the_daemon_and_every_expression_evaluates(
                      "sv_probe_clock_drift_seconds", "sv_probe_first_frame_seconds",
                      "sv_probe_recording_age_seconds", "sv_probe_sharpness",
                      "sv_ticket_sla_seconds_left", "sv_outbox_messages", "sv_build_info",
-                     "sv_scheduler_lag_p99_seconds", "sv_config_last_reload_successful"):
+                     "sv_scheduler_lag_p99_seconds", "sv_config_last_reload_successful",
+                     "process_resident_memory_bytes", "python_info"):
             assert f"\n{name}" in text, name
 
         # Every panel and variable of every dashboard.
