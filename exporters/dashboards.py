@@ -54,6 +54,7 @@ CENTRAL = "proxy_server|auth_server|backup_server"
 
 
 def query(expr: str, legend: str = "", instant: bool = False) -> Dataquery:
+    """A PromQL target on the sv-monitor datasource."""
     q = Dataquery().expr(expr).datasource(DATASOURCE)
     if legend:
         q = q.legend_format(legend)
@@ -64,11 +65,13 @@ Mappings = list[ValueMap | RangeMap | RegexMap | SpecialValueMap]
 
 
 def level_mapping() -> Mappings:
+    """Fault level 0–4 as 正常/一级…四级 in the level colours."""
     return [ValueMap(options={str(v): ValueMappingResult(text=t, color=c, index=v)})
             for v, (t, c) in LEVEL_COLOURS.items()]
 
 
 def up_mapping() -> Mappings:
+    """1/0 as 正常/故障 in green/red."""
     return [ValueMap(options={"1": ValueMappingResult(text="正常", color="green", index=0),
                               "0": ValueMappingResult(text="故障", color="red", index=1)})]
 
@@ -83,6 +86,7 @@ def columns(names: dict[str, str]) -> DataTransformerConfig:
 
 
 def percent_thresholds(red: float, yellow: float) -> ThresholdsConfig:
+    """Red below `red`, orange below `yellow`, green above."""
     return ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps([
         Threshold(value=None, color="red"), Threshold(value=red, color="orange"),
         Threshold(value=yellow, color="green")])

@@ -82,6 +82,7 @@ class DaemonCollector(Collector):
         self.view = view
 
     def collect(self) -> Iterator[Any]:
+        """Every family, from the state right now."""
         yield from self._checks()
         yield from self._devices_and_sites()
         yield from self._tickets()
