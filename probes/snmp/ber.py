@@ -282,6 +282,8 @@ def decode_message(buf: bytes) -> Message:
                 raise MalformedMessage("NULL with content")
             value = None
         elif tag in _EXCEPTION_VALUES:
+            if content:  # RFC 3416: the exceptions are NULL-like, with no content
+                raise MalformedMessage(f"exception 0x{tag:02x} with content")
             value = _EXCEPTION_VALUES[tag]
         else:
             raise MalformedMessage(f"unknown value tag 0x{tag:02x}")

@@ -180,6 +180,16 @@ def test_random_bytes_are_rejected_cleanly(wire: bytes) -> None:
     assert pyasn1_decodes(wire)
 
 
+def test_exception_values_with_content_are_malformed() -> None:
+    # Found by the mutation test: noSuchObject (0x80) carrying 15 bytes was accepted.
+    wire = bytearray(SAMPLE)
+    at = bytes(wire).rindex(b"\x04\x0fLinux")
+    wire[at] = 0x80
+    with pytest.raises(ber.MalformedMessage, match="exception 0x80 with content"):
+        ber.decode_message(bytes(wire))
+    assert not pyasn1_decodes(bytes(wire))
+
+
 def test_oid_encoding_edges() -> None:
     assert ber.encode_oid("1.3.6.1.2.1.1.3.0").hex() == "2b06010201010300"
     assert ber.decode_oid(ber.encode_oid((2, 999, 3))) == (2, 999, 3)
