@@ -4,12 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 
 # Debian packages the tests start for real (PostgreSQL, net-snmp, namespaces, systemd-analyze,
-# Mosquitto, gammu-smsd, Prometheus and promtool,
+# Mosquitto, gammu-smsd, Prometheus and promtool, faketime for the daemon's clock tests,
 # GStreamer's RTSP server under the system Python).
 GST_DEBS := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
 TEST_DEBS := postgresql postgresql-client snmpd snmp iproute2 iputils-ping procps systemd \
-	mosquitto gammu-smsd prometheus $(GST_DEBS)
+	mosquitto gammu-smsd prometheus faketime $(GST_DEBS)
 # What the demo's simulated site needs.
 DEMO_DEBS := snmpd snmp iputils-ping $(GST_DEBS)
 # What the benchmarks run beside us.

@@ -23,10 +23,11 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from monitor.faults.maintenance import MajorEvent
-from monitor.tickets.sla import is_working_day
+from monitor.inventory.loader import unknown_region
+from monitor.tickets.calendar import WorkCalendar
 from probes.base import Duration
 
 Channel = Literal["email", "sms", "wecom", "dingtalk", "feishu"]
@@ -76,6 +77,12 @@ class Roster(Strict):
     major_event: list[str] = Field(default=[], description="on duty all day during one")
     regions: dict[str, list[str]] = Field(
         default={}, description="site region → people who cover it, called first there")
+    _calendar: WorkCalendar = PrivateAttr(default_factory=WorkCalendar)
+
+    def use_calendar(self, calendar: WorkCalendar) -> Roster:
+        """Judge office hours by `calendar` (the SLA's, so both agree on working days)."""
+        self._calendar = calendar
+        return self
 
     @model_validator(mode="after")
     def _known(self) -> Roster:
@@ -88,6 +95,11 @@ class Roster(Strict):
             raise ValueError(f"not in people: {', '.join(unknown)}")
         return self
 
+    def unknown_regions(self, declared: Sequence[str]) -> list[str]:
+        """`regions` the inventory does not declare (a typo would never call anyone)."""
+        return [f"regions: {unknown_region(name, declared)}" for name in self.regions
+                if name not in declared]
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -97,7 +109,7 @@ class Roster(Strict):
         if self.resident is None:
             return False
         local = at.astimezone(self.zone)
-        return (is_working_day(local.date())
+        return (self._calendar.is_working_day(local.date())
                 and self.resident.start <= local.time() < self.resident.end)
 
     def rota_person(self, at: dt.datetime, offset: int = 0) -> str | None:
@@ -141,12 +153,13 @@ class RosterError(ValueError):
     """roster.yaml is not valid."""
 
 
-def load_roster(path: str | Path) -> Roster:
+def load_roster(path: str | Path, calendar: WorkCalendar | None = None) -> Roster:
     """The roster in `path`; `RosterError` names the file and what is wrong."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return Roster.model_validate(data)
+        roster = Roster.model_validate(data)
+        return roster.use_calendar(calendar) if calendar is not None else roster
     except OSError as exc:
         raise RosterError(f"{path}: cannot read: {exc.strerror}") from exc
     except yaml.YAMLError as exc:

@@ -75,7 +75,7 @@ def inventory(n_checks: int, interval: float) -> Inventory:
 
 
 def bench_load(n_devices: int) -> tuple[float, int]:
-    lines = ["sites:\n  - {id: s, name_zh: 站点, name_en: Site, region: jinan,"
+    lines = ["regions: [jinan]\nsites:\n  - {id: s, name_zh: 站点, name_en: Site, region: jinan,"
              " role: monitoring_room}\n",
              "defaults:\n  kinds:\n    camera:\n      checks:\n        - {kind: icmp}\n"
              "        - {kind: tcp, name: rtsp, port: 554}\n",

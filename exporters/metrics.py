@@ -22,6 +22,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from typing import Any
 
 from prometheus_client import generate_latest
@@ -29,8 +30,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from monitor.core import Monitor
+from monitor.health import Health
 from monitor.inventory import Inventory
 from monitor.state import CheckState
+from monitor.tickets.calendar import WorkCalendar
 from probes.result import Status
 
 STATE_CODE = {CheckState.UNKNOWN: 0, CheckState.UP: 1, CheckState.WARNING: 2,
@@ -73,6 +76,10 @@ class View:
     reloads: Mapping[str, int] = field(default_factory=dict)  # "ok", "failed"
     last_reload_ok: bool = True
     version: str = "0"
+    calendar: WorkCalendar | None = None
+    health: Health | None = None
+    engine_errors: int = 0
+    zone: tzinfo = dt.UTC
 
 
 class DaemonCollector(Collector):
@@ -88,6 +95,8 @@ class DaemonCollector(Collector):
         yield from self._tickets()
         yield from self._alerts()
         yield from self._daemon()
+        yield from self._calendar()
+        yield from self._health()
 
     def _checks(self) -> Iterator[Any]:
         monitor, inventory = self.view.monitor, self.view.inventory()
@@ -255,6 +264,40 @@ class DaemonCollector(Collector):
                 ("sv_check_timeouts", stats.timeouts_total, "Runs that ran out of time"),
                 ("sv_check_crashes", stats.crashes_total, "Runs whose probe raised")):
             yield CounterMetricFamily(name, text, value=value)
+
+
+    def _calendar(self) -> Iterator[Any]:
+        calendar = self.view.calendar
+        if calendar is None:
+            return
+        today = dt.datetime.now(self.view.zone).date()
+        until = calendar.covered_until(today)
+        # The first moment without holiday data (today's year began without any).
+        end = dt.date(until.year + 1, 1, 1) if until else dt.date(today.year, 1, 1)
+        yield GaugeMetricFamily(
+            "sv_calendar_covered_until_timestamp_seconds",
+            "When the holiday data (holidays file, chinesecalendar) ends",
+            value=dt.datetime.combine(end, dt.time(), self.view.zone).timestamp())
+        yield CounterMetricFamily(
+            "sv_calendar_fallback_lookups", "Working-day lookups in years no holiday data "
+            "covers (Monday-Friday assumed)", value=calendar.fallback_lookups)
+
+
+    def _health(self) -> Iterator[Any]:
+        yield CounterMetricFamily("sv_fault_engine_errors", "Fault evaluations that raised "
+                                  "(the others went on; the log names the fault)",
+                                  value=self.view.engine_errors)
+        health = self.view.health
+        if health is None:
+            return
+        up = GaugeMetricFamily("sv_component_up", "0 while a part of the daemon fails "
+                               "(/healthz says why)", labels=["component"])
+        errors = CounterMetricFamily("sv_component_errors", "Failures of a part of the "
+                                     "daemon", labels=["component"])
+        for name, c in sorted(health.components.items()):
+            up.add_metric([name], int(c.status != "failing"))
+            errors.add_metric([name], c.errors)
+        yield from (up, errors)
 
 
 def _render(registry: CollectorRegistry) -> bytes:

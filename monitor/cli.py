@@ -1,5 +1,5 @@
-"""The ``monitor`` command: run, check, schema, once, status, tickets, duty, report,
-assets."""
+"""The ``monitor`` command: run, check, schema, once, status, tickets, duty, calendar,
+report, assets."""
 
 from __future__ import annotations
 
@@ -32,9 +32,16 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Validate the inventory; print every problem; exit 0 only when valid."""
+    """Validate the settings, the inventory (and the roster and holidays they name) and
+    how they fit together; print every problem; exit 0 only when valid.  Warnings (the
+    holiday data running out) are printed but do not fail."""
     from monitor.inventory import InventoryError, load_inventory
-    path = args.file or _settings(args).inventory
+    try:
+        settings: Settings | None = _settings(args)
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        settings = None
+    path = args.file or (settings.inventory if settings else "inventory.yaml")
     try:
         inv = load_inventory(path)
     except InventoryError as exc:
@@ -42,6 +49,17 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         n = len(exc.problems)
         print(f"{path}: {n} problem{'s' if n != 1 else ''}", file=sys.stderr)
+        return EXIT_INVALID
+    if settings is None:
+        return EXIT_INVALID
+    from monitor.daemon import config_problems
+    problems = config_problems(settings, inv.regions)
+    for text in problems:
+        print(text, file=sys.stderr)
+    warning = settings.sla.coverage_warning(datetime.now(UTC))
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    if problems:
         return EXIT_INVALID
     print(f"{path}: OK — {len(inv.sites)} sites, {len(inv.devices)} devices, "
           f"{inv.check_count} checks")
@@ -159,6 +177,66 @@ ACTIONS = ("ack", "onsite", "solution", "resolve", "close", "reopen", "comment",
            "resume")
 
 
+def _deadlines(settings: Settings, args: argparse.Namespace) -> int:
+    """The deadlines a ticket reported at --at would get."""
+    import datetime as dt
+
+    from monitor.faults.levels import FaultLevel
+    from monitor.inventory import InventoryError, load_inventory
+    from monitor.inventory.loader import unknown_region
+    from monitor.tickets import text
+    zone, lang = settings.sla.zone, settings.language
+    if args.level is None or args.region is None:
+        print("monitor tickets deadlines: give --level (1-4) and --region", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        regions = load_inventory(settings.inventory).regions
+    except InventoryError:
+        regions = ()  # the question still has an answer without the inventory
+    if regions and args.region not in regions:
+        print(f"monitor tickets deadlines: {unknown_region(args.region, regions)}",
+              file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        at = dt.datetime.fromisoformat(args.at) if args.at else datetime.now(UTC)
+    except ValueError:
+        print(f"monitor tickets deadlines: --at wants an ISO time (2026-12-25T10:00), "
+              f"not {args.at!r}", file=sys.stderr)
+        return EXIT_INVALID
+    at = at if at.tzinfo else at.replace(tzinfo=zone)
+    level = FaultLevel(args.level)
+    due = settings.sla.deadlines(level, args.region, at)
+    calendar = settings.sla.calendar
+    years = range(at.astimezone(zone).year, due["repair"].astimezone(zone).year + 1)
+    sources = {str(y): calendar.source(y).value for y in years}
+    if args.format == "json":
+        print(json.dumps({"level": int(level), "region": args.region,
+                          "at": at.astimezone(UTC).isoformat(),
+                          "deadlines": {c: d.astimezone(UTC).isoformat()
+                                        for c, d in due.items()},
+                          "calendar": sources}, indent=2, ensure_ascii=False))
+        return 0
+    words = text.WORDS[lang]
+    rows = [(words["clocks"][c], d.astimezone(zone).strftime("%Y-%m-%d %H:%M %a"),
+             _span(d - at)) for c, d in due.items()]
+    print(f"{text.level_text(int(level), lang)} · {args.region} · "
+          f"{at.astimezone(zone):%Y-%m-%d %H:%M %a}")
+    print(_table(("CLOCK", "DUE", "IN"), rows))
+    for year, source in sources.items():
+        if source == "fallback":
+            print(f"note: no holiday data for {year}: Monday-Friday assumed to be working "
+                  f"days (add {year} to the holidays file)", file=sys.stderr)
+    return 0
+
+
+def _span(delta: Any) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    return " ".join(p for p in (f"{days}d" if days else "", f"{hours}h" if hours else "",
+                                f"{mins}m" if mins else "") if p) or "0m"
+
+
 async def _tickets(settings: Settings, args: argparse.Namespace) -> int:
     from monitor.store.store import Store
     from monitor.tickets import text
@@ -199,8 +277,61 @@ async def _tickets(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_tickets(args: argparse.Namespace) -> int:
-    """List, show and work service tickets."""
+    """List, show and work service tickets; the deadlines a ticket would get."""
+    if args.action == "deadlines":
+        return _deadlines(_settings(args), args)
     return asyncio.run(_tickets(_settings(args), args))
+
+
+def cmd_calendar(args: argparse.Namespace) -> int:
+    """Where each year's working days come from; a year's days off and make-up days."""
+    from monitor.tickets.calendar import PACKAGE_YEARS, Source
+    settings = _settings(args)
+    calendar = settings.sla.calendar
+    today = datetime.now(UTC).astimezone(settings.sla.zone).date()
+    names = {Source.FILE: f"holidays file {settings.sla.holidays_file}",
+             Source.PACKAGE: f"chinesecalendar {PACKAGE_YEARS.start}-{PACKAGE_YEARS.stop - 1}",
+             Source.FALLBACK: "none: Monday-Friday assumed"}
+    if args.year is None:
+        until = calendar.covered_until(today)
+        years = range(today.year - 1, max(today.year, until.year if until else 0) + 3)
+        if args.format == "json":
+            print(json.dumps({
+                "holidays_file": str(settings.sla.holidays_file or "") or None,
+                "covered_until": until.isoformat() if until else None,
+                "days_left": calendar.days_covered(today),
+                "years": {str(y): [s.value for s in calendar.sources(y)] for y in years}},
+                indent=2, ensure_ascii=False))
+            return 0
+        print("holidays file: "
+              f"{settings.sla.holidays_file or 'none (settings: sla.holidays_file)'}")
+        rows = []
+        for y in years:
+            special = list(calendar.special_days(y))
+            rows.append((str(y), " + ".join(names[s] for s in calendar.sources(y)),
+                         str(sum(not d.working for d in special)),
+                         str(sum(d.working for d in special))))
+        print(_table(("YEAR", "SOURCE", "DAYS OFF", "MAKE-UP DAYS"), rows))
+        print(f"covered until: {until or 'nothing covers ' + str(today.year)}"
+              f" ({calendar.days_covered(today)} days from today)")
+        warning = settings.sla.coverage_warning(datetime.now(UTC))
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
+        return 0
+    days = list(calendar.special_days(args.year))
+    if args.format == "json":
+        print(json.dumps({
+            "year": args.year, "sources": [s.value for s in calendar.sources(args.year)],
+            "notice": calendar.notice(args.year) or None,
+            "days": [{"date": d.date.isoformat(), "working": d.working, "name": d.name,
+                      "source": d.source.value} for d in days]}, indent=2, ensure_ascii=False))
+        return 0
+    print(f"{args.year}: " + " + ".join(names[s] for s in calendar.sources(args.year))
+          + (f" ({calendar.notice(args.year)})" if calendar.notice(args.year) else ""))
+    print(_table(("DATE", "DAY", "", "NAME", "SOURCE"),
+                 [(d.date.isoformat(), f"{d.date:%a}", "working" if d.working else "off",
+                   d.name, d.source.value) for d in days]))
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -232,7 +363,7 @@ def cmd_duty(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_INVALID
     try:
-        roster = load_roster(settings.alerts.roster)
+        roster = load_roster(settings.alerts.roster, settings.sla.calendar)
     except RosterError as exc:
         print(exc, file=sys.stderr)
         return EXIT_INVALID
@@ -313,8 +444,8 @@ def parser() -> argparse.ArgumentParser:
     status.set_defaults(func=cmd_status)
 
     tickets = sub.add_parser("tickets", help="service tickets: list, show, ack, onsite, ...")
-    tickets.add_argument("action", choices=("list", "show", *ACTIONS))
-    tickets.add_argument("number", nargs="?", help="the ticket (all but list)")
+    tickets.add_argument("action", choices=("list", "show", "deadlines", *ACTIONS))
+    tickets.add_argument("number", nargs="?", help="the ticket (all but list, deadlines)")
     tickets.add_argument("--state", default="active",
                          help="list: active (default), all, open, acknowledged, onsite, "
                               "resolved, closed")
@@ -323,7 +454,18 @@ def parser() -> argparse.ArgumentParser:
     tickets.add_argument("--note", help="what was done or said")
     tickets.add_argument("--confirmation", help="close: the customer's confirmation")
     tickets.add_argument("--format", choices=("table", "json"), default="table")
+    tickets.add_argument("--level", type=int, choices=(1, 2, 3, 4),
+                         help="deadlines: the fault level")
+    tickets.add_argument("--region", help="deadlines: the site's region")
+    tickets.add_argument("--at", metavar="TIME",
+                         help="deadlines: when the fault is reported (ISO; default now)")
     tickets.set_defaults(func=cmd_tickets)
+
+    calendar = sub.add_parser("calendar", help="working days: where each year's come from, "
+                              "a year's days off and make-up days")
+    calendar.add_argument("--year", type=int)
+    calendar.add_argument("--format", choices=("table", "json"), default="table")
+    calendar.set_defaults(func=cmd_calendar)
 
     duty = sub.add_parser("duty", help="who is on duty now (or --at), and who is next")
     duty.add_argument("--at", metavar="TIME", help="ISO time, e.g. 2026-12-04T17:05")
@@ -345,7 +487,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``monitor`` console script."""
     p = parser()
     args = p.parse_args(argv)
-    if args.command == "tickets" and args.action != "list" and not args.number:
+    if args.command == "tickets" and args.action not in ("list", "deadlines") \
+            and not args.number:
         p.error(f"tickets {args.action} needs a ticket number")
     try:
         code: int = args.func(args)

@@ -23,7 +23,7 @@ import importlib.metadata
 import logging
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 
 from aiohttp import web
@@ -47,11 +47,13 @@ from monitor import systemd
 from monitor.core import Monitor
 from monitor.events import EventBus, Subscription, TicketEvent
 from monitor.faults.engine import CheckHealth, FaultEngine
+from monitor.health import STORE, Health, every
 from monitor.inventory import Inventory, InventoryError, load_inventory
 from monitor.inventory.secrets import SecretError
 from monitor.settings import Settings
 from monitor.state import CheckState
 from monitor.store.store import Store
+from monitor.tickets.calendar import HolidaysError
 from monitor.tickets.store import ACTIVE, TicketStore
 from probes.clients import SharedClients
 from probes.result import Value
@@ -86,6 +88,10 @@ class Daemon:
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
         self.exposition = Exposition(self.registry)
+        self.health = Health(grace_s=settings.health_grace)
+        self.metrics_view.health = self.health
+        self.metrics_view.calendar = settings.sla.calendar
+        self.metrics_view.zone = settings.sla.zone
         self.stopping = asyncio.Event()
         self.reloads = 0
         self.reload_failures = 0
@@ -97,7 +103,7 @@ class Daemon:
     def _load_alert_config(self) -> None:
         cfg = self.settings.alerts
         if cfg.roster is not None:
-            self.roster = load_roster(cfg.roster)
+            self.roster = load_roster(cfg.roster, self.settings.sla.calendar)
         if cfg.link_secret is not None:
             self.link_secret = cfg.link_secret.resolve().encode()
 
@@ -105,9 +111,17 @@ class Daemon:
         """Apply the inventory file (and the roster) again; on error keep the current one."""
         assert self.monitor is not None
         systemd.reloading()
+        calendar = self.settings.sla.calendar
+        try:
+            await asyncio.to_thread(calendar.reload)
+        except HolidaysError as exc:
+            log.error("holidays file rejected, keeping the previous days",
+                      extra={"fields": {"problem": str(exc)}})
+        self._check_calendar()
         if self.settings.alerts.roster is not None:
             try:
-                roster = await asyncio.to_thread(load_roster, self.settings.alerts.roster)
+                roster = await asyncio.to_thread(load_roster, self.settings.alerts.roster,
+                                                 calendar)
             except RosterError as exc:
                 log.error("roster rejected, keeping the previous one",
                           extra={"fields": {"problem": str(exc)}})
@@ -125,6 +139,14 @@ class Daemon:
                           extra={"fields": {"problem": str(problem)}})
             systemd.notify("READY=1", "STATUS=reload rejected: inventory invalid (see log)")
             return False
+        if mismatches := config_problems(self.settings, inventory.regions):
+            self.reload_failures += 1
+            self.metrics_view.last_reload_ok = False
+            for mismatch in mismatches:
+                log.error("reload rejected, still running the previous inventory",
+                          extra={"fields": {"problem": mismatch}})
+            systemd.notify("READY=1", "STATUS=reload rejected: regions (see log)")
+            return False
         self.interval_factor = major_event_factor(inventory)
         summary = await self.monitor.apply(inventory, self.interval_factor)
         self.inventory = inventory
@@ -141,14 +163,20 @@ class Daemon:
     async def _metrics_view(self, tickets: TicketStore) -> None:
         """Fill what the collector reads that lives in the store or the sender."""
         view = self.metrics_view
-        active = await tickets.tickets(ACTIVE)
-        view.tickets = [t.row for t in active]
+        view.reloads = {"ok": self.reloads, "failed": self.reload_failures}
+        view.engine_errors = self.engine.errors_total if self.engine else 0
+        try:  # what lives in the store: on an outage the last known values stay
+            view.tickets = [t.row for t in await tickets.tickets(ACTIVE)]
+            if self.sender is not None:
+                view.outbox = await self.sender.outbox.depth()
+        except Exception as exc:
+            self.health.failed("metrics", exc)
+        else:
+            self.health.ok("metrics")
         if self.sender is not None:
-            view.outbox = await self.sender.outbox.depth()
             view.deliveries, view.failures = self.sender.delivered_total, \
                 self.sender.failures_total
             view.failing, view.channels = list(self.sender.failing), list(self.sender.channels)
-        view.reloads = {"ok": self.reloads, "failed": self.reload_failures}
 
     async def _start_http(self, tickets: TicketStore) -> web.AppRunner:
         """The HTTP server: metrics, health, and the alert links' acknowledge page."""
@@ -165,8 +193,10 @@ class Daemon:
         app.router.add_get("/metrics", metrics)
 
         async def health(request: web.Request) -> web.Response:
-            return web.json_response({"status": "ok", "checks": len(self.monitor.jobs)
-                                      if self.monitor else 0})
+            self._check_calendar()
+            status, body = self.health.report()
+            body["checks"] = len(self.monitor.jobs) if self.monitor else 0
+            return web.json_response(body, status=status)
 
         app.router.add_get("/healthz", health)
         if self.link_secret is not None:
@@ -215,18 +245,15 @@ class Daemon:
                 if isinstance(event, TicketEvent):
                     try:
                         await notifier.on_event(event, dt.datetime.now(dt.UTC))
-                    except Exception:
-                        log.exception("notifying failed", extra={"fields": {
-                            "ticket": event.number}})
+                    except Exception as exc:
+                        self.health.failed("notifier", exc)
+                    else:
+                        self.health.ok("notifier")
 
         listener = asyncio.create_task(listen())
         try:
-            while True:
-                await asyncio.sleep(every_s)
-                try:
-                    await notifier.escalate(dt.datetime.now(dt.UTC))
-                except Exception:
-                    log.exception("escalation failed; will retry")
+            await every(self.health, "escalation", every_s,
+                        lambda: notifier.escalate(dt.datetime.now(dt.UTC)))
         finally:
             listener.cancel()
 
@@ -253,36 +280,69 @@ class Daemon:
                 tables[key.device_id] = last.values
         return tables
 
-    async def _sla(self, tickets: TicketStore, every_s: float = 30.0) -> None:
+    async def _sla(self, tickets: TicketStore) -> None:
         """Report each SLA clock that runs out, once."""
-        while True:
-            await asyncio.sleep(every_s)
-            try:
-                breaches = await tickets.breaches(dt.datetime.now(dt.UTC))
-            except Exception:
-                log.exception("SLA check failed; will retry")
-                continue
-            for number, clock, deadline, level in breaches:
-                log.warning("SLA breached", extra={"fields": {
-                    "ticket": number, "clock": clock, "deadline": deadline.isoformat()}})
-                counts = self.metrics_view.breaches
-                counts[(level, clock)] = counts.get((level, clock), 0) + 1
-                self.bus.publish(TicketEvent("sla_breach", number, "", None, None, None,
-                                             clock, (), time.time(),
-                                             f"{clock} deadline {deadline.isoformat()}"))
+        for number, clock, deadline, level in await tickets.breaches(dt.datetime.now(dt.UTC)):
+            log.warning("SLA breached", extra={"fields": {
+                "ticket": number, "clock": clock, "deadline": deadline.isoformat()}})
+            counts = self.metrics_view.breaches
+            counts[(level, clock)] = counts.get((level, clock), 0) + 1
+            self.bus.publish(TicketEvent("sla_breach", number, "", None, None, None,
+                                         clock, (), time.time(),
+                                         f"{clock} deadline {deadline.isoformat()}"))
 
-    async def _major_events(self, every_s: float = 60.0) -> None:
+    async def _major_events(self) -> None:
         """Shorten intervals and tighten thresholds while a major event is on."""
-        while True:
-            assert self.monitor is not None and self.inventory is not None
-            factor = major_event_factor(self.inventory)
-            self.monitor.threshold_factor = major_event_factor(self.inventory, "threshold")
-            if factor != self.interval_factor:
-                self.interval_factor = factor
-                await self.monitor.apply(self.inventory, factor)
-                log.warning("major event started" if factor < 1 else "major event ended",
-                            extra={"fields": {"interval_factor": factor}})
-            await asyncio.sleep(every_s)
+        assert self.monitor is not None and self.inventory is not None
+        factor = major_event_factor(self.inventory)
+        self.monitor.threshold_factor = major_event_factor(self.inventory, "threshold")
+        if factor != self.interval_factor:
+            self.interval_factor = factor
+            await self.monitor.apply(self.inventory, factor)
+            log.warning("major event started" if factor < 1 else "major event ended",
+                        extra={"fields": {"interval_factor": factor}})
+
+    async def _heartbeat(self) -> None:
+        """Prove the store answers (`/healthz`'s store component)."""
+        assert self.store is not None
+        await self.store.ping()
+
+    def _check_calendar(self) -> None:
+        """The holiday data's coverage, into the health (a warning is logged once)."""
+        warning = self.settings.sla.coverage_warning(dt.datetime.now(dt.UTC))
+        if warning:
+            self.health.warn("calendar", warning)
+        else:
+            today = dt.datetime.now(self.settings.sla.zone).date()
+            self.health.ok("calendar", f"covered until "
+                                       f"{self.settings.sla.calendar.covered_until(today)}")
+
+    def _watch(self, tasks: Mapping[str, asyncio.Task[None]]) -> None:
+        """What `/healthz` asks at read time: the scheduler, channels and MQTT."""
+        def scheduler() -> tuple[str, str]:
+            task = tasks["scheduler"]
+            if task.done():
+                return "failing", f"the scheduler stopped: {task.exception()!r}"
+            assert self.monitor is not None
+            stats = self.monitor.scheduler.stats
+            lag = stats.lag_quantile(0.99)
+            return "ok", f"{stats.runs_total} runs, lag p99 " + (
+                f"{lag:.2f}s" if lag is not None else "n/a")
+
+        self.health.watch("scheduler", scheduler, critical=True)
+        if self.sender is not None:
+            sender = self.sender
+
+            def channels() -> tuple[str, str]:
+                if sender.failing:
+                    return "failing", "; ".join(f"{c}: {e}" for c, e in sender.failing.items())
+                return "ok", ", ".join(sender.channels)
+
+            self.health.watch("alert_channels", channels)
+        if self.mqtt is not None:
+            mqtt = self.mqtt
+            self.health.watch("mqtt", lambda: ("ok", "connected") if mqtt.connected
+                              else ("failing", "not connected to the broker"))
 
     def _status(self) -> str:
         assert self.inventory is not None
@@ -302,7 +362,13 @@ class Daemon:
         except (RosterError, SecretError) as exc:
             log.error("alert configuration invalid", extra={"fields": {"problem": str(exc)}})
             return EX_CONFIG
+        if mismatches := config_problems(self.settings, self.inventory.regions):
+            for mismatch in mismatches:
+                log.error("configuration invalid", extra={"fields": {"problem": mismatch}})
+            return EX_CONFIG
+        self._check_calendar()
         self.store = await Store.open(self.settings.database_url)
+        self.health.ok(STORE)
         self.monitor = Monitor(self.store, self.bus, self.clients,
                                max_in_flight=self.settings.max_in_flight,
                                kind_limits=self.settings.kind_concurrency)
@@ -330,11 +396,16 @@ class Daemon:
             tasks.append(asyncio.create_task(self.monitor.scheduler.run(), name="scheduler"))
             tasks.append(asyncio.create_task(
                 self.monitor.flush_every(self.settings.state_flush_interval), name="flush"))
-            tasks.append(asyncio.create_task(
-                self.engine.follow(faults_events, topology=self._topology), name="faults"))
-            tasks.append(asyncio.create_task(self._sla(tickets), name="sla"))
-            tasks.append(asyncio.create_task(self._major_events(), name="major-events"))
+            tasks.append(asyncio.create_task(self.engine.follow(
+                faults_events, topology=self._topology, health=self.health), name="faults"))
+            for name, seconds, step in (
+                    (STORE, 10.0, self._heartbeat), ("sla", 30.0, partial(self._sla, tickets)),
+                    ("major_events", 60.0, self._major_events),
+                    ("calendar_check", 3600.0, _async(self._check_calendar))):
+                tasks.append(asyncio.create_task(
+                    every(self.health, name, seconds, step, critical=name == STORE), name=name))
             tasks += await self._start_alerts(tickets)
+            self._watch({t.get_name(): t for t in tasks})
             http = await self._start_http(tickets)
             interval = systemd.watchdog_interval()
             if interval:
@@ -371,6 +442,25 @@ class Daemon:
             await self.store.close()
         log.info("stopped")
         return 0
+
+
+def config_problems(settings: Settings, regions: Sequence[str]) -> list[str]:
+    """What does not fit between the settings, the roster and the inventory's regions."""
+    problems = settings.sla.unknown_regions(regions)
+    if settings.alerts.roster is not None:
+        try:
+            roster = load_roster(settings.alerts.roster)
+        except RosterError as exc:
+            problems.append(str(exc))
+        else:
+            problems += [f"{settings.alerts.roster}: {p}" for p in roster.unknown_regions(regions)]
+    return problems
+
+
+def _async(fn: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    async def step() -> None:
+        fn()
+    return step
 
 
 def _version() -> str:

@@ -138,6 +138,9 @@ class Settings(BaseSettings):
                                     description="a fault back within this reopens its ticket")
     http_listen: str = Field(default="127.0.0.1:9108",
                              description="HTTP: ack links, health (and, later, metrics)")
+    health_grace: Duration = Field(
+        default=120.0, ge=0, description="/healthz answers 503 once the store or the fault "
+                                         "engine has failed this long")
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     mqtt: MqttSettings | None = None
 

@@ -14,6 +14,7 @@ from monitor.cli import main
 from tests.conftest import REPO, free_port
 
 INV = """
+regions: [jinan]
 sites:
   - {id: jn, name_zh: 省局监控中心, name_en: Centre, region: jinan, role: provincial_centre}
 devices:

@@ -20,6 +20,7 @@ from tests.daemon_proc import Daemon, Listener
 pytestmark = pytest.mark.peers
 
 SITES = """
+regions: [jinan]
 sites:
   - {id: jn, name_zh: 省局监控中心, name_en: Provincial centre, region: jinan,
      role: provincial_centre}
@@ -73,7 +74,7 @@ def test_lifecycle(tmp_path: Path, listeners: list[Listener]) -> None:
         inv.write_text(good.replace("kind: tcp, port", "kind: tcp, prot"))
         d.proc.send_signal(signal.SIGHUP)
         line = d.wait_log('msg="reload rejected, still running the previous inventory"')
-        assert "inventory.yaml:7: device 'cam-a': check 'tcp': port: required key" in line
+        assert "inventory.yaml:8: device 'cam-a': check 'tcp': port: required key" in line
         assert d.proc.poll() is None
         a.close()  # the old inventory is still being checked
         d.wait_log('msg="state change"', "device=cam-a", "to=down")
@@ -113,7 +114,7 @@ def test_invalid_inventory_at_start_exits_78(tmp_path: Path) -> None:
     d = Daemon(tmp_path, inv)
     try:
         line = d.wait_log('msg="inventory invalid"')
-        assert "inventory.yaml:6: device 'x': kind:" in line
+        assert "inventory.yaml:7: device 'x': kind:" in line
         assert d.proc.wait(timeout=20) == 78
         assert not any("READY=1" in m for m in d.messages)
     finally:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 from monitor.events import CheckKey, EventBus, StateChanged, Subscription, TicketEvent
 from monitor.faults.levels import FaultLevel, FaultRules
+from monitor.health import Health, is_store_outage
 from monitor.inventory.models import Device, DeviceKind, Inventory, SiteRole
 from monitor.state import CheckState
 from monitor.tickets.store import FaultTicket, TicketStore
@@ -43,6 +44,7 @@ from probes.result import Value
 
 log = logging.getLogger("monitor.faults")
 
+HEALTH = "fault_engine"  # the component's name in /healthz
 TRANSMISSION_REASONS = {"port_down", "uplink_down"}
 PICTURE_REASONS = {"black_screen", "signal_loss", "frozen", "no_frames", "too_few_frames"}
 
@@ -94,6 +96,8 @@ class FaultEngine:
         self.active: dict[str, str] = {}  # fault key → active ticket number
         self.sent: dict[str, tuple[int, frozenset[str]]] = {}  # what the store last heard
         self.clear_since: dict[str, float] = {}
+        self.failing: dict[str, str] = {}  # fault key → why its evaluation raised
+        self.errors_total = 0
 
     # -- inputs --
 
@@ -154,10 +158,19 @@ class FaultEngine:
         down = {d for d, checks in failing.items()
                 if any(h.state is CheckState.DOWN for _, h in checks)}
         levels: dict[str, FaultLevel] = {}
+        unclassified: set[str] = set()
         for d, checks in failing.items():
-            level = self._device_level(inv.devices[d], checks)
+            try:
+                level = self._device_level(inv.devices[d], checks)
+            except Exception as exc:  # a rule that raises must not hide the device
+                self._failed(f"level:{d}", exc)
+                unclassified.add(f"level:{d}")
+                level = FaultLevel.MAJOR
             if level is not None:
                 levels[d] = level
+        for key in [k for k in self.failing if k.startswith("level:")
+                    and k not in unclassified]:
+            del self.failing[key]
 
         root_of: dict[str, str] = {}
         sites_down = {s for s in inv.sites
@@ -190,8 +203,19 @@ class FaultEngine:
         members: dict[str, set[str]] = {}
         for device_id, key in root_of.items():
             members.setdefault(key, set()).add(device_id)
-        return {key: self._fault(key, devs, levels, failing, when)
-                for key, devs in members.items()}
+        found: dict[str, Fault] = {}
+        for key, ids in members.items():
+            try:
+                found[key] = self._fault(key, ids, levels, failing, when)
+            except Exception as exc:  # still a fault: a plain ticket beats none
+                self._failed(key, exc)
+                site = inv.devices[min(ids)].site
+                found[key] = Fault(key, min((levels[d] for d in ids if d in levels),
+                                            default=FaultLevel.MAJOR), site,
+                                   key[7:] if key.startswith("device:") else None,
+                                   f"{key}: fault (its evaluation failed, see the log)",
+                                   "", frozenset(ids), False)
+        return found
 
     def _device_level(self, device: Device,
                       checks: list[tuple[CheckKey, CheckHealth]]) -> FaultLevel | None:
@@ -297,7 +321,7 @@ class FaultEngine:
 
     async def follow(self, events: Subscription, every_s: float = 10.0,
                      topology: Callable[[], Mapping[str, Mapping[str, Value]]] | None = None,
-                     ) -> None:
+                     health: Health | None = None) -> None:
         """Evaluate after state changes (a storm of them is one evaluation) and every
         `every_s` seconds (resolution timers, maintenance windows), until cancelled."""
         wake = asyncio.Event()
@@ -311,6 +335,8 @@ class FaultEngine:
                     wake.set()
 
         listener = asyncio.create_task(listen(), name="faults-listen")
+        health = health or Health()
+        health.add(HEALTH, critical=True)
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
@@ -322,8 +348,14 @@ class FaultEngine:
                     if topology is not None:
                         self.learn_topology(topology())
                     await self.evaluate()
-                except Exception:
-                    log.exception("fault evaluation failed; will retry")
+                except Exception as exc:
+                    health.failed(HEALTH, exc)
+                else:
+                    if self.failing:
+                        health.failed(HEALTH, f"{len(self.failing)} faults fail to evaluate: "
+                                              + ", ".join(sorted(self.failing)[:5]))
+                    else:
+                        health.ok(HEALTH)
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -332,43 +364,94 @@ class FaultEngine:
     # -- reconciling the tickets --
 
     async def evaluate(self, now: float | None = None) -> list[TicketEvent]:
-        """Open, update and resolve tickets to match the faults; the events that made."""
+        """Open, update and resolve tickets to match the faults; the events that made.
+
+        Each fault is reconciled on its own: an exception in one is logged (once while
+        it lasts), counted in `errors_total` and kept in `failing`, and every other fault
+        still opens, raises and resolves its ticket.  An unreachable store ends the
+        evaluation (the next one retries); each event is published as soon as its
+        ticket is written.  The active tickets are read from the store first, so a
+        ticket closed by hand while its fault is still there gets a successor now.
+        """
         now = self.clock() if now is None else now
         when = dt.datetime.fromtimestamp(now, dt.UTC)
         events: list[TicketEvent] = []
+        stored = await self.tickets.active_faults()
+        for key in [k for k in self.active if k not in stored]:  # closed or resolved by hand
+            self.active.pop(key, None)
+            self.sent.pop(key, None)
+        self.active.update(stored)
         faults = self.faults(now)
         for key, fault in faults.items():
             self.clear_since.pop(key, None)
-            if fault.suppressed and key not in self.active:
-                continue  # recorded, not ticketed: a maintenance window covers it
-            signature = (int(fault.level), fault.members)
-            if self.sent.get(key) == signature and key in self.active:
+            try:
+                event = await self._reconcile(fault, now, when)
+            except Exception as exc:
+                self._failed(key, exc)
                 continue
-            region = self.inventory.sites[fault.site_id].region if self.inventory else ""
-            outcome = await self.tickets.open_fault(fault.ticket(region), when)
-            self.active[key], self.sent[key] = outcome.number, signature
-            if outcome.kind != "existing":
-                events.append(self._event(outcome.kind, outcome.number, fault, now))
+            self.failing.pop(key, None)
+            if event is not None:
+                events.append(self._publish(event))
         for key in [k for k in self.active if k not in faults]:
-            since = self.clear_since.setdefault(key, now)
-            if now - since < self.resolve_after:
+            try:
+                event = await self._resolve(key, now, when)
+            except Exception as exc:
+                self._failed(key, exc)
                 continue
-            minutes = self.resolve_after / 60
-            note = (f"故障已消除 {minutes:g} 分钟" if self.language == "zh" else
-                    f"the fault has been clear for {minutes:g} min")
-            number = await self.tickets.resolve_fault(key, when, note)
-            self.active.pop(key, None)
-            self.sent.pop(key, None)
-            self.clear_since.pop(key, None)
-            if number is not None:
-                events.append(TicketEvent("resolved", number, key, None, None, None, "",
-                                          (), now, note))
-        for event in events:
-            log.info(f"ticket {event.kind}", extra={"fields": {
-                "ticket": event.number, "fault": event.fault_key,
-                "fault_level": event.level, "title": event.title}})
-            self.bus.publish(event)
+            self.failing.pop(key, None)
+            if event is not None:
+                events.append(self._publish(event))
+        for key in [k for k in self.failing if not k.startswith("level:")
+                    and k not in faults and k not in self.active]:
+            del self.failing[key]  # gone: nothing left to fail
         return events
+
+    async def _reconcile(self, fault: Fault, now: float,
+                         when: dt.datetime) -> TicketEvent | None:
+        key = fault.key
+        if fault.suppressed and key not in self.active:
+            return None  # recorded, not ticketed: a maintenance window covers it
+        signature = (int(fault.level), fault.members)
+        if self.sent.get(key) == signature and key in self.active:
+            return None
+        region = self.inventory.sites[fault.site_id].region if self.inventory else ""
+        outcome = await self.tickets.open_fault(fault.ticket(region), when)
+        self.active[key], self.sent[key] = outcome.number, signature
+        if outcome.kind == "existing":
+            return None
+        return self._event(outcome.kind, outcome.number, fault, now)
+
+    async def _resolve(self, key: str, now: float, when: dt.datetime) -> TicketEvent | None:
+        since = self.clear_since.setdefault(key, now)
+        if now - since < self.resolve_after:
+            return None
+        minutes = self.resolve_after / 60
+        note = (f"故障已消除 {minutes:g} 分钟" if self.language == "zh" else
+                f"the fault has been clear for {minutes:g} min")
+        number = await self.tickets.resolve_fault(key, when, note)
+        self.active.pop(key, None)
+        self.sent.pop(key, None)
+        self.clear_since.pop(key, None)
+        if number is None:
+            return None
+        return TicketEvent("resolved", number, key, None, None, None, "", (), now, note)
+
+    def _failed(self, key: str, exc: Exception) -> None:
+        """One fault's evaluation raised: an outage ends the pass, a bug is noted."""
+        if is_store_outage(exc):
+            raise exc
+        self.errors_total += 1
+        if key not in self.failing:
+            log.error("evaluating a fault failed; the others go on, this one is retried",
+                      exc_info=exc, extra={"fields": {"fault": key}})
+        self.failing[key] = f"{type(exc).__name__}: {exc}"
+
+    def _publish(self, event: TicketEvent) -> TicketEvent:
+        log.info(f"ticket {event.kind}", extra={"fields": {
+            "ticket": event.number, "fault": event.fault_key,
+            "fault_level": event.level, "title": event.title}})
+        self.bus.publish(event)
+        return event
 
     def _event(self, kind: str, number: str, fault: Fault, now: float) -> TicketEvent:
         return TicketEvent(kind, number, fault.key, int(fault.level), fault.site_id,

@@ -7,6 +7,7 @@ file, the line and the site or device it concerns.  The YAML loader
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,15 @@ def load_inventory(path: str | Path, environ: Mapping[str, str] | None = None) -
 
 
 _line = line_of
+
+
+def unknown_region(name: str, declared: Sequence[str]) -> str:
+    """Why `name` is not a region, with the likely one meant."""
+    close = [r for r in declared if r.lower() == name.lower()] or \
+        difflib.get_close_matches(name, declared, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return (f"region {name!r} is not declared in regions "
+            f"({', '.join(declared) or 'none'}){hint}")
 
 
 def _loc_text(loc: Sequence[str | int]) -> str:
@@ -137,6 +147,7 @@ class _Loader:
         top = self.validate_top()
         credentials = self.resolve_credentials(top.credentials)
         sites = self.load_sites(lists["sites"])
+        self.check_regions(top.regions, sites, lists["sites"])
         default_checks = self.load_default_checks(top)
         devices = self.load_devices(lists["devices"], top, sites, credentials, default_checks)
         for i, window in enumerate(top.maintenance):
@@ -147,7 +158,7 @@ class _Loader:
                                      f"unknown {field[:-1]} {name!r}")
         if self.problems:
             raise InventoryError(self.problems)
-        return Inventory(self.path, sites, devices, top.defaults.check,
+        return Inventory(self.path, sites, devices, top.defaults.check, tuple(top.regions),
                          tuple(top.maintenance), tuple(top.major_events))
 
     def validate_top(self) -> InventoryFile:
@@ -175,7 +186,8 @@ class _Loader:
                 self.problem(loc, subject, f"{label}: {text}" if label else text)
         # Go on with what is valid, so the rest of the file is still checked.
         valid = {}
-        for key in ("version", "defaults", "credentials", "maintenance", "major_events"):
+        for key in ("version", "defaults", "credentials", "regions", "maintenance",
+                    "major_events"):
             if key in self.data:
                 try:
                     InventoryFile.model_validate({key: self.data[key]})
@@ -231,6 +243,27 @@ class _Loader:
                     {k: i for k, (i, _) in specs.items()}, "site")
         return {k: Site(s.id, s.name_zh, s.name_en, s.region, s.role, s.parent, s.labels)
                 for k, (_, s) in specs.items()}
+
+    def check_regions(self, declared: Sequence[str], sites: Mapping[str, Site],
+                      raw: list[Any]) -> None:
+        """Every site's region is declared once, in `regions:` (a typo there would
+        otherwise silently give the site the default 24-hour on-site clock)."""
+        seen: set[str] = set()
+        for i, name in enumerate(declared):
+            if name in seen:
+                self.problem(("regions", i), None, f"regions: {name!r} is declared twice")
+            seen.add(name)
+        if sites and not declared:
+            self.problem(("sites",), None,
+                         "regions: not declared; list the regions the sites are in at the "
+                         "top level, e.g. `regions: [" + ", ".join(sorted(
+                             {s.region for s in sites.values()})) + "]`")
+            return
+        index = {item.get("id"): i for i, item in enumerate(raw) if isinstance(item, Mapping)}
+        for site in sites.values():
+            if site.region not in seen:
+                self.problem(("sites", index.get(site.id, 0), "region"), f"site {site.id!r}",
+                             unknown_region(site.region, declared))
 
     def load_default_checks(self, top: InventoryFile) -> dict[str, dict[str, tuple[Loc, Any]]]:
         """Per device kind, the default check entries that are valid on their own."""

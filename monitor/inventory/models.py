@@ -87,7 +87,8 @@ class SiteSpec(Strict):
     id: Id
     name_zh: str = Field(min_length=1)
     name_en: str = Field(min_length=1)
-    region: Id = Field(description="drives the on-site clock, e.g. qingdao, jinan, province")
+    region: Id = Field(description="one of `regions`; drives the on-site clock and who is "
+                                   "called first")
     role: SiteRole
     parent: Id | None = None
     labels: Labels = {}
@@ -167,6 +168,9 @@ class InventoryFile(Strict):
     version: Literal[1] = 1
     defaults: Defaults = Defaults()
     credentials: dict[Id, CredentialSpec] = {}
+    regions: list[Id] = Field(default=[], description="the regions sites are in, declared once "
+                                                      "(e.g. [jinan, qingdao]); the settings' "
+                                                      "sla.onsite and the roster name them")
     sites: list[SiteSpec] = []
     devices: list[DeviceSpec] = []
     maintenance: list[MaintenanceWindow] = []
@@ -229,6 +233,7 @@ class Inventory:
     sites: Mapping[str, Site]
     devices: Mapping[str, Device]
     check_defaults: CheckDefaults = field(default_factory=CheckDefaults)
+    regions: tuple[str, ...] = ()
     maintenance: tuple[MaintenanceWindow, ...] = ()
     major_events: tuple[MajorEvent, ...] = ()
 

@@ -60,7 +60,18 @@ def _sequence(loader: Any, node: yaml.SequenceNode) -> Iterator[LineList]:
     data.extend(loader.construct_object(child, deep=True) for child in node.value)
 
 
+def _timestamp(loader: Any, node: yaml.ScalarNode) -> Any:
+    # A date that looks like one but is not (2027-02-30) raised a bare ValueError
+    # without a line; make it a YAML error with its mark like any other.
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError as exc:
+        raise ConstructorError(None, None, f"{node.value!r} is not a valid date ({exc})",
+                               node.start_mark) from exc
+
+
 _Loader.add_constructor("tag:yaml.org,2002:map", _mapping)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _sequence)
 
 

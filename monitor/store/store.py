@@ -69,6 +69,11 @@ class Store:
             raise
         return cls(engine)
 
+    async def ping(self) -> None:
+        """One round trip to the database (raises when it cannot be reached)."""
+        async with self.engine.connect() as conn:
+            await conn.execute(select(1))
+
     async def close(self) -> None:
         """Release the connections."""
         await self.engine.dispose()

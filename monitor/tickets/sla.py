@@ -6,24 +6,29 @@ Per fault level, from configuration (`SlaPolicy`); the defaults are the contract
   * on site: within 1 hour in the Qingdao region, 24 hours elsewhere (1.4.6), by the
     site's region;
   * repair: within 5 working days (1.4.5).
-The hour clocks run on the wall clock (phone support is 7×24).  The repair clock
-counts Chinese working days (`chinese-calendar`: public holidays off, 调休 make-up
-Saturdays on): due at the same time of day on the Nth working day after the opening; a
-fault opened on a day off starts its count at the start of the next working day.  A
-clock can pause (waiting for the customer); a pause moves every open deadline by its
-length.
+The hour clocks run on the wall clock (phone support is 7×24).  The repair clock runs
+on working time: the office hours (`office_start`–`office_end`, 08:30–17:00) of Chinese
+working days (`WorkCalendar`: the holidays file, chinesecalendar, then Monday–Friday).
+It is due when N full office days' worth of working time has passed since the report:
+reported at 10:00 on a Monday, due at 10:00 on the fifth working day after; reported
+on a Saturday, a holiday or after hours, due at the close (17:00) of the fifth working
+day after.  Counting working *time* rather than dates makes every clock monotonic: a
+fault reported later never gets an earlier deadline.  A clock can pause (waiting for
+the customer); a pause moves every open deadline by its length.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import chinese_calendar
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from monitor.faults.levels import FaultLevel
+from monitor.inventory.loader import unknown_region
+from monitor.tickets.calendar import WARN_DAYS, WorkCalendar
 from probes.base import Duration
 
 CLOCKS = ("acknowledge", "solution", "onsite", "repair")
@@ -44,7 +49,49 @@ class SlaPolicy(BaseModel):
     onsite_default: Duration = 24 * HOUR
     repair_working_days: int = Field(default=5, ge=1)
     office_start: dt.time = dt.time(8, 30)
+    office_end: dt.time = dt.time(17, 0)
     timezone: str = "Asia/Shanghai"
+    holidays_file: Path | None = Field(
+        default=None, description="YAML: days off and 调休 working days per year; wins over "
+                                  "chinesecalendar where both speak")
+    _calendar: WorkCalendar = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _load_calendar(self) -> SlaPolicy:
+        if self.office_end <= self.office_start:
+            raise ValueError(f"office_end {self.office_end} is not after office_start "
+                             f"{self.office_start}")
+        self._calendar = WorkCalendar(self.holidays_file)  # HolidaysError is a ValueError
+        return self
+
+    @property
+    def calendar(self) -> WorkCalendar:
+        """The working-day calendar (shared by the repair clock and the roster)."""
+        return self._calendar
+
+    def unknown_regions(self, declared: Sequence[str]) -> list[str]:
+        """`onsite` regions, when set, that the inventory does not declare."""
+        if "onsite" not in self.model_fields_set:
+            return []
+        return [f"settings: sla.onsite: {unknown_region(name, declared)}"
+                for name in self.onsite if name not in declared]
+
+    def coverage_warning(self, now: dt.datetime) -> str | None:
+        """Why the holiday data is about to run out (or has), if it is (`WARN_DAYS`)."""
+        today = now.astimezone(self.zone).date()
+        left = self.calendar.days_covered(today)
+        if left >= WARN_DAYS:
+            return None
+        until = self.calendar.covered_until(today)
+        where = self.holidays_file or "a holidays file (settings: sla.holidays_file)"
+        ends = (f"ends {until} ({left} days from now)" if until
+                else f"does not cover {today.year}")
+        return (f"the holiday calendar {ends}: working days after it are guessed as "
+                f"Monday-Friday; add the next year's days off and 调休 days to {where}")
+
+    def onsite_s(self, region: str) -> float:
+        """The on-site clock's length in `region`."""
+        return self.onsite.get(region, self.onsite_default)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -57,36 +104,39 @@ class SlaPolicy(BaseModel):
         return {
             "acknowledge": opened_at + dt.timedelta(seconds=self.acknowledge[level]),
             "solution": opened_at + dt.timedelta(seconds=self.solution),
-            "onsite": opened_at + dt.timedelta(
-                seconds=self.onsite.get(region, self.onsite_default)),
+            "onsite": opened_at + dt.timedelta(seconds=self.onsite_s(region)),
             "repair": add_working_days(opened_at, self.repair_working_days, self.zone,
-                                       self.office_start),
+                                       self.office_start, self.office_end, self.calendar),
         }
 
 
-def is_working_day(day: dt.date) -> bool:
-    """A Chinese working day (holidays off, make-up days on)."""
-    return bool(chinese_calendar.is_workday(day))
+def _seconds(t: dt.time) -> float:
+    return t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
 
 
-def add_working_days(start: dt.datetime, days: int, zone: ZoneInfo,
-                     office_start: dt.time) -> dt.datetime:
-    """`days` working days after `start` (see the module's docstring)."""
+def add_working_days(start: dt.datetime, days: int, zone: ZoneInfo, office_start: dt.time,
+                     office_end: dt.time, calendar: WorkCalendar) -> dt.datetime:
+    """The first instant at which `days` office days of working time have passed since
+    `start` (see the module's docstring)."""
+    open_s, day_s = _seconds(office_start), _seconds(office_end) - _seconds(office_start)
     local = start.astimezone(zone)
-    if not is_working_day(local.date()):
-        day = local.date()
-        while not is_working_day(day):
-            day += dt.timedelta(days=1)
-        local = dt.datetime.combine(day, office_start, zone)
-        days -= 1  # the first working day of the count is this one
     day = local.date()
-    counted = 0
-    while counted < days:
+    into = _seconds(local.time()) - open_s  # office time already gone on `day`
+    if not calendar.is_working_day(day) or into >= day_s:
+        day, into = _next_working_day(day, calendar), 0.0
+    left = days * day_s + max(0.0, into)
+    while left > day_s:  # equal: due at this day's close, not the next day's opening
+        left -= day_s
+        day = _next_working_day(day, calendar)
+    due = dt.datetime.combine(day, office_start) + dt.timedelta(seconds=left)
+    return due.replace(tzinfo=zone).astimezone(dt.UTC)
+
+
+def _next_working_day(day: dt.date, calendar: WorkCalendar) -> dt.date:
+    day += dt.timedelta(days=1)
+    while not calendar.is_working_day(day):
         day += dt.timedelta(days=1)
-        if is_working_day(day):
-            counted += 1
-    due = dt.datetime.combine(day, local.timetz().replace(tzinfo=None), zone)
-    return due.astimezone(dt.UTC)
+    return day
 
 
 def paused_seconds(pauses: Iterable[tuple[dt.datetime, dt.datetime | None]],

@@ -49,6 +49,7 @@ defaults:
 credentials:
   snmp: {{community: env:SV_TEST_COMMUNITY}}
   dvr: {{username: admin, password: env:SV_TEST_ONVIF_PASSWORD}}
+regions: [jinan, qingdao]
 sites:
   - {{id: jn, name_zh: 省局监控中心, name_en: Provincial centre, region: jinan,
      role: provincial_centre}}

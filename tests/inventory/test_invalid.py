@@ -43,6 +43,9 @@ EXPECTED = {
     "duplicate_yaml_key": [
         "duplicate_yaml_key.yaml:9: YAML syntax: found duplicate key 'site' (while constructing a mapping at line 5)",
     ],
+    "impossible_date": [
+        "impossible_date.yaml:5: YAML syntax: '2027-02-30T09:00:00+08:00' is not a valid date (day is out of range for month)",
+    ],
     "interval_below_default_timeout": [
         "interval_below_default_timeout.yaml:11: device 'cam-1': check 'icmp': interval 2s is shorter than timeout 5s",
     ],
@@ -70,6 +73,9 @@ EXPECTED = {
     "parent_cycle_sites": [
         "parent_cycle_sites.yaml:4: site 'r1': parent cycle: r1 → r2 → r1",
     ],
+    "regions_not_declared": [
+        "regions_not_declared.yaml:2: regions: not declared; list the regions the sites are in at the top level, e.g. `regions: [jinan, qingdao]`",
+    ],
     "secret_in_clear": [
         "secret_in_clear.yaml:7: credentials 'cam': password: a secret must be a reference ('env:NAME', 'file:/path' or 'credential:NAME'), never a value in clear",
     ],
@@ -78,6 +84,10 @@ EXPECTED = {
     ],
     "threshold_order": [
         "threshold_order.yaml:13: device 'cam-1': check 'icmp': thresholds.loss_ratio: 'down' (0.2) is below 'warning' (0.5)",
+    ],
+    "undeclared_region": [
+        "undeclared_region.yaml:5: site 'qd': region 'Qingdao' is not declared in regions (jinan, qingdao); did you mean 'qingdao'?",
+        "undeclared_region.yaml:6: site 'rz': region 'rizhao' is not declared in regions (jinan, qingdao)",
     ],
     "unknown_check_kind": [
         "unknown_check_kind.yaml:11: device 'cam-1': check 'telnet': unknown check kind 'telnet' (known: auth_login, backup_age, http, icmp, onvif, onvif_ptz_move, rtsp, snmp, snmp_topology, tcp, video)",

@@ -28,6 +28,7 @@ credentials:
   snmp: {community: file:COMMUNITY_FILE}
   sys: {username: root, password: credential:root-pw}
   rel: {community: file:community}
+regions: [jinan, qingdao]
 sites:
   - {id: jn, name_zh: 省局监控中心, name_en: Centre, region: jinan, role: provincial_centre}
   - {id: qd, name_zh: 青岛局, name_en: Qingdao, region: qingdao, role: sub_centre, parent: jn}
@@ -102,6 +103,7 @@ def test_relative_secret_files_are_relative_to_the_inventory(tmp_path: Path) -> 
     path.write_text("""
 credentials:
   ro: {community: file:secrets/community}
+regions: [jinan, qingdao]
 sites:
   - {id: jn, name_zh: 省局, name_en: Centre, region: jinan, role: provincial_centre}
 devices:
@@ -114,6 +116,7 @@ devices:
 def test_every_problem_is_reported_not_only_the_first(tmp_path: Path) -> None:
     path = tmp_path / "inventory.yaml"
     path.write_text("""\
+regions: [jinan, qingdao]
 sites:
   - {id: jn, name_zh: 省局, name_en: Centre, region: jinan, role: provincial_centre}
   - {id: jn, name_zh: 省局, name_en: Centre, region: jinan, role: provincial_centre}
@@ -125,8 +128,8 @@ devices:
     with pytest.raises(InventoryError) as caught:
         load_inventory(path, environ={})
     lines = [(p.line, p.subject) for p in caught.value.problems]
-    assert lines == [(3, "site 'jn'"), (5, "device 'a'"), (5, "device 'a'"),
-                     (6, "device 'b'"), (7, "device 'b'"), (7, "device 'b'")]
+    assert lines == [(4, "site 'jn'"), (6, "device 'a'"), (6, "device 'a'"),
+                     (7, "device 'b'"), (8, "device 'b'"), (8, "device 'b'")]
 
 
 def test_shipped_inventory_is_valid() -> None:

@@ -21,6 +21,7 @@ T0 = dt.datetime(2026, 11, 30, 2, 0, tzinfo=dt.UTC).timestamp()  # Monday 10:00 
 DOWN, UP, WARN = CheckState.DOWN, CheckState.UP, CheckState.WARNING
 
 SITE = """
+regions: [jinan, qingdao, yantai]
 sites:
   - {id: jn, name_zh: 省局监控中心, name_en: Provincial centre, region: jinan,
      role: provincial_centre}

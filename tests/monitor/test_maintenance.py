@@ -40,6 +40,7 @@ def test_a_major_event_shortens_intervals(tmp_path: Path) -> None:
     path = tmp_path / "inventory.yaml"
     now = dt.datetime.now(dt.UTC)
     path.write_text(f"""
+regions: [jinan]
 sites:
   - {{id: jn, name_zh: 省局, name_en: Centre, region: jinan, role: provincial_centre}}
 devices:

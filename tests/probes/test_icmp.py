@@ -35,6 +35,7 @@ async def test_loopback_answers() -> None:
 def test_no_reply_and_no_route_in_a_namespace(tmp_path: Path, unprivileged: bool) -> None:
     inv = tmp_path / "inv.yaml"
     inv.write_text(f"""
+regions: [jinan]
 sites:
   - {{id: s, name_zh: 室, name_en: Room, region: jinan, role: monitoring_room}}
 devices:

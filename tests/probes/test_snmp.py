@@ -284,6 +284,7 @@ def test_monitor_once_shows_snmp_values(snmpd: Snmpd, tmp_path: Path) -> None:
     inv.write_text(f"""
 credentials:
   ro: {{community: env:TEST_COMMUNITY}}
+regions: [jinan]
 sites:
   - {{id: jn, name_zh: 省局, name_en: Centre, region: jinan, role: provincial_centre}}
 devices:

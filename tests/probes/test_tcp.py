@@ -56,6 +56,7 @@ def test_silent_and_unrouted_addresses_in_a_namespace(tmp_path: Path) -> None:
     """A port that swallows SYNs times out within the budget; no route is unreachable."""
     inv = tmp_path / "inv.yaml"
     inv.write_text(f"""
+regions: [jinan]
 sites:
   - {{id: s, name_zh: 室, name_en: Room, region: jinan, role: monitoring_room}}
 devices:
