@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from alerts.channels import Channel, ChannelError
 from alerts.messages import Message, Notice, render
 from alerts.outbox import Delivery, Outbox
+from monitor.health import Health
 
 log = logging.getLogger("alerts.sender")
 
@@ -40,8 +41,9 @@ class Sender:
 
     def __init__(self, outbox: Outbox, channels: Mapping[str, Channel], zone: ZoneInfo, *,
                  storm_threshold: int = 4, rate_limit: int = 20,
-                 sms_max_chars: int = 140) -> None:
+                 sms_max_chars: int = 140, health: Health | None = None) -> None:
         self.outbox, self.channels, self.zone = outbox, channels, zone
+        self.health = health or Health()
         self.storm_threshold, self.rate_limit = storm_threshold, rate_limit
         self.sms_max_chars = sms_max_chars
         self.sent_at: dict[tuple[str, str], deque[float]] = defaultdict(deque)
@@ -58,8 +60,10 @@ class Sender:
         while True:
             try:
                 await self.deliver(dt.datetime.now(dt.UTC))
-            except Exception:
-                log.exception("delivering the outbox failed; will retry")
+            except Exception as exc:
+                self.health.failed("sender", exc)  # logged once while it lasts
+            else:
+                self.health.ok("sender")
             await asyncio.sleep(every_s)
 
     async def deliver(self, now: dt.datetime) -> int:

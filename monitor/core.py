@@ -23,6 +23,7 @@ from monitor.events import (
     FlappingChanged,
     StateChanged,
 )
+from monitor.health import Health
 from monitor.inventory import CheckConfig, Device, Inventory
 from monitor.scheduler import JobSpec, Scheduler, UpdateSummary
 from monitor.state import StateMachine
@@ -61,8 +62,10 @@ class Monitor:
     """Runs the checks of an inventory and keeps their states."""
 
     def __init__(self, store: Store | None, bus: EventBus, clients: SharedClients, *,
-                 max_in_flight: int = 500, kind_limits: dict[str, int] | None = None) -> None:
+                 max_in_flight: int = 500, kind_limits: dict[str, int] | None = None,
+                 health: Health | None = None) -> None:
         self.store = store
+        self.health = health or Health()
         self.bus = bus
         self.clients = clients
         limits = {name: p.default_concurrency for name, p in PROBES.items()}
@@ -185,7 +188,9 @@ class Monitor:
             self._dirty.update(k for k in keys if k in self.machines)
             if not isinstance(exc, Exception):
                 raise
-            log.error("store write failed; will retry", extra={"fields": {"error": str(exc)}})
+            self.health.failed("state_writes", exc)  # logged once per outage
+        else:
+            self.health.ok("state_writes")
 
     def stored(self, key: CheckKey) -> StoredCheck:
         """The persistable form of one check's state."""

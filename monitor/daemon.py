@@ -224,7 +224,8 @@ class Daemon:
                 major_events=lambda: self.inventory.major_events if self.inventory else ())
             self.notifier, self.sender = notifier, Sender(
                 outbox, channels, self.settings.sla.zone, storm_threshold=cfg.storm_threshold,
-                rate_limit=cfg.rate_limit, sms_max_chars=cfg.sms_max_chars)
+                rate_limit=cfg.rate_limit, sms_max_chars=cfg.sms_max_chars,
+                health=self.health)
             tasks.append(asyncio.create_task(
                 self._notify(notifier, self.bus.subscribe("alerts")), name="notify"))
             tasks.append(asyncio.create_task(self.sender.run(), name="send"))
@@ -371,7 +372,8 @@ class Daemon:
         self.health.ok(STORE)
         self.monitor = Monitor(self.store, self.bus, self.clients,
                                max_in_flight=self.settings.max_in_flight,
-                               kind_limits=self.settings.kind_concurrency)
+                               kind_limits=self.settings.kind_concurrency,
+                               health=self.health)
         self.metrics_view.monitor = self.monitor
         tasks: list[asyncio.Task[None]] = []
         loop = asyncio.get_running_loop()

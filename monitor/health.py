@@ -81,10 +81,10 @@ class Health:
     watchers: dict[str, Callable[[], tuple[str, str]]] = field(default_factory=dict)
 
     def add(self, name: str, *, critical: bool = False) -> Component:
-        """Register `name` (idempotent)."""
-        if name not in self.components:
-            self.components[name] = Component(name, critical)
-        return self.components[name]
+        """Register `name` (idempotent; once critical, always critical)."""
+        c = self.components.setdefault(name, Component(name))
+        c.critical = c.critical or critical or name == STORE
+        return c
 
     def watch(self, name: str, probe: Callable[[], tuple[str, str]], *,
               critical: bool = False) -> None:

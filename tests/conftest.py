@@ -38,27 +38,61 @@ def _as_postgres(cmd: str) -> list[str]:
     return ["/bin/sh", "-c", cmd]
 
 
+class PgServer:
+    """A PostgreSQL server of our own on loopback, that a test may stop and start again."""
+
+    def __init__(self) -> None:
+        if not (PG_BIN / "initdb").exists():
+            pytest.fail("PostgreSQL 15 is not installed: run `make test` (it installs it)")
+        self.folder = Path(tempfile.mkdtemp(prefix="sv-monitor-pg-"))
+        self.data = self.folder / "data"
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres", "postgres")
+        self.port = free_port()
+        subprocess.run(_as_postgres(f"{PG_BIN}/initdb -D {self.data} -A trust -U postgres"),
+                       check=True, capture_output=True)
+        self.url = f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}"  # no database
+
+    def start(self) -> None:
+        subprocess.run(_as_postgres(
+            f"{PG_BIN}/pg_ctl -D {self.data} -o '-k {self.folder} -c listen_addresses=127.0.0.1 "
+            f"-p {self.port}' -l {self.folder}/log -w start"), check=True, capture_output=True)
+
+    def stop(self) -> None:
+        subprocess.run(_as_postgres(f"{PG_BIN}/pg_ctl -D {self.data} -m immediate -w stop"),
+                       capture_output=True)
+
+    def create_database(self, name: str) -> str:
+        subprocess.run([str(PG_BIN / "psql") if (PG_BIN / "psql").exists() else "psql",
+                        "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-q",
+                        "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+        return f"{self.url}/{name}"
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A PostgreSQL server of our own on loopback; yields its base URL (no database)."""
-    if not (PG_BIN / "initdb").exists():
-        pytest.fail("PostgreSQL 15 is not installed: run `make test` (it installs it)")
-    folder = Path(tempfile.mkdtemp(prefix="sv-monitor-pg-"))
-    data = folder / "data"
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres", "postgres")
-    port = free_port()
-    subprocess.run(_as_postgres(f"{PG_BIN}/initdb -D {data} -A trust -U postgres"),
-                   check=True, capture_output=True)
-    subprocess.run(_as_postgres(
-        f"{PG_BIN}/pg_ctl -D {data} -o '-k {folder} -c listen_addresses=127.0.0.1 -p {port}' "
-        f"-l {folder}/log -w start"), check=True, capture_output=True)
+    server = PgServer()
+    server.start()
     try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}"
+        yield server.url
     finally:
-        subprocess.run(_as_postgres(f"{PG_BIN}/pg_ctl -D {data} -m immediate -w stop"),
-                       capture_output=True)
-        shutil.rmtree(folder, ignore_errors=True)
+        server.remove()
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PgServer]:
+    """A PostgreSQL server for this test alone (to stop under a running daemon)."""
+    server = PgServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.remove()
 
 
 _db_counter = 0

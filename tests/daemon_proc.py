@@ -98,6 +98,16 @@ class Daemon:
             pass
         self.notify.settimeout(0.2)
 
+    def get(self, path: str) -> tuple[int, bytes]:
+        """GET `path` from the daemon's HTTP server: (status, body), also for 5xx."""
+        import urllib.error
+        import urllib.request
+        try:
+            with urllib.request.urlopen(f"http://{self.http}{path}", timeout=10) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
