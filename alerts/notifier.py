@@ -12,23 +12,35 @@
 * an SLA clock runs out: the person on duty and the supervisors;
 * resolved: a short message to everyone who was told.
 Group robots hear every ticket event once.  Level-4 tickets never go by SMS (the
-levels allowed are `sms_levels`).  Everything goes through the outbox with an
-idempotency key, so running this twice for the same moment sends nothing twice.
+levels allowed are `sms_levels`).
+
+The events are the tickets' audit rows, read in order after a durable cursor (see
+`alerts.outbox`): whatever process changed the ticket (the fault engine, `monitor
+tickets` on the command line, the ack page) and whenever the daemon crashed, each
+event's messages are enqueued exactly once.  Everything goes through the outbox with
+an idempotency key, so composing twice for the same moment sends nothing twice.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from alerts.links import make_token
 from alerts.outbox import Item, Outbox
 from alerts.roster import Roster
-from monitor.events import TicketEvent
+from monitor import crashpoints
 from monitor.faults.maintenance import MajorEvent
+from monitor.health import Health
 from monitor.tickets.sla import SlaPolicy
-from monitor.tickets.store import Ticket, TicketStore
+from monitor.tickets.store import AuditEvent, Ticket, TicketStore
+
+# audit action → the message it calls for
+NOTIFYING = {"open": "opened", "reopen": "reopened", "raise": "raised", "resolve": "resolved",
+             "sla_breach": "sla_breach"}
 
 
 class Notifier:
@@ -58,18 +70,23 @@ class Notifier:
                            now.timestamp())
         return f"{self.public_url}/a/{token}/{person}"
 
-    def _notice(self, ticket: Ticket, kind: str, link: str | None,
-                detail: str = "") -> dict[str, Any]:
-        return {"kind": kind, "number": ticket.number, "level": ticket.level,
-                "site": ticket.site_id, "device": ticket.device_id, "title": ticket.title,
+    def _notice(self, ticket: Ticket, kind: str, link: str | None, detail: str = "",
+                as_was: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        was = as_was or {}
+        return {"kind": kind, "number": ticket.number, "level": was.get("level", ticket.level),
+                "site": ticket.site_id, "device": ticket.device_id,
+                "title": was.get("title", ticket.title),
                 "since": ticket.opened_at.isoformat(), "link": link, "detail": detail}
 
     def _items(self, ticket: Ticket, person: str, kind: str, now: dt.datetime, step: str,
-               detail: str = "") -> list[Item]:
+               detail: str = "", as_was: Mapping[str, Any] | None = None,
+               at: dt.datetime | None = None) -> list[Item]:
+        """`person`'s messages; `at`: where they are then (default `now`)."""
         p = self.roster.people[person]
+        level = (as_was or {}).get("level", ticket.level)
         items = []
-        for channel in self.roster.channels(person, now):
-            if channel == "sms" and (ticket.level not in self.sms_levels or not p.phone):
+        for channel in self.roster.channels(person, at or now):
+            if channel == "sms" and (level not in self.sms_levels or not p.phone):
                 continue
             if channel == "email" and not p.email:
                 continue
@@ -81,53 +98,101 @@ class Notifier:
             items.append(Item(f"{ticket.number}:{kind}:{step}:{person}:{channel}",
                               int(ticket.id), channel, recipient, kind,
                               {"person": person, "language": p.language,
-                               "notice": self._notice(ticket, kind, link, detail)}))
+                               "notice": self._notice(ticket, kind, link, detail, as_was)}))
         return items
 
-    def _robot_items(self, ticket: Ticket, kind: str, step: str, detail: str = "") -> list[Item]:
+    def _robot_items(self, ticket: Ticket, kind: str, step: str, detail: str = "",
+                     as_was: Mapping[str, Any] | None = None) -> list[Item]:
         return [Item(f"{ticket.number}:{kind}:{step}:robot:{robot}", int(ticket.id), robot,
                      robot, kind, {"person": "", "language": "zh",
-                                   "notice": self._notice(ticket, kind, None, detail)})
+                                   "notice": self._notice(ticket, kind, None, detail, as_was)})
                 for robot in self.robots]
 
-    # -- events --
+    # -- ticket events: the audit, read after the cursor --
 
-    async def on_event(self, event: TicketEvent, now: dt.datetime) -> int:
-        """Enqueue what a ticket event calls for; how many messages."""
-        ticket = await self.tickets.get(event.number)
+    async def catch_up(self, now: dt.datetime, batch: int = 200) -> int:
+        """Enqueue the messages of every ticket event not handled yet, in order, each
+        event's in the transaction that moves the cursor past it; how many messages."""
+        added = 0
+        while True:
+            events = await self.tickets.audit_after(await self.outbox.cursor(), batch)
+            if not events:
+                return added
+            skipped: int | None = None
+            for event in events:
+                items = (await self._compose(event, now) if event.action in NOTIFYING
+                         else [])
+                if not items:
+                    skipped = event.id  # moved past with the next write
+                    continue
+                added += await self.outbox.enqueue(items, now, self.gather, cursor=event.id)
+                skipped = None
+                crashpoints.reached("outbox_written")
+            if skipped is not None:
+                await self.outbox.enqueue([], now, cursor=skipped)
+
+    async def _compose(self, event: AuditEvent, now: dt.datetime) -> list[Item]:
+        """The messages one audit row calls for (routed as at the moment it happened)."""
+        ticket = await self.tickets.get(event.number, audit=False)
         if ticket is None:
-            return 0
+            return []
+        kind, at, was = NOTIFYING[event.action], event.at, event.data or {}
+        level = was.get("level", ticket.level)
+        step = f"a{event.id}"
         items: list[Item] = []
-        duty = self.roster.duty(now, self.major_events(), ticket.region)
-        if event.kind in ("opened", "reopened"):
-            step = f"{event.kind}{ticket.reopened}"
+        duty = self.roster.duty(at, self.major_events(), ticket.region)
+        if kind in ("opened", "reopened"):
             people = duty[:1]
-            if any(e.active(now) for e in self.major_events()):
+            if any(e.active(at) for e in self.major_events()):
                 people = [p for p in duty if p in self.roster.major_event] or people
-            if ticket.level == 1:
+            if level == 1:
                 people += self.roster.supervisors
             for person in dict.fromkeys(people):
-                items += self._items(ticket, person, "opened" if event.kind == "opened"
-                                     else "reopened", now, step)
-            items += self._robot_items(ticket, event.kind, step)
-        elif event.kind == "raised":  # more severe now: whoever knows, and the duty
-            step = f"l{ticket.level}.{ticket.reopened}"
+                items += self._items(ticket, person, kind, now, step, as_was=was, at=at)
+            items += self._robot_items(ticket, kind, step, as_was=was)
+        elif kind == "raised":  # more severe now: whoever knows, and the duty
             people = sorted(await self.outbox.told(int(ticket.id))) + duty[:1]
-            if ticket.level == 1:
+            if level == 1:
                 people += self.roster.supervisors
             for person in dict.fromkeys(people):
-                items += self._items(ticket, person, "raised", now, step)
-            items += self._robot_items(ticket, "raised", step)
-        elif event.kind == "resolved":
+                items += self._items(ticket, person, kind, now, step, as_was=was, at=at)
+            items += self._robot_items(ticket, kind, step, as_was=was)
+        elif kind == "resolved":
             for person in sorted(await self.outbox.told(int(ticket.id))):
-                items += self._items(ticket, person, "resolved", now, f"r{ticket.reopened}")
-            items += self._robot_items(ticket, "resolved", f"r{ticket.reopened}")
-        elif event.kind == "sla_breach":
-            clock = event.title
+                items += self._items(ticket, person, kind, now, step, at=at)
+            items += self._robot_items(ticket, kind, step)
+        elif kind == "sla_breach":
+            clock = str(was.get("clock", ""))
             for person in dict.fromkeys(duty[:1] + self.roster.supervisors):
-                items += self._items(ticket, person, "sla_breach", now, clock, clock)
-            items += self._robot_items(ticket, "sla_breach", clock, clock)
-        return await self.outbox.enqueue(items, now, self.gather)
+                items += self._items(ticket, person, kind, now, step, clock, at=at)
+            items += self._robot_items(ticket, kind, step, clock)
+        return items
+
+    async def run(self, health: Health, wake: asyncio.Event, every_s: float = 2.0,
+                  escalate_every_s: float = 30.0) -> None:
+        """Until cancelled: catch up with the audit when woken (a ticket event on the bus)
+        or every `every_s` (changes made by other processes, the backlog after a
+        restart); escalate every `escalate_every_s`."""
+        last_escalation = 0.0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), every_s)
+            wake.clear()
+            loop_now = asyncio.get_running_loop().time()
+            try:
+                await self.catch_up(dt.datetime.now(dt.UTC))
+            except Exception as exc:
+                health.failed("notifier", exc)
+            else:
+                health.ok("notifier")
+            if loop_now - last_escalation >= escalate_every_s:
+                last_escalation = loop_now
+                try:
+                    await self.escalate(dt.datetime.now(dt.UTC))
+                except Exception as exc:
+                    health.failed("escalation", exc)
+                else:
+                    health.ok("escalation")
 
     async def escalate(self, now: dt.datetime) -> int:
         """Escalations and reminders for tickets nobody has acknowledged."""

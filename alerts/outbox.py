@@ -1,11 +1,19 @@
 """The notification outbox: every message passes through the store.
 
-A message is enqueued with an idempotency key -- (ticket, kind, person, channel,
-step) -- under a unique constraint, so deciding twice to send the same thing (a
-restart, two daemons) enqueues it once.  The sender marks a row sent after the
-channel accepted it; a crash between the two sends it again on restart, which is
-what at-least-once means: mail carries the key as its Message-ID, so a mail system
-can drop the duplicate.  Failed rows are retried with exponential backoff.
+The events come from the store too: every ticket change writes its audit row in the
+change's own transaction, and the notifier reads the audit after its cursor
+(``outbox_cursor``), enqueueing a row's messages in the same transaction that moves
+the cursor past it.  So a crash anywhere leaves either the event unread (read again
+on restart) or its messages enqueued -- never a ticket whose opening nobody hears of.
+
+Each message has an idempotency key -- (ticket, kind, step, person, channel) -- under
+a unique constraint, so deciding twice to send the same thing (a restart, two
+daemons) enqueues it once.  The sender marks a row sent after the channel accepted
+it; a crash in between sends it again on restart, which is what at-least-once means:
+mail carries the key as its Message-ID, so a mail system drops the duplicate.  Failed
+rows are retried with exponential backoff, and a ticket's messages to one recipient on
+one channel go in the order they were enqueued: a later one waits while an earlier
+one is in backoff (a "resolved" never overtakes its "opened").
 """
 
 from __future__ import annotations
@@ -18,9 +26,10 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.store.store import Store
-from monitor.store.tables import OutboxRow
+from monitor.store.tables import OutboxCursorRow, OutboxRow
 
 BACKOFF_MAX_S = 600.0
+CURSOR = "notifier"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,35 +70,55 @@ class Outbox:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def enqueue(self, items: list[Item], now: dt.datetime, delay_s: float = 0.0) -> int:
-        """Add what is not there yet; how many were added."""
-        if not items:
+    async def enqueue(self, items: list[Item], now: dt.datetime, delay_s: float = 0.0,
+                      cursor: int | None = None) -> int:
+        """Add what is not there yet -- and, in the same transaction, move the notifier's
+        cursor to audit row `cursor` -- ; how many were added."""
+        if not items and cursor is None:
             return 0
         due = now + dt.timedelta(seconds=delay_s)
         rows = [{"idempotency_key": i.key, "ticket_id": i.ticket_id, "channel": i.channel,
                  "recipient": i.recipient, "kind": i.kind, "payload": i.payload,
                  "created_at": now, "next_attempt_at": due, "attempts": 0} for i in items]
+        added = 0
         async with self.store.engine.begin() as conn:
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            stmt = dialect.insert(OutboxRow.__table__).on_conflict_do_nothing(
-                index_elements=["idempotency_key"])
-            before = await self._count(conn)
-            await conn.execute(stmt, rows)
-            return await self._count(conn) - before
+            if rows:
+                dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+                stmt = dialect.insert(OutboxRow.__table__).on_conflict_do_nothing(
+                    index_elements=["idempotency_key"]).returning(OutboxRow.id)
+                added = len((await conn.execute(stmt, rows)).all())
+            if cursor is not None:
+                await conn.execute(update(OutboxCursorRow).where(and_(
+                    OutboxCursorRow.name == CURSOR, OutboxCursorRow.last_audit_id < cursor))
+                    .values(last_audit_id=cursor, updated_at=now))
+        return added
 
-    @staticmethod
-    async def _count(conn: Any) -> int:
-        return int((await conn.execute(select(func.count()).select_from(OutboxRow))).scalar_one())
+    async def cursor(self) -> int:
+        """The last audit row whose messages are enqueued."""
+        async with self.store.engine.connect() as conn:
+            last = (await conn.execute(select(OutboxCursorRow.last_audit_id).where(
+                OutboxCursorRow.name == CURSOR))).scalar()
+        return int(last or 0)
 
     async def due(self, now: dt.datetime, limit: int = 500) -> list[Delivery]:
-        """Unsent messages whose time has come, oldest first."""
+        """Unsent messages whose time has come, oldest first -- but none while an earlier
+        unsent one of its ticket, channel and recipient is still waiting."""
         async with self.store.engine.connect() as conn:
             rows = (await conn.execute(select(OutboxRow).where(and_(
                 OutboxRow.sent_at.is_(None), OutboxRow.next_attempt_at <= now))
                 .order_by(OutboxRow.id).limit(limit))).mappings().all()
+            # The first message of each line that is waiting (in backoff, held back).
+            held = dict(((r[0], r[1], r[2]), r[3]) for r in await conn.execute(
+                select(OutboxRow.ticket_id, OutboxRow.channel, OutboxRow.recipient,
+                       func.min(OutboxRow.id)).where(and_(
+                           OutboxRow.sent_at.is_(None), OutboxRow.next_attempt_at > now,
+                           OutboxRow.ticket_id.is_not(None)))
+                .group_by(OutboxRow.ticket_id, OutboxRow.channel, OutboxRow.recipient)))
         return [Delivery(r["id"], r["idempotency_key"], r["ticket_id"], r["channel"],
                          r["recipient"], r["kind"], r["payload"], r["attempts"],
-                         r["created_at"]) for r in rows]
+                         r["created_at"]) for r in rows
+                if held.get((r["ticket_id"], r["channel"], r["recipient"]), r["id"] + 1)
+                > r["id"]]
 
     async def sent(self, ids: list[int], now: dt.datetime) -> None:
         """The channel accepted these."""

@@ -1,7 +1,7 @@
 """Delivers the outbox: retries with backoff, storm digests, rate limits, channel health.
 
 * A burst of new-fault messages for one recipient on one channel -- more than
-  `storm_threshold` waiting at once -- goes out as one digest naming the worst
+  `storm_threshold` tickets waiting at once -- goes out as one digest naming the worst
   ticket and the count, not one message each.
 * No recipient gets more than `rate_limit` messages per channel in 10 minutes; the
   rest wait, and go as a digest when they may.
@@ -21,12 +21,18 @@ from zoneinfo import ZoneInfo
 from alerts.channels import Channel, ChannelError
 from alerts.messages import Message, Notice, render
 from alerts.outbox import Delivery, Outbox
+from monitor import crashpoints
 from monitor.health import Health
 
 log = logging.getLogger("alerts.sender")
 
 WINDOW_S = 600.0
 NEW = ("opened", "reopened", "escalation")
+URGENT = 2  # levels 1 and 2 are never rate limited
+
+
+def _level(delivery: Delivery) -> int:
+    return int(delivery.payload["notice"].get("level") or 9)
 
 
 def notice_of(delivery: Delivery, count: int = 1) -> Notice:
@@ -66,6 +72,24 @@ class Sender:
                 self.health.ok("sender")
             await asyncio.sleep(every_s)
 
+    def _batches(self, deliveries: list[Delivery]) -> list[tuple[list[Delivery], Message]]:
+        """One digest for a burst of new faults, the rest one by one, in order.
+
+        A storm is many tickets: more than `storm_threshold` of them with nothing but
+        new-fault messages waiting.  A ticket with other messages too (one that flapped
+        while the channel was down: opened, resolved, reopened) keeps them one by one and
+        in order, never half in a digest."""
+        kinds: dict[int | None, set[str]] = defaultdict(set)
+        for d in deliveries:
+            kinds[d.ticket_id].add(d.kind)
+        only_new = {t for t, k in kinds.items() if t is not None and k <= set(NEW)}
+        if len(only_new) <= self.storm_threshold:
+            return [([d], self._message(d)) for d in deliveries]
+        new = [d for d in deliveries if d.ticket_id in only_new]
+        worst = min(new, key=lambda d: (_level(d), d.id))
+        return [(new, self._message(worst, len(only_new)))] + [
+            ([d], self._message(d)) for d in deliveries if d.ticket_id not in only_new]
+
     async def deliver(self, now: dt.datetime) -> int:
         """One pass over what is due; messages sent."""
         groups: dict[tuple[str, str], list[Delivery]] = defaultdict(list)
@@ -81,27 +105,23 @@ class Sender:
             window = self.sent_at[(channel_name, recipient)]
             while window and window[0] <= now.timestamp() - WINDOW_S:
                 window.popleft()
-            if len(window) >= self.rate_limit:
-                until = dt.datetime.fromtimestamp(window[0] + WINDOW_S, dt.UTC)
-                await self.outbox.defer([d.id for d in deliveries], until)
-                continue
-            new = [d for d in deliveries if d.kind in NEW]
-            batches: list[tuple[list[Delivery], Message]] = []
-            if len(new) > self.storm_threshold:
-                worst = min(new, key=lambda d: (d.payload["notice"]["level"] or 9, d.id))
-                batches.append((new, self._message(worst, len(new))))
-                rest = [d for d in deliveries if d.kind not in NEW]
-            else:
-                rest = deliveries
-            batches += [([d], self._message(d)) for d in rest]
-            for i, (batch, message) in enumerate(batches):
-                if len(window) >= self.rate_limit:
+            # Levels 1-2 first, past the rate limit: at most gathered into their own
+            # digest, never held back.  A ticket's rows stay together and in order.
+            urgent_tickets = {d.ticket_id for d in deliveries if _level(d) <= URGENT}
+            urgent = [d for d in deliveries if d.ticket_id in urgent_tickets]
+            others = [d for d in deliveries if d.ticket_id not in urgent_tickets]
+            batches = [(b, m, True) for b, m in self._batches(urgent)]
+            batches += [(b, m, False) for b, m in self._batches(others)]
+            for i, (batch, message, pressing) in enumerate(batches):
+                if not pressing and len(window) >= self.rate_limit:
                     until = dt.datetime.fromtimestamp(window[0] + WINDOW_S, dt.UTC)
                     await self.outbox.defer([d.id for d in batch], until)
                     continue
                 ids = [d.id for d in batch]
                 try:
+                    crashpoints.reached("sending")
                     await channel.send(recipient, message, batch[0].key)
+                    crashpoints.reached("sent")
                 except ChannelError as exc:
                     self.failures_total[channel_name] += 1
                     if channel_name not in self.failing:
@@ -109,7 +129,7 @@ class Sender:
                             "channel": channel_name, "error": str(exc)}})
                     self.failing[channel_name] = str(exc)
                     # This recipient's channel is down: the rest of its messages wait too.
-                    waiting = ids + [d.id for later, _ in batches[i + 1:] for d in later]
+                    waiting = ids + [d.id for later, _, _ in batches[i + 1:] for d in later]
                     await self.outbox.failed(waiting, now, str(exc))
                     break
                 if channel_name in self.failing:

@@ -336,6 +336,8 @@ def cmd_calendar(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the monthly inspection report (HTML and CSV)."""
+    from monitor.faults.maintenance import MaintenanceWindow
+    from monitor.inventory import InventoryError, load_inventory
     from monitor.report import write_report
     settings = _settings(args)
     try:
@@ -345,7 +347,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"monitor report: --month wants YYYY-MM, not {args.month!r}", file=sys.stderr)
         return EXIT_INVALID
-    paths = asyncio.run(write_report(settings, year, month, Path(args.output)))
+    windows: tuple[MaintenanceWindow, ...] = ()
+    devices = None
+    if Path(settings.inventory).exists():
+        try:
+            inventory = load_inventory(settings.inventory, secrets=False)
+        except InventoryError as exc:
+            print(f"monitor report: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+        windows = inventory.maintenance
+        devices = {d.id: (d.site, d.kind.value) for d in inventory.devices.values()}
+    else:
+        print(f"monitor report: no inventory at {settings.inventory}: no maintenance "
+              "windows are taken out", file=sys.stderr)
+    paths = asyncio.run(write_report(settings, year, month, Path(args.output),
+                                     windows=windows, devices=devices))
     for path in paths:
         print(path)
     return 0

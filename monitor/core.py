@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from monitor import crashpoints
 from monitor.events import (
     CheckEvent,
     CheckKey,
@@ -191,6 +192,8 @@ class Monitor:
             self.health.failed("state_writes", exc)  # logged once per outage
         else:
             self.health.ok("state_writes")
+            if any(isinstance(e, StateChanged) for e in events):
+                crashpoints.reached("state_written")
 
     def stored(self, key: CheckKey) -> StoredCheck:
         """The persistable form of one check's state."""

@@ -21,7 +21,9 @@ import contextlib
 import datetime as dt
 import importlib.metadata
 import logging
+import os
 import signal
+import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
@@ -71,6 +73,7 @@ class Daemon:
         self.bus = EventBus()
         self.clients = SharedClients()
         self.store: Store | None = None
+        self.run_id: int | None = None  # this run's daemon_run row
         self.monitor: Monitor | None = None
         self.engine: FaultEngine | None = None
         self.inventory: Inventory | None = None
@@ -238,23 +241,19 @@ class Daemon:
                                              name="mqtt"))
         return tasks
 
-    async def _notify(self, notifier: Notifier, events: Subscription,
-                      every_s: float = 30.0) -> None:
-        """Ticket events become messages; time passing becomes escalations."""
+    async def _notify(self, notifier: Notifier, events: Subscription) -> None:
+        """The notifier, woken by each ticket event on the bus (it reads the events
+        themselves from the store)."""
+        wake = asyncio.Event()
+
         async def listen() -> None:
             async for event in events:
                 if isinstance(event, TicketEvent):
-                    try:
-                        await notifier.on_event(event, dt.datetime.now(dt.UTC))
-                    except Exception as exc:
-                        self.health.failed("notifier", exc)
-                    else:
-                        self.health.ok("notifier")
+                    wake.set()
 
         listener = asyncio.create_task(listen())
         try:
-            await every(self.health, "escalation", every_s,
-                        lambda: notifier.escalate(dt.datetime.now(dt.UTC)))
+            await notifier.run(self.health, wake)
         finally:
             listener.cancel()
 
@@ -304,9 +303,20 @@ class Daemon:
                         extra={"fields": {"interval_factor": factor}})
 
     async def _heartbeat(self) -> None:
-        """Prove the store answers (`/healthz`'s store component)."""
+        """Prove the store answers (`/healthz`'s store component), and record that this
+        run is still observing (the report's time observed)."""
         assert self.store is not None
-        await self.store.ping()
+        assert self.run_id is not None
+        await self.store.run_seen(self.run_id, dt.datetime.now(dt.UTC))
+
+    async def _run_stopped(self) -> None:
+        """Close this run's record: the report counts observed time up to here."""
+        if self.store is None or self.run_id is None:
+            return
+        try:
+            await self.store.run_seen(self.run_id, dt.datetime.now(dt.UTC), stopped=True)
+        except Exception as exc:  # the store is away: the run ends at its last heartbeat
+            log.warning("run end not recorded", extra={"fields": {"error": str(exc)}})
 
     def _check_calendar(self) -> None:
         """The holiday data's coverage, into the health (a warning is logged once)."""
@@ -369,6 +379,8 @@ class Daemon:
             return EX_CONFIG
         self._check_calendar()
         self.store = await Store.open(self.settings.database_url)
+        self.run_id = await self.store.run_started(socket.gethostname(), os.getpid(),
+                                                   dt.datetime.now(dt.UTC))
         self.health.ok(STORE)
         self.monitor = Monitor(self.store, self.bus, self.clients,
                                max_in_flight=self.settings.max_in_flight,
@@ -441,6 +453,7 @@ class Daemon:
                     await task
             await self.monitor.flush()
             await self.clients.close()
+            await self._run_stopped()
             await self.store.close()
         log.info("stopped")
         return 0

@@ -105,6 +105,14 @@ def test_lifecycle(tmp_path: Path, listeners: list[Listener]) -> None:
         assert not any("WATCHDOG=1" in m for m in d2.messages)  # not asked for, not sent
     finally:
         d2.stop()
+    # Each run is on record from its start to its stop: the report's time observed.
+    import sqlite3
+    with sqlite3.connect(tmp_path / "monitor.db") as db:
+        runs = db.execute("SELECT started_at, seen_at, stopped_at FROM daemon_run "
+                          "ORDER BY id").fetchall()
+    assert len(runs) == 2 and all(stopped == seen and started < seen
+                                  for started, seen, stopped in runs), runs
+    assert runs[0][2] < runs[1][0]
 
 
 def test_invalid_inventory_at_start_exits_78(tmp_path: Path) -> None:

@@ -52,6 +52,11 @@ async def fill(url: str) -> list[str]:
                          CheckState.UNKNOWN, CheckState.UP, when("2026-11-01 00:00").timestamp(),
                          ProbeResult.ok(), False)
     await store.record([event], [])
+    # The daemon ran all of November but for the afternoon of the 25th (an upgrade).
+    for start, end in (("2026-10-31 12:00", "2026-11-25 13:00"),
+                       ("2026-11-25 19:00", "2026-12-01 08:00")):
+        run = await store.run_started("host", 1, when(start))
+        await store.run_seen(run, when(end), stopped=True)
     await store.close()
     return numbers
 
@@ -86,18 +91,52 @@ def test_list_show_and_act(database: list[str], capsys: pytest.CaptureFixture[st
         main(["tickets", "ack"])  # a number is needed
 
 
-def test_monthly_report(database: list[str], tmp_path: Path,
+INVENTORY = """
+regions: [qingdao]
+sites:
+  - {id: qd-room, name_zh: 监控室, name_en: Room, region: qingdao, role: monitoring_room}
+credentials:
+  snmp: {community: "env:NOT_SET_ANYWHERE"}
+devices:
+  - {id: cam07, name: Cam 7, kind: camera, site: qd-room, address: 192.0.2.7,
+     checks: [{kind: icmp}]}
+  - {id: sw-up, name: Switch, kind: switch, site: qd-room, address: 192.0.2.1,
+     credentials: snmp, checks: [{kind: snmp}]}
+  - {id: cam08, name: Cam 8, kind: camera, site: qd-room, address: 192.0.2.8,
+     checks: [{kind: icmp}]}
+maintenance:
+  - {id: cabling, devices: [sw-up], start: "2026-11-20T14:00:00+08:00",
+     end: "2026-11-20T16:00:00+08:00", note: 机柜整理}
+"""
+
+
+def test_monthly_report(database: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                         capsys: pytest.CaptureFixture[str]) -> None:
+    """The report over a month with a gap in observation and a maintenance window; the
+    inventory's secrets are not needed to write it (and not read)."""
     first, second = database
+    (tmp_path / "inventory.yaml").write_text(INVENTORY)
+    monkeypatch.setenv("MONITOR_INVENTORY", str(tmp_path / "inventory.yaml"))
     assert main(["report", "--month", "2026-11", "--output", str(tmp_path / "out")]) == 0
     html_path, tickets_csv, avail_csv = (Path(p) for p in capsys.readouterr().out.split())
     page = html_path.read_text()
     assert "视频监控系统运维月度报告 2026年11月" in page
     assert "2小时内提出解决方案 (1.4.1)" in page and first in page
+    assert "2026-11-25 13:00</td><td>2026-11-25 19:00" in page  # not observed
+    assert "cabling</td><td>sw-up</td><td>2026-11-20 14:00</td><td>2026-11-20 16:00" in page
     with avail_csv.open(encoding="utf-8-sig") as fh:
-        rows = {(r["scope"], r["name"]): float(r["availability"]) for r in csv.DictReader(fh)}
-    assert rows[("kind", "camera")] == pytest.approx(1 - 3 / (30 * 24), abs=1e-6)
-    assert rows[("kind", "switch")] == pytest.approx(1.0)
+        rows = {(r["scope"], r["name"]): r for r in csv.DictReader(fh)}
+    observed = 30 * 24 - 6  # hours
+    cam07 = rows[("device", "cam07")]
+    assert float(cam07["availability"]) == pytest.approx(1 - 3 / observed, abs=1e-6)
+    assert int(cam07["unknown_s"]) == 6 * 3600
+    # the switch: its window is out of the measured time; never observed: cam08
+    switch = rows[("device", "sw-up")]
+    assert (float(switch["availability"]), int(switch["maintenance_s"])) == (1.0, 2 * 3600)
+    assert rows[("device", "cam08")]["availability"] == ""
+    assert int(rows[("device", "cam08")]["unknown_s"]) == 30 * 24 * 3600
+    assert float(rows[("kind", "camera")]["availability"]) == pytest.approx(
+        1 - 3 / observed, abs=1e-6)
     with tickets_csv.open(encoding="utf-8-sig") as fh:
         lines = list(csv.DictReader(fh))
     assert [r["number"] for r in lines] == [first, second]

@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from monitor import crashpoints
 from monitor.events import CheckKey, EventBus, StateChanged, Subscription, TicketEvent
 from monitor.faults.levels import FaultLevel, FaultRules
 from monitor.health import Health, is_store_outage
@@ -314,7 +315,7 @@ class FaultEngine:
     def _suppressed(self, site: str, device: str | None, when: dt.datetime) -> bool:
         assert self.inventory is not None
         kind = self.inventory.devices[device].kind.value if device else None
-        return any(w.active(when) and w.covers(site, device, kind)
+        return any(w.active(when, self.tickets.policy.zone) and w.covers(site, device, kind)
                    for w in self.inventory.maintenance)
 
     # -- following the checks --
@@ -335,6 +336,7 @@ class FaultEngine:
                     wake.set()
 
         listener = asyncio.create_task(listen(), name="faults-listen")
+        wake.set()  # a restarted daemon reconciles with the restored states at once
         health = health or Health()
         health.add(HEALTH, critical=True)
         try:
@@ -450,6 +452,7 @@ class FaultEngine:
         log.info(f"ticket {event.kind}", extra={"fields": {
             "ticket": event.number, "fault": event.fault_key,
             "fault_level": event.level, "title": event.title}})
+        crashpoints.reached("ticket_written")
         self.bus.publish(event)
         return event
 

@@ -47,15 +47,34 @@ class MaintenanceWindow(BaseModel):
             raise ValueError("a window must name sites, devices or kinds")
         return self
 
-    def active(self, now: dt.datetime) -> bool:
-        """Whether the window is open at `now` (timezone-aware)."""
+    def active(self, now: dt.datetime, zone: dt.tzinfo | None = None) -> bool:
+        """Whether the window is open at `now` (timezone-aware).  A cron expression is
+        local time: `zone` (the SLA's zone) says where, else `now`'s own."""
         if self.cron is None:
             assert self.start is not None and self.end is not None
             return self.start <= now < self.end
         assert self.duration is not None
+        local = now.astimezone(zone) if zone is not None else now
         # croniter's "previous" excludes the start itself: step past it by a second
-        last = croniter(self.cron, now + dt.timedelta(seconds=1)).get_prev(dt.datetime)
-        return bool(now < last + dt.timedelta(seconds=self.duration))
+        last = croniter(self.cron, local + dt.timedelta(seconds=1)).get_prev(dt.datetime)
+        return bool(local < last + dt.timedelta(seconds=self.duration))
+
+    def occurrences(self, start: dt.datetime, end: dt.datetime,
+                    zone: dt.tzinfo | None = None) -> list[tuple[dt.datetime, dt.datetime]]:
+        """The window's periods that overlap [start, end), each clipped to it."""
+        if self.cron is None:
+            assert self.start is not None and self.end is not None
+            spans = [(self.start, self.end)]
+        else:
+            assert self.duration is not None
+            length = dt.timedelta(seconds=self.duration)
+            local = (start.astimezone(zone) if zone is not None else start) - length
+            spans = []
+            for began in croniter(self.cron, local).all_next(dt.datetime):
+                if began >= end:
+                    break
+                spans.append((began, began + length))
+        return [(max(a, start), min(b, end)) for a, b in spans if a < end and b > start]
 
     def covers(self, site: str, device: str | None, kind: str | None) -> bool:
         """Whether a fault at that site / device / kind falls inside the window."""

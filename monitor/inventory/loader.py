@@ -39,8 +39,12 @@ from probes.thresholds import Threshold
 Loc = tuple[str | int, ...]
 
 
-def load_inventory(path: str | Path, environ: Mapping[str, str] | None = None) -> Inventory:
-    """The resolved inventory in `path`; `InventoryError` lists every problem."""
+def load_inventory(path: str | Path, environ: Mapping[str, str] | None = None, *,
+                   secrets: bool = True) -> Inventory:
+    """The resolved inventory in `path`; `InventoryError` lists every problem.
+
+    `secrets=False` leaves the credentials' secrets unread (None): for a reader that
+    only wants the sites, devices and windows (the report), not to reach a device."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -62,7 +66,7 @@ def load_inventory(path: str | Path, environ: Mapping[str, str] | None = None) -
         data.line, data.key_lines = 1, {}
     if not isinstance(data, LineDict):
         raise InventoryError([Problem(path, 1, None, "the file must be a mapping")])
-    return _Loader(path, data, environ).load()
+    return _Loader(path, data, environ, secrets).load()
 
 
 _line = line_of
@@ -100,10 +104,13 @@ def _message(err: ErrorDetails) -> str:
 
 
 class _Loader:
-    def __init__(self, path: Path, data: LineDict, environ: Mapping[str, str] | None):
+    def __init__(self, path: Path, data: LineDict, environ: Mapping[str, str] | None,
+                 secrets: bool = True):
         self.path = path
         self.data = data
         self.environ = environ
+        self.secrets = secrets
+        self.declared: dict[str, set[str]] = {}  # credentials → the secrets it names
         self.problems: list[Problem] = []
 
     # -- reporting --
@@ -204,6 +211,9 @@ class _Loader:
                 ref = getattr(spec, field)
                 values[field] = None
                 if ref is None:
+                    continue
+                self.declared.setdefault(name, set()).add(field)
+                if not self.secrets:
                     continue
                 try:
                     values[field] = ref.resolve(self.environ, self.path.parent)
@@ -324,7 +334,10 @@ class _Loader:
                                         default_checks.get(spec.kind.value, {}))
             for check in checks:
                 need = PROBES[check.kind].required_credentials
-                missing = [f for f in (need(check.params) if need else ()) if not getattr(creds, f)]
+                # (a secret named but unreadable is its own problem, reported above)
+                missing = [f for f in (need(check.params) if need else ())
+                           if not getattr(creds, f)
+                           and f not in self.declared.get(cred_name or "", ())]
                 if missing:
                     self.problem(base, subject, f"check {check.name!r} needs credentials with "
                                                 f"{' and '.join(missing)}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, event, insert, select
+from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from monitor.events import CheckEvent, CheckKey, DeviceEvent, StateChanged
 from monitor.state import CheckState, Snapshot
 from monitor.store import migrate
-from monitor.store.tables import CheckStateRow, StateChangeRow
+from monitor.store.tables import CheckStateRow, DaemonRunRow, StateChangeRow
 from probes.result import ProbeResult, Status
 
 
@@ -73,6 +73,33 @@ class Store:
         """One round trip to the database (raises when it cannot be reached)."""
         async with self.engine.connect() as conn:
             await conn.execute(select(1))
+
+    # -- the daemon's runs: time observed, for the report --
+
+    async def run_started(self, host: str, pid: int, now: datetime) -> int:
+        """Record a daemon's start; the run's id."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(insert(DaemonRunRow).values(
+                host=host[:128], pid=pid, started_at=now, seen_at=now))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    async def run_seen(self, run_id: int, now: datetime, *, stopped: bool = False) -> None:
+        """The run was alive at `now` (every heartbeat); `stopped`: it ends here."""
+        values: dict[str, Any] = {"seen_at": now}
+        if stopped:
+            values["stopped_at"] = now
+        async with self.engine.begin() as conn:
+            await conn.execute(update(DaemonRunRow).where(DaemonRunRow.id == run_id)
+                               .values(**values))
+
+    async def runs(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        """(started, last seen) of the runs that overlap [start, end), oldest first."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(DaemonRunRow.started_at, DaemonRunRow.seen_at)
+                .where(DaemonRunRow.started_at < end, DaemonRunRow.seen_at > start)
+                .order_by(DaemonRunRow.started_at))
+            return [(a, b) for a, b in rows]
 
     async def close(self) -> None:
         """Release the connections."""

@@ -8,7 +8,13 @@
   every transition of them; at most one open ticket per fault, enforced by a
   partial unique index, not by hope;
 * ``notification_outbox`` -- notifications to deliver, each with an idempotency
-  key, so nothing accepted is lost or sent twice across crashes.
+  key, so nothing accepted is lost or sent twice across crashes;
+* ``outbox_cursor`` -- how far the notifier has read ``ticket_audit``: the audit
+  rows are the transactional outbox's events (written in the ticket's own
+  transaction), and a row's messages are enqueued in the same transaction that
+  moves the cursor past it;
+* ``daemon_run`` -- when a daemon ran (started, last heartbeat, stopped), so the
+  report can tell time observed from time nobody was looking.
 """
 
 from __future__ import annotations
@@ -182,6 +188,33 @@ class TicketAuditRow(Base):
     from_state: Mapped[str | None] = mapped_column(String(16))
     to_state: Mapped[str | None] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text, default="")
+    # What the notifier needs of the event as it was: {"level", "title"} for open and
+    # raise, {"clock", "deadline"} for sla_breach.
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class OutboxCursorRow(Base):
+    """The last ``ticket_audit`` row whose notifications are in the outbox."""
+
+    __tablename__ = "outbox_cursor"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_audit_id: Mapped[int] = mapped_column(Id64)
+    updated_at: Mapped[datetime]
+
+
+class DaemonRunRow(Base):
+    """One run of the daemon: observed time is from `started_at` to `seen_at`."""
+
+    __tablename__ = "daemon_run"
+    __table_args__ = (Index(None, "started_at"),)
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    host: Mapped[str] = mapped_column(String(128))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    seen_at: Mapped[datetime]
+    stopped_at: Mapped[datetime | None]
 
 
 class OutboxRow(Base):

@@ -10,11 +10,13 @@ open the same fault get one ticket -- the loser reads the winner's.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -42,6 +44,7 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str | None]] = {
 STAMPS = {"ack": "acknowledged_at", "solution": "solution_at", "onsite": "onsite_at",
           "resolve": "resolved_at", "close": "closed_at"}
 SYSTEM = "system"
+_AUDIT_LOCK = 0x73762D6175646974  # any constant; the same for every writer of one database
 
 
 class Breach(NamedTuple):
@@ -51,6 +54,17 @@ class Breach(NamedTuple):
     clock: str
     deadline: dt.datetime
     level: int
+
+
+class AuditEvent(NamedTuple):
+    """One audit row as the notifier reads it."""
+
+    id: int
+    number: str
+    action: str
+    actor: str
+    at: dt.datetime
+    data: dict[str, Any] | None
 
 
 class TicketError(ValueError):
@@ -110,13 +124,24 @@ class TicketStore:
         self.policy = policy or SlaPolicy()
         self.reopen_window = dt.timedelta(seconds=reopen_window_s)
 
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that changes tickets.  On PostgreSQL it first takes a lock
+        that every such transaction takes, so they commit in the order their audit
+        rows are numbered and the notifier, reading the audit after its cursor, never
+        steps over a row that commits late.  (SQLite has one writer at a time.)"""
+        async with self.store.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK})
+            yield conn
+
     # -- the engine's side --
 
     async def open_fault(self, fault: FaultTicket, now: dt.datetime) -> Outcome:
         """The fault's ticket: the active one, a recently resolved one reopened, or a new one."""
         for _ in range(5):  # lost races retry; the unique index decides who wins
             try:
-                async with self.store.engine.begin() as conn:
+                async with self._writing() as conn:
                     return await self._open(conn, fault, now)
             except IntegrityError:
                 continue
@@ -138,9 +163,13 @@ class TicketStore:
             if changes:
                 await conn.execute(update(TicketRow).where(TicketRow.id == active["id"])
                                    .values(**changes, updated_at=now))
-                await self._audit(conn, active["number"], now, SYSTEM, "update", None, None,
+                raised = "level" in changes
+                await self._audit(conn, active["number"], now, SYSTEM,
+                                  "raise" if raised else "update", None, None,
                                   ", ".join(f"{k}: {v}" for k, v in changes.items()
-                                            if k in ("level", "title", "members")))
+                                            if k in ("level", "title", "members")),
+                                  {"level": int(fault.level), "title": fault.title}
+                                  if raised else None)
             return Outcome("raised" if "level" in changes else "existing", active["number"])
         recent = (await conn.execute(select(TicketRow.number, TicketRow.reopened).where(
             and_(TicketRow.fault_key == fault.key, TicketRow.state == "resolved",
@@ -161,7 +190,8 @@ class TicketStore:
             description=fault.description, members=list(fault.members), region=fault.region,
             opened_at=now, deadlines=deadlines | {"paused": [], "breached": []},
             updated_at=now))
-        await self._audit(conn, number, now, SYSTEM, "open", None, "open", fault.description)
+        await self._audit(conn, number, now, SYSTEM, "open", None, "open", fault.description,
+                          {"level": int(fault.level), "title": fault.title})
         return Outcome("opened", number)
 
     def _tightened(self, row: Any, fault: FaultTicket, now: dt.datetime) -> dict[str, Any]:
@@ -184,7 +214,7 @@ class TicketStore:
 
     async def resolve_fault(self, key: str, now: dt.datetime, note: str) -> str | None:
         """Resolve the fault's active ticket (the fault cleared and stayed clear)."""
-        async with self.store.engine.begin() as conn:
+        async with self._writing() as conn:
             row = (await conn.execute(select(TicketRow.number, TicketRow.state).where(
                 and_(TicketRow.fault_key == key, TicketRow.state.in_(ACTIVE))))).first()
             if row is None:
@@ -209,7 +239,7 @@ class TicketStore:
         """Take `action` on ticket `number`; `TicketError` says why not."""
         now = now or dt.datetime.now(dt.UTC)
         allowed, to_state = TRANSITIONS[action]
-        async with self.store.engine.begin() as conn:
+        async with self._writing() as conn:
             row = (await conn.execute(select(TicketRow).where(TicketRow.number == number)
                                       .with_for_update())).mappings().first()
             if row is None:
@@ -262,26 +292,40 @@ class TicketStore:
 
     async def _audit(self, conn: AsyncConnection, number: str, now: dt.datetime, actor: str,
                      action: str, from_state: str | None, to_state: str | None,
-                     note: str) -> None:
+                     note: str, data: dict[str, Any] | None = None) -> None:
+        """One audit row, in the caller's transaction: it is also the event the notifier
+        reads (the transactional outbox), so a change is never committed without it."""
         ticket_id = (await conn.execute(select(TicketRow.id).where(
             TicketRow.number == number))).scalar_one()
         await conn.execute(insert(TicketAuditRow).values(
             ticket_id=ticket_id, at=now, actor=actor, action=action, from_state=from_state,
-            to_state=to_state, note=note))
+            to_state=to_state, note=note, data=data))
 
     # -- reading --
 
-    async def get(self, number: str) -> Ticket | None:
-        """One ticket with its audit trail."""
+    async def audit_after(self, after: int, limit: int = 200) -> list[AuditEvent]:
+        """Audit rows after row `after`, in order: the notifier's events."""
+        async with self.store.engine.connect() as conn:
+            rows = await conn.execute(
+                select(TicketAuditRow.id, TicketRow.number, TicketAuditRow.action,
+                       TicketAuditRow.actor, TicketAuditRow.at, TicketAuditRow.data)
+                .join(TicketRow, TicketRow.id == TicketAuditRow.ticket_id)
+                .where(TicketAuditRow.id > after).order_by(TicketAuditRow.id).limit(limit))
+            return [AuditEvent(*r) for r in rows]
+
+    async def get(self, number: str, audit: bool = True) -> Ticket | None:
+        """One ticket, with its audit trail unless `audit` is false."""
         async with self.store.engine.connect() as conn:
             row = (await conn.execute(select(TicketRow).where(TicketRow.number == number))
                    ).mappings().first()
             if row is None:
                 return None
-            audit = (await conn.execute(select(TicketAuditRow).where(
+            if not audit:
+                return Ticket(dict(row))
+            trail = (await conn.execute(select(TicketAuditRow).where(
                 TicketAuditRow.ticket_id == row["id"]).order_by(TicketAuditRow.id))
             ).mappings().all()
-            return Ticket(dict(row), [dict(a) for a in audit])
+            return Ticket(dict(row), [dict(a) for a in trail])
 
     async def tickets(self, states: tuple[str, ...] | None = None,
                    since: dt.datetime | None = None) -> list[Ticket]:
@@ -309,7 +353,7 @@ class TicketStore:
     async def breaches(self, now: dt.datetime) -> list[Breach]:
         """Clocks run out since the last call, each once."""
         found: list[Breach] = []
-        async with self.store.engine.begin() as conn:
+        async with self._writing() as conn:
             rows = (await conn.execute(select(TicketRow).where(TicketRow.state.in_(ACTIVE))
                                        )).mappings().all()
             for row in rows:
@@ -329,7 +373,8 @@ class TicketStore:
                 for clock in new:
                     await self._audit(conn, row["number"], now, SYSTEM, "sla_breach",
                                       row["state"], row["state"],
-                                      f"{clock} deadline {deadlines[clock]} passed")
+                                      f"{clock} deadline {deadlines[clock]} passed",
+                                      {"clock": clock, "deadline": deadlines[clock]})
                     found.append(Breach(row["number"], clock, _when(deadlines[clock]),
                                         row["level"]))
         return found

@@ -12,7 +12,6 @@ from sqlalchemy import select
 from alerts.notifier import Notifier
 from alerts.outbox import Outbox
 from alerts.roster import load_roster
-from monitor.events import TicketEvent
 from monitor.faults.levels import FaultLevel
 from monitor.faults.maintenance import MajorEvent
 from monitor.store.store import Store
@@ -40,8 +39,7 @@ class World:
         fault = FaultTicket(key, level, "qd-room", key.split(":")[1], f"故障 {key}", "",
                             (key.split(":")[1],), "qingdao")
         number = (await self.tickets.open_fault(fault, at)).number
-        await self.notifier.on_event(TicketEvent("opened", number, key, int(level), "qd-room",
-                                                 None, "", (), at.timestamp()), at)
+        await self.notifier.catch_up(at)
         return number
 
     async def sent(self) -> list[tuple[str, str, str]]:
@@ -108,32 +106,31 @@ async def test_on_a_holiday_and_during_a_major_event(world: World) -> None:
 
 
 async def test_resolution_goes_to_everyone_told(world: World) -> None:
-    number = await world.open(FaultLevel.MAJOR, FRIDAY_1705)
+    await world.open(FaultLevel.MAJOR, FRIDAY_1705)
     await world.notifier.escalate(FRIDAY_1705 + dt.timedelta(minutes=31))
-    await world.tickets.resolve_fault("device:cam07", FRIDAY_1705 + dt.timedelta(hours=1), "ok")
     at = FRIDAY_1705 + dt.timedelta(hours=1)
-    await world.notifier.on_event(TicketEvent("resolved", number, "device:cam07", None, None,
-                                              None, "", (), at.timestamp()), at)
+    await world.tickets.resolve_fault("device:cam07", at, "ok")
+    await world.notifier.catch_up(at)
     resolved = {(p, c) for k, p, c in await world.sent() if k == "resolved"}
     assert resolved == {("li", "sms"), ("wang", "sms"), ("robot", "dingtalk")}
 
 
 async def test_a_raised_ticket_tells_whoever_knows_and_level_1_the_supervisor(
         world: World) -> None:
-    number = await world.open(FaultLevel.MINOR, FRIDAY_1705)
+    await world.open(FaultLevel.MINOR, FRIDAY_1705)
     await world.notifier.escalate(FRIDAY_1705 + dt.timedelta(hours=2, minutes=1))
     told = {p for k, p, _ in await world.sent() if p != "robot"}
     at = FRIDAY_1705 + dt.timedelta(hours=3)
     worse = FaultTicket("device:cam07", FaultLevel.CRITICAL, "qd-room", "cam07", "更严重",
                         "", ("cam07",), "qingdao")
-    assert (await world.tickets.open_fault(worse, at)).kind == "raised"
     before = len(await world.sent())
-    event = TicketEvent("raised", number, "device:cam07", 1, "qd-room", "cam07", "更严重", (),
-                        at.timestamp())
-    await world.notifier.on_event(event, at)
+    assert (await world.tickets.open_fault(worse, at)).kind == "raised"
+    await world.notifier.catch_up(at)
     raised = {(p, c) for k, p, c in (await world.sent())[before:] if k == "raised"}
     assert {p for p, _ in raised} == told | {"chen", "robot"}  # chen: the supervisor
-    await world.notifier.on_event(event, at)  # the same raise again: nothing new
+    await world.notifier.catch_up(at)  # read again: nothing new
+    assert (await world.tickets.open_fault(worse, at)).kind == "existing"  # the same fault
+    await world.notifier.catch_up(at)
     assert len(await world.sent()) == before + len(raised)
 
 

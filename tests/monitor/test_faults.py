@@ -187,6 +187,22 @@ async def test_maintenance_suppresses_opening_not_resolution(tmp_path: Path) -> 
         await h.store.close()
 
 
+async def test_a_recurring_window_is_in_local_time(tmp_path: Path) -> None:
+    """A weekly window on Mondays at 10:00 is 10:00 in Beijing (02:00 UTC), not 10:00 UTC
+    (today the engine evaluated the cron expression in UTC, eight hours off)."""
+    window = """maintenance:
+  - {id: weekly, sites: [qd-room], cron: "0 10 * * 1", duration: 1h}
+"""
+    h = await harness(tmp_path, site_yaml(maintenance=window))
+    try:
+        h.set("cam01", DOWN)
+        assert await h.tick(5 * 60) == []  # Monday 10:05 in Beijing: inside the window
+        late = await h.tick(3600)  # 11:05: the window closed
+        assert [(e.kind, e.fault_key) for e in late] == [("opened", "device:cam01")]
+    finally:
+        await h.store.close()
+
+
 async def test_a_fault_that_gets_worse_raises_its_ticket(site: Harness) -> None:
     """A DVR whose disk is nearly full (level 4) stops recording (level 2): the same
     ticket, raised, saying what it is now -- and only a raise is news."""

@@ -30,7 +30,55 @@ async def test_migrations_create_the_schema_and_are_idempotent(store_url: str) -
     await store.close()
     assert {"check_state", "state_change", "ticket", "ticket_audit",
             "notification_outbox", "alembic_version"} <= tables
-    assert version == "0001"
+    assert version == "0002"
+
+
+async def test_the_migrations_build_exactly_the_models(store_url: str) -> None:
+    """Alembic's autogenerate comparison finds nothing to add: a column added to a model
+    without a migration fails here, on SQLite and PostgreSQL."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from monitor.store.tables import Base
+
+    store = await Store.open(store_url)
+    try:
+        async with store.engine.connect() as conn:
+            diff = await conn.run_sync(lambda c: compare_metadata(
+                MigrationContext.configure(c), Base.metadata))
+    finally:
+        await store.close()
+    assert diff == []
+
+
+async def test_an_upgraded_store_does_not_notify_its_history_again(tmp_path: Path) -> None:
+    """0001 → 0002: the notifier's cursor starts after the audit rows already there."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from monitor.store.migrate import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+        conn.execute(text("INSERT INTO ticket (number, fault_key, level, state, site_id, "
+                          "title, description, members, region, suppressed, opened_at, "
+                          "actions_taken, parts_replaced, deadlines, reopened, updated_at) "
+                          "VALUES ('SV1', 'k', 3, 'open', 's', 't', '', '[]', '', 0, "
+                          "'2026-12-01 00:00:00', '', '', '{}', 0, '2026-12-01 00:00:00')"))
+        for _ in range(3):
+            conn.execute(text("INSERT INTO ticket_audit (ticket_id, at, actor, action, note) "
+                              "VALUES (1, '2026-12-01 00:00:00', 'system', 'open', '')"))
+    engine.dispose()
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        async with store.engine.connect() as conn:
+            cursor = (await conn.execute(text(
+                "SELECT last_audit_id FROM outbox_cursor WHERE name = 'notifier'"))).scalar()
+    finally:
+        await store.close()
+    assert cursor == 3
 
 
 async def test_two_daemons_starting_together_migrate_once(store_url: str) -> None:

@@ -1,0 +1,136 @@
+"""The monthly inspection report (月度巡检报告): HTML for the customer, CSV for a spreadsheet.
+
+It states facts (see `availability` and `clauses` for the rules):
+
+* availability per site and per device kind over the time that has passed, with the
+  time nobody was observing (the daemon not running) shown as unknown, apart, and the
+  maintenance windows taken out and listed;
+* faults by level, mean time to acknowledge (MTTA) and to resolve (MTTR);
+* each contract clause -- acknowledge, solution within 2 h (1.4.1), on site (1.4.6),
+  repair within 5 working days (1.4.5) -- met, breached, open or not applicable, with
+  the tickets behind it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from monitor.faults.levels import FaultLevel
+from monitor.faults.maintenance import MaintenanceWindow
+from monitor.report.availability import Tally, Timeline, account, gaps, merge, spans_of
+from monitor.report.clauses import tally as clause_tally
+from monitor.report.render import write_files
+from monitor.settings import Settings
+from monitor.store.store import Store
+from monitor.store.tables import StateChangeRow, TicketRow
+
+__all__ = ["gather", "write_files", "write_report"]
+
+
+async def _timelines(store: Store, start: dt.datetime, end: dt.datetime
+                     ) -> tuple[dict[str, Timeline], dict[str, tuple[str, str]]]:
+    """Each device's check states at `start` and its changes in [start, end)."""
+    async with store.engine.connect() as conn:
+        last = (select(StateChangeRow.device_id, StateChangeRow.check_name,
+                       func.max(StateChangeRow.id).label("id"))
+                .where(StateChangeRow.event == "state", StateChangeRow.at < start)
+                .group_by(StateChangeRow.device_id, StateChangeRow.check_name).subquery())
+        before = (await conn.execute(select(StateChangeRow).join(
+            last, StateChangeRow.id == last.c.id))).mappings().all()
+        during = (await conn.execute(
+            select(StateChangeRow).where(StateChangeRow.event == "state",
+                                         StateChangeRow.at >= start, StateChangeRow.at < end)
+            .order_by(StateChangeRow.at, StateChangeRow.id))).mappings().all()
+    timelines: dict[str, Timeline] = defaultdict(Timeline)
+    meta: dict[str, tuple[str, str]] = {}
+    for c in before:
+        timelines[c["device_id"]].initial[c["check_name"]] = c["new_state"]
+        meta[c["device_id"]] = (c["site_id"], c["device_kind"])
+    for c in during:
+        timeline = timelines[c["device_id"]]
+        # A check's first change says what it was before (the history may start later).
+        timeline.initial.setdefault(c["check_name"], c["old_state"] or "unknown")
+        timeline.changes.append((c["at"].timestamp(), c["check_name"], c["new_state"]))
+        meta[c["device_id"]] = (c["site_id"], c["device_kind"])
+    return timelines, meta
+
+
+async def gather(store: Store, start: dt.datetime, end: dt.datetime, *,
+                 now: dt.datetime | None = None,
+                 windows: Sequence[MaintenanceWindow] = (),
+                 devices: Mapping[str, tuple[str, str]] | None = None,
+                 zone: dt.tzinfo | None = None) -> dict[str, Any]:
+    """The report's figures for [start, end) as of `now` (default: the clock).
+
+    `windows` are the maintenance windows to take out; `devices` (id → site, kind), the
+    inventory's, so a device never observed is reported too (all unknown)."""
+    now = now or dt.datetime.now(dt.UTC)
+    until = max(start, min(end, now))  # only time that has passed
+    t0, t1 = start.timestamp(), until.timestamp()
+    timelines, meta = await _timelines(store, start, until)
+    meta = dict(devices or {}) | meta
+    observed = spans_of(await store.runs(start, until))
+    async with store.engine.connect() as conn:
+        tickets = [dict(t) for t in (await conn.execute(select(TicketRow).where(
+            TicketRow.opened_at >= start, TicketRow.opened_at < until)
+            .order_by(TicketRow.opened_at))).mappings().all()]
+    occurrences = [(w, a, b) for w in windows for a, b in w.occurrences(start, until, zone)]
+    per_device: dict[str, Tally] = {}
+    for device, (site, kind) in sorted(meta.items()):
+        maintenance = merge((a.timestamp(), b.timestamp()) for w, a, b in occurrences
+                            if w.covers(site, device, kind))
+        per_device[device] = account(timelines.get(device, Timeline()), t0, t1, observed,
+                                     maintenance)
+    sites: dict[str, Tally] = defaultdict(Tally)
+    kinds: dict[str, Tally] = defaultdict(Tally)
+    for device, figures in per_device.items():
+        site, kind = meta[device]
+        sites[site].add(figures)
+        kinds[kind].add(figures)
+    levels = {lv: 0 for lv in FaultLevel}
+    mtta, mttr = [], []
+    for t in tickets:
+        levels[FaultLevel(t["level"])] += 1
+        if t["acknowledged_at"]:
+            mtta.append((t["acknowledged_at"] - t["opened_at"]).total_seconds())
+        if t["resolved_at"]:
+            mttr.append((t["resolved_at"] - t["opened_at"]).total_seconds())
+    return {
+        "start": start, "end": end, "until": until, "elapsed_s": t1 - t0,
+        "unobserved": [(dt.datetime.fromtimestamp(a, dt.UTC), dt.datetime.fromtimestamp(b, dt.UTC))
+                       for a, b in gaps(observed, t0, t1)],
+        "devices": per_device,
+        "sites": dict(sorted(sites.items())), "kinds": dict(sorted(kinds.items())),
+        "maintenance": [{"id": w.id, "scope": w.sites + w.devices + w.kinds, "from": a,
+                         "to": b, "note": w.note} for w, a, b in sorted(
+                             occurrences, key=lambda o: (o[1], o[0].id))],
+        "levels": levels, "tickets": tickets, "clauses": clause_tally(tickets, now),
+        "mtta_s": sum(mtta) / len(mtta) if mtta else None,
+        "mttr_s": sum(mttr) / len(mttr) if mttr else None,
+    }
+
+
+async def write_report(settings: Settings, year: int, month: int, folder: Path, *,
+                       windows: Sequence[MaintenanceWindow] = (),
+                       devices: Mapping[str, tuple[str, str]] | None = None,
+                       now: dt.datetime | None = None) -> list[Path]:
+    """Write the month's report; the files written."""
+    zone = settings.sla.zone
+    start = dt.datetime(year, month, 1, tzinfo=zone)
+    end = dt.datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=zone)
+    store = await Store.open(settings.database_url)
+    try:
+        figures = await gather(store, start, end, now=now, windows=windows, devices=devices,
+                               zone=zone)
+    finally:
+        await store.close()
+    zh = settings.language == "zh"
+    title = (f"视频监控系统运维月度报告 {year}年{month}月" if zh else
+             f"Video-surveillance maintenance report, {year}-{month:02d}")
+    return write_files(figures, title, zh, zone, folder / f"report-{year}-{month:02d}")

@@ -1,0 +1,128 @@
+"""The report as one self-contained HTML page and two CSV files (for Excel: with a BOM)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import html
+from pathlib import Path
+from typing import Any
+
+from monitor.report.availability import Tally
+from monitor.report.clauses import CLAUSES
+
+STYLE = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;"
+         "margin-bottom:1em}td,th{border:1px solid #999;padding:.3em .6em}"
+         "td.n{text-align:right}")
+
+RULE_ZH = "可用率 = 正常 ÷ (正常 + 故障)；未监测时间与维护窗口不计入。"
+RULE_EN = ("Availability = up ÷ (up + down); time not observed and maintenance windows "
+           "are left out.")
+
+
+def _hours(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds / 3600:.2f} h"
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3%}"
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+                   for r in rows)
+    return f"<table><tr>{cells}</tr>{body}</table>"
+
+
+def render_html(figures: dict[str, Any], title: str, zh: bool, zone: dt.tzinfo) -> str:
+    """The report as one page."""
+    def t(zh_text: str, en_text: str) -> str:
+        return zh_text if zh else en_text
+
+    def when(value: dt.datetime) -> str:
+        return f"{value.astimezone(zone):%Y-%m-%d %H:%M}"
+
+    def tally_rows(tallies: dict[str, Tally]) -> list[list[str]]:
+        return [[name, _percent(v.availability), _hours(v.up), _hours(v.down),
+                 _hours(v.unknown), _hours(v.maintenance)] for name, v in tallies.items()]
+
+    tally_head = [t("可用率", "availability"), t("正常", "up"), t("故障", "down"),
+                  t("未知（未监测）", "unknown (not observed)"),
+                  t("维护窗口", "maintenance")]
+    period = t(f"统计时段：{when(figures['start'])} 至 {when(figures['until'])}",
+               f"Period: {when(figures['start'])} to {when(figures['until'])}")
+    if figures["until"] < figures["end"]:
+        period += t("（本月尚未结束，只计已过去的时间）",
+                    " (the month is not over: only time that has passed counts)")
+    unobserved = figures["unobserved"]
+    parts = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(period)}</p>",
+             f"<h2>{t('站点可用率', 'Availability by site')}</h2>",
+             _table([t("站点", "site"), *tally_head], tally_rows(figures["sites"])),
+             f"<h2>{t('设备类型可用率', 'Availability by device kind')}</h2>",
+             _table([t("设备类型", "kind"), *tally_head], tally_rows(figures["kinds"])),
+             f"<p>{t(RULE_ZH, RULE_EN)}</p>",
+             f"<h2>{t('未监测时段（监控程序未运行）', 'Not observed (monitor not running)')}</h2>",
+             _table([t("自", "from"), t("至", "to"), t("时长", "length")],
+                    [[when(a), when(b), _hours((b - a).total_seconds())]
+                     for a, b in unobserved]) if unobserved else f"<p>{t('无', 'none')}</p>",
+             f"<h2>{t('维护窗口', 'Maintenance windows')}</h2>",
+             _table([t("窗口", "window"), t("范围", "scope"), t("自", "from"), t("至", "to"),
+                     t("说明", "note")],
+                    [[m["id"], " ".join(m["scope"]), when(m["from"]), when(m["to"]), m["note"]]
+                     for m in figures["maintenance"]])
+             if figures["maintenance"] else f"<p>{t('无', 'none')}</p>",
+             f"<h2>{t('故障统计', 'Faults')}</h2>",
+             _table([t("级别", "level"), t("数量", "tickets")],
+                    [[lv.zh if zh else f"L{lv.value}", str(n)]
+                     for lv, n in figures["levels"].items()]),
+             f"<p>MTTA {_hours(figures['mtta_s'])} · MTTR {_hours(figures['mttr_s'])}</p>",
+             f"<h2>{t('合同条款执行情况', 'Contract clauses')}</h2>",
+             _table([t("条款", "clause"), t("达标", "met"), t("超时", "breached"),
+                     t("未到期", "open"), t("不适用", "not applicable"),
+                     t("超时工单", "tickets breached")],
+                    [[CLAUSES[c][0 if zh else 1], str(len(v["met"])), str(len(v["breached"])),
+                      str(len(v["open"])), str(len(v["n/a"])), " ".join(v["breached"])]
+                     for c, v in figures["clauses"].items()]),
+             f"<h2>{t('工单', 'Tickets')}</h2>",
+             _table([t("编号", "number"), t("级别", "level"), t("状态", "state"),
+                     t("站点", "site"), t("标题", "title")],
+                    [[r["number"], str(r["level"]), r["state"], r["site_id"], r["title"]]
+                     for r in figures["tickets"]])]
+    return (f"<!doctype html><html lang=\"{'zh' if zh else 'en'}\"><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{STYLE}</style><body>"
+            + "".join(parts) + "</body></html>\n")
+
+
+def write_files(figures: dict[str, Any], title: str, zh: bool, zone: dt.tzinfo,
+                stem: Path) -> list[Path]:
+    """The HTML page and the two CSV files."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    page = stem.with_suffix(".html")
+    page.write_text(render_html(figures, title, zh, zone), encoding="utf-8")
+    tickets_csv = Path(f"{stem}-tickets.csv")
+    with tickets_csv.open("w", newline="", encoding="utf-8-sig") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["number", "level", "state", "site", "device", "title", "opened_at",
+                         "acknowledged_at", "solution_at", "onsite_at", "resolved_at",
+                         "breached"])
+        for r in figures["tickets"]:
+            breached = [c for c, v in figures["clauses"].items() if r["number"] in v["breached"]]
+            writer.writerow([r["number"], r["level"], r["state"], r["site_id"],
+                             r["device_id"] or "", r["title"],
+                             *[(r[k].isoformat() if r[k] else "") for k in (
+                                 "opened_at", "acknowledged_at", "solution_at", "onsite_at",
+                                 "resolved_at")],
+                             " ".join(breached)])
+    avail_csv = Path(f"{stem}-availability.csv")
+    with avail_csv.open("w", newline="", encoding="utf-8-sig") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["scope", "name", "availability", "up_s", "down_s", "unknown_s",
+                         "maintenance_s"])
+        for scope in ("site", "kind", "device"):
+            for name, v in figures[f"{scope}s"].items():
+                writer.writerow([scope, name, "" if v.availability is None
+                                 else f"{v.availability:.6f}",
+                                 *(f"{x:.0f}" for x in (v.up, v.down, v.unknown,
+                                                        v.maintenance))])
+    return [page, tickets_csv, avail_csv]
