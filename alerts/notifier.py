@@ -66,8 +66,8 @@ class Notifier:
     def _link(self, ticket: Ticket, person: str, now: dt.datetime) -> str | None:
         if self.link_secret is None:
             return None
-        token = make_token(self.link_secret, int(ticket.id), person, self.link_ttl,
-                           now.timestamp())
+        token = make_token(self.link_secret, int(ticket.id), int(ticket.reopened), person,
+                           self.link_ttl, now.timestamp())
         return f"{self.public_url}/a/{token}/{person}"
 
     def _notice(self, ticket: Ticket, kind: str, link: str | None, detail: str = "",

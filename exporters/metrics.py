@@ -79,6 +79,7 @@ class View:
     calendar: WorkCalendar | None = None
     health: Health | None = None
     engine_errors: int = 0
+    mqtt_acks: Mapping[str, int] | None = None  # "ok", "refused"; None: no MQTT
     zone: tzinfo = dt.UTC
 
 
@@ -287,6 +288,13 @@ class DaemonCollector(Collector):
         yield CounterMetricFamily("sv_fault_engine_errors", "Fault evaluations that raised "
                                   "(the others went on; the log names the fault)",
                                   value=self.view.engine_errors)
+        if self.view.mqtt_acks is not None:
+            acks = CounterMetricFamily("sv_mqtt_acks", "Acknowledgements over MQTT, taken "
+                                       "or refused (unsigned, forged, stale)",
+                                       labels=["result"])
+            for result, count in sorted(self.view.mqtt_acks.items()):
+                acks.add_metric([result], count)
+            yield acks
         health = self.view.health
         if health is None:
             return

@@ -427,6 +427,38 @@ def cmd_assets(args: argparse.Namespace) -> int:
     return 0 if written else EXIT_INVALID
 
 
+def cmd_ack_token(args: argparse.Namespace) -> int:
+    """Print a person token: it acknowledges any ticket as that person over MQTT."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from alerts.links import make_person_token
+    from alerts.roster import RosterError, load_roster
+    from monitor.inventory.secrets import SecretError
+    from probes.base import Duration
+    settings = _settings(args)
+    cfg = settings.alerts
+    if cfg.link_secret is None:
+        print("monitor ack-token: no link secret configured (alerts.link_secret)",
+              file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        ttl = TypeAdapter(Duration).validate_python(args.ttl)
+        secret = cfg.link_secret.resolve().encode()
+        if cfg.roster is not None and args.person not in load_roster(cfg.roster).people:
+            print(f"monitor ack-token: {args.person!r} is not in the roster {cfg.roster}",
+                  file=sys.stderr)
+            return EXIT_INVALID
+    except ValidationError as exc:
+        print(f"monitor ack-token: --ttl {args.ttl!r}: {exc.errors()[0]['msg']}",
+              file=sys.stderr)
+        return EXIT_INVALID
+    except (SecretError, RosterError) as exc:
+        print(f"monitor ack-token: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(make_person_token(secret, args.person, ttl))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of ``monitor``."""
     p = argparse.ArgumentParser(prog="monitor", description=__doc__)
@@ -496,6 +528,11 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--month", required=True, metavar="YYYY-MM")
     report.add_argument("--output", "-o", default=".", metavar="DIR")
     report.set_defaults(func=cmd_report)
+
+    token = sub.add_parser("ack-token", help="a person's token for acknowledging over MQTT")
+    token.add_argument("person", help="the roster's id of the person")
+    token.add_argument("--ttl", default="90d", help="how long it is valid (default 90d)")
+    token.set_defaults(func=cmd_ack_token)
     return p
 
 

@@ -168,6 +168,8 @@ class Daemon:
         view = self.metrics_view
         view.reloads = {"ok": self.reloads, "failed": self.reload_failures}
         view.engine_errors = self.engine.errors_total if self.engine else 0
+        if self.mqtt is not None:
+            view.mqtt_acks = dict(self.mqtt.acks_total)
         try:  # what lives in the store: on an outage the last known values stay
             view.tickets = [t.row for t in await tickets.tickets(ACTIVE)]
             if self.sender is not None:
@@ -236,7 +238,8 @@ class Daemon:
             m = self.settings.mqtt
             self.mqtt = MqttBridge(m.host, m.port, tickets, self._device_states,
                                    prefix=m.topic_prefix, username=m.username,
-                                   password=m.password.resolve() if m.password else None)
+                                   password=m.password.resolve() if m.password else None,
+                                   secret=self.link_secret)
             tasks.append(asyncio.create_task(self.mqtt.run(self.bus.subscribe("mqtt")),
                                              name="mqtt"))
         return tasks

@@ -106,3 +106,27 @@ def test_bad_settings_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     settings.write_text("log_level = \"info\"\nmax_in_flight = = 3\n")
     assert main(["--settings", str(settings), "check"]) == 1
     assert "(at line 2, column" in capsys.readouterr().err
+
+
+def test_ack_token(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`monitor ack-token li`: a person token the MQTT bridge takes for li alone."""
+    from alerts.links import LinkError, read_token
+    roster = REPO / "tests" / "alerts" / "roster.yaml"
+    settings = tmp_path / "monitor.toml"
+    settings.write_text(f'[alerts]\nroster = "{roster}"\n')
+    assert main(["--settings", str(settings), "ack-token", "li"]) == 1
+    assert "no link secret configured" in capsys.readouterr().err
+    settings.write_text(f'[alerts]\nroster = "{roster}"\nlink_secret = "env:SV_TEST_LINK_KEY"\n')
+    assert main(["--settings", str(settings), "ack-token", "li"]) == 1
+    assert "SV_TEST_LINK_KEY is not set" in capsys.readouterr().err
+    monkeypatch.setenv("SV_TEST_LINK_KEY", "k" * 32)
+    assert main(["--settings", str(settings), "ack-token", "nobody"]) == 1
+    assert "'nobody' is not in the roster" in capsys.readouterr().err
+    assert main(["--settings", str(settings), "ack-token", "li", "--ttl", "soon"]) == 1
+    assert "--ttl 'soon'" in capsys.readouterr().err
+    assert main(["--settings", str(settings), "ack-token", "li", "--ttl", "1d"]) == 0
+    token = capsys.readouterr().out.strip()
+    assert read_token(b"k" * 32, token, "li") == (None, None)
+    with pytest.raises(LinkError):
+        read_token(b"k" * 32, token, "wang")

@@ -71,6 +71,11 @@ class TicketError(ValueError):
     """A ticket action that cannot be taken (unknown ticket, wrong state, missing text)."""
 
 
+class StaleEpisode(TicketError):
+    """The action was meant for an earlier occurrence of the fault: the ticket has
+    reopened since."""
+
+
 @dataclass(frozen=True, slots=True)
 class FaultTicket:
     """What the fault engine asks a ticket for."""
@@ -235,8 +240,10 @@ class TicketStore:
     # -- the engineer's side --
 
     async def act(self, number: str, action: Action, actor: str, note: str = "",
-                  now: dt.datetime | None = None, confirmation: str | None = None) -> Ticket:
-        """Take `action` on ticket `number`; `TicketError` says why not."""
+                  now: dt.datetime | None = None, confirmation: str | None = None, *,
+                  episode: int | None = None) -> Ticket:
+        """Take `action` on ticket `number`; `TicketError` says why not.  `episode`: only
+        while the ticket has reopened exactly that many times (`StaleEpisode`)."""
         now = now or dt.datetime.now(dt.UTC)
         allowed, to_state = TRANSITIONS[action]
         async with self._writing() as conn:
@@ -244,6 +251,10 @@ class TicketStore:
                                       .with_for_update())).mappings().first()
             if row is None:
                 raise TicketError(f"no ticket {number}")
+            if episode is not None and row["reopened"] != episode:
+                raise StaleEpisode(
+                    f"ticket {number} has been resolved and has reopened since this was sent "
+                    f"(reopened {row['reopened']} times; use the newest message)")
             if row["state"] not in allowed:
                 raise TicketError(f"ticket {number} is {row['state']}: cannot {action}")
             values: dict[str, Any] = {"updated_at": now}

@@ -224,6 +224,8 @@ async def test_gammu_outbox_files(tmp_path: Path) -> None:
 
 
 async def test_acknowledge_page(store: Store) -> None:
+    """A link acknowledges its ticket once, as its person, in the occurrence of the fault
+    it was sent for: forged, expired, replayed or outdated links get a page saying why."""
     from aiohttp.test_utils import TestClient, TestServer
     tickets = TicketStore(store)
     fault = FaultTicket("device:cam07", FaultLevel.MINOR, "qd-room", "cam07", "摄像机无视频",
@@ -235,16 +237,34 @@ async def test_acknowledge_page(store: Store) -> None:
     app = web.Application()
     app.add_routes(routes(tickets, secret))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
-        token = make_token(secret, int(ticket.id), "li", 3600)
+        token = make_token(secret, int(ticket.id), 0, "li", 3600)
         page = await client.get(f"/a/{token}/li")
         assert page.status == 200 and number in await page.text()
         assert (await tickets.get(number)).state == "open"  # type: ignore[union-attr]
         assert (await client.get(f"/a/{token}/wang")).status == 403  # not li's link
-        old = make_token(secret, int(ticket.id), "li", 60, now=time.time() - 3600)
+        forged = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+        assert (await client.post(f"/a/{forged}/li")).status == 403
+        assert (await client.post("/a/x/li")).status == 403  # malformed
+        old = make_token(secret, int(ticket.id), 0, "li", 60, now=time.time() - 3600)
         expired = await client.post(f"/a/{old}/li")
         assert expired.status == 403 and "expired" in await expired.text()
+        nowhere = make_token(secret, 999999, 0, "li", 3600)
+        assert (await client.post(f"/a/{nowhere}/li")).status == 404
         done = await client.post(f"/a/{token}/li")
         assert done.status == 200 and "已确认" in await done.text()
+        again = await client.post(f"/a/{token}/li")  # works once
+        assert again.status == 409 and "acknowledged" in await again.text()
+        # The fault clears and comes back: the ticket reopens, a new episode.  The old
+        # link (still unexpired) no longer acknowledges anything.
+        await tickets.resolve_fault("device:cam07", NIGHT + dt.timedelta(minutes=10), "ok")
+        assert (await tickets.open_fault(fault, NIGHT + dt.timedelta(minutes=20))).kind \
+            == "reopened"
+        replay = await client.post(f"/a/{token}/li")
+        text = await replay.text()
+        assert replay.status == 410 and "reopened since" in text and "链接已过时" in text
+        assert (await tickets.get(number)).state == "open"  # type: ignore[union-attr]
+        fresh = make_token(secret, int(ticket.id), 1, "li", 3600)
+        assert (await client.post(f"/a/{fresh}/li")).status == 200
     acked = await tickets.get(number)
     assert acked is not None and acked.state == "acknowledged" and acked.engineer == "li"
 

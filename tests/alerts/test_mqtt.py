@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -15,6 +16,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
+from alerts.links import make_person_token, make_token
 from alerts.mqtt import MqttBridge
 from monitor.events import CheckKey, EventBus, StateChanged, TicketEvent
 from monitor.faults.levels import FaultLevel
@@ -25,21 +27,39 @@ from probes.result import ProbeResult, Status
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.peers
+SECRET = b"k" * 32
+ACL = Path(__file__).parents[2] / "alerts" / "mosquitto.acl"
 
 
 class Mosquitto:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, users: dict[str, str] | None = None) -> None:
+        """Anonymous, or (`users`: name → password) with the shipped ACL."""
         if shutil.which("mosquitto") is None:
             pytest.fail("mosquitto is missing: run `make test` (it installs it)")
         self.port = free_port()
         self.config = folder / "mosquitto.conf"
-        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                               "log_dest stderr\n")
+        if users is None:
+            self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+                                   "log_dest stderr\n")
+        else:
+            passwd = folder / "passwd"
+            passwd.touch()
+            for name, password in users.items():
+                subprocess.run(["mosquitto_passwd", "-b", str(passwd), name, password],
+                               check=True, capture_output=True)
+            self.config.write_text(
+                f"listener {self.port} 127.0.0.1\nallow_anonymous false\n"
+                f"password_file {passwd}\nacl_file {ACL}\nlog_dest stderr\n"
+                # run as root by the tests: do not drop to the `mosquitto` user, which
+                # cannot read the password file in pytest's private temporary folder
+                + ("user root\n" if os.geteuid() == 0 else ""))
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.config)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.log = self.config.with_suffix(".log")
+        with self.log.open("ab") as log:  # the broker's own account, for a failing test
+            self.proc = subprocess.Popen(["mosquitto", "-c", str(self.config)],
+                                         stdout=log, stderr=subprocess.STDOUT)
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -87,7 +107,8 @@ async def read(port: int, topic: str, count: int = 1, wait_s: float = 10.0) -> l
 async def test_states_tickets_acks_and_a_broker_restart(broker: Mosquitto,
                                                         tickets: TicketStore) -> None:
     states: dict[str, dict[str, Any]] = {"cam07": {"video": {"state": "up"}}}
-    bridge = MqttBridge("127.0.0.1", broker.port, tickets, lambda: states, prefix="svm")
+    bridge = MqttBridge("127.0.0.1", broker.port, tickets, lambda: states, prefix="svm",
+                        secret=SECRET)
     bus = EventBus()
     task = asyncio.create_task(bridge.run(bus.subscribe("mqtt")))
     try:
@@ -114,8 +135,12 @@ async def test_states_tickets_acks_and_a_broker_restart(broker: Mosquitto,
         assert topic == f"svm/ticket/{number}" and payload["event"] == "opened"
         results = asyncio.create_task(read(broker.port, "svm/ack/result", 2))
         await asyncio.sleep(0.3)
+        ticket = await tickets.get(number)
+        assert ticket is not None
+        token = make_token(SECRET, int(ticket.id), 0, "zhao", 3600)
         async with aiomqtt.Client("127.0.0.1", broker.port) as client:
-            await client.publish("svm/ack", json.dumps({"number": number, "by": "zhao"}), qos=1)
+            await client.publish("svm/ack", json.dumps({"number": number, "by": "zhao",
+                                                        "token": token}), qos=1)
             await client.publish("svm/ack", b"not json", qos=1)
         (ok, bad) = [p for _, p in await results]
         assert ok == {"number": number, "ok": True}
@@ -134,3 +159,76 @@ async def test_states_tickets_acks_and_a_broker_restart(broker: Mosquitto,
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_acks_over_mqtt_prove_who_sent_them(tmp_path: Path, tickets: TicketStore,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """Against a Mosquitto with passwords and the shipped ACL (alerts/mosquitto.acl): a
+    stranger cannot connect, a read-only user cannot ask, and an engineer's ack is taken
+    only with a token for that ticket, that occurrence and that person (or a person
+    token) -- each refusal answered with its reason, logged once."""
+    users = {"sv-monitor": "daemon-pw", "li": "li-pw", "screen": "screen-pw"}
+    broker = Mosquitto(tmp_path, users)
+    broker.start()
+    bridge = MqttBridge("127.0.0.1", broker.port, tickets, dict, username="sv-monitor",
+                        password="daemon-pw", secret=SECRET)
+    task = asyncio.create_task(bridge.run(EventBus().subscribe("mqtt")))
+    fault = FaultTicket("device:cam07", FaultLevel.MINOR, "qd-room", "cam07", "摄像机无视频",
+                        "", ("cam07",), "qingdao")
+    t0 = dt.datetime.now(dt.UTC)
+    number = (await tickets.open_fault(fault, t0)).number
+    ticket = await tickets.get(number)
+    assert ticket is not None
+    link = make_token(SECRET, int(ticket.id), 0, "li", 3600)
+
+    async def ask(user: str, message: dict[str, Any], answers: bool = True) -> Any:
+        async with aiomqtt.Client("127.0.0.1", broker.port, username=user,
+                                  password=users[user]) as client:
+            await client.subscribe("sv-monitor/ack/result", qos=1)
+            await client.publish("sv-monitor/ack", json.dumps(message), qos=1)
+            try:
+                async with asyncio.timeout(3 if answers else 1):
+                    async for reply in client.messages:
+                        return json.loads(bytes(reply.payload))  # type: ignore[arg-type]
+            except TimeoutError:
+                return None
+
+    try:
+        await until(lambda: bridge.connected)
+        with pytest.raises(aiomqtt.MqttError):  # no password: not even connected
+            async with aiomqtt.Client("127.0.0.1", broker.port) as stranger:
+                await stranger.publish("sv-monitor/ack", b"{}", qos=1)
+        # The screen may read but not ask: the broker drops its message.
+        assert await ask("screen", {"number": number, "by": "li", "token": link},
+                         answers=False) is None
+        assert (await tickets.get(number)).state == "open"  # type: ignore[union-attr]
+        # Through the broker, the daemon checks the token.
+        unsigned = await ask("li", {"number": number, "by": "li"})
+        assert unsigned["ok"] is False and unsigned["error"].startswith("unsigned")
+        again = await ask("li", {"number": number, "by": "zhao"})
+        assert again["ok"] is False
+        as_other = await ask("li", {"number": number, "by": "wang", "token": link})
+        assert as_other["ok"] is False and "not valid for wang" in as_other["error"]
+        forged = make_token(b"x" * 32, int(ticket.id), 0, "li", 3600)
+        assert (await ask("li", {"number": number, "by": "li", "token": forged}))["ok"] is False
+        assert (await tickets.get(number)).state == "open"  # type: ignore[union-attr]
+        ok = await ask("li", {"number": number, "by": "li", "token": link})
+        assert ok == {"number": number, "ok": True}
+        acked = await tickets.get(number)
+        assert acked is not None and acked.state == "acknowledged" and acked.engineer == "li"
+        # The fault clears and returns: the old link's token names an earlier occurrence.
+        await tickets.resolve_fault("device:cam07", t0 + dt.timedelta(minutes=10), "ok")
+        await tickets.open_fault(fault, t0 + dt.timedelta(minutes=20))
+        stale = await ask("li", {"number": number, "by": "li", "token": link})
+        assert stale["ok"] is False and "earlier occurrence" in stale["error"]
+        # A person token (`monitor ack-token li`) acknowledges any ticket as li.
+        person = make_person_token(SECRET, "li", 86400)
+        assert (await ask("li", {"number": number, "by": "li", "token": person}))["ok"]
+        assert bridge.acks_total == {"ok": 2, "refused": 5}
+        refusals = [r for r in caplog.records if "refused" in r.getMessage()]
+        unsigned_lines = [r for r in refusals if "unsigned" in str(getattr(r, "fields", ""))]
+        assert len(unsigned_lines) == 1, refusals  # twice unsigned, logged once
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        broker.stop()
