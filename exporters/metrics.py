@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from monitor.core import Monitor
 from monitor.health import Health
+from monitor.httpd import Stats
 from monitor.inventory import Inventory
 from monitor.state import CheckState
 from monitor.tickets.calendar import WorkCalendar
@@ -80,6 +81,8 @@ class View:
     health: Health | None = None
     engine_errors: int = 0
     mqtt_acks: Mapping[str, int] | None = None  # "ok", "refused"; None: no MQTT
+    http: Sequence[Stats] = ()  # the HTTP listeners
+    accept_errors: int = 0
     zone: tzinfo = dt.UTC
 
 
@@ -284,6 +287,24 @@ class DaemonCollector(Collector):
             "covers (Monday-Friday assumed)", value=calendar.fallback_lookups)
 
 
+    def _http(self) -> Iterator[Any]:
+        connections = GaugeMetricFamily("sv_http_connections", "Open HTTP connections",
+                                        labels=["listener"])
+        limit = GaugeMetricFamily("sv_http_connections_limit", "Connections a listener "
+                                  "holds at most", labels=["listener"])
+        rejected = CounterMetricFamily("sv_http_connections_rejected", "HTTP connections "
+                                       "closed by the guard: over the limit, or no request "
+                                       "head in time", labels=["listener", "reason"])
+        for stats in self.view.http:
+            connections.add_metric([stats.name], stats.active)
+            limit.add_metric([stats.name], stats.max_connections)
+            for reason in ("limit", "header_timeout"):
+                rejected.add_metric([stats.name, reason], stats.rejected[reason])
+        yield from (connections, limit, rejected)
+        yield CounterMetricFamily("sv_http_accept_errors", "Connections the process could "
+                                  "not accept (out of file descriptors)",
+                                  value=self.view.accept_errors)
+
     def _health(self) -> Iterator[Any]:
         yield CounterMetricFamily("sv_fault_engine_errors", "Fault evaluations that raised "
                                   "(the others went on; the log names the fault)",
@@ -295,6 +316,7 @@ class DaemonCollector(Collector):
             for result, count in sorted(self.view.mqtt_acks.items()):
                 acks.add_metric([result], count)
             yield acks
+        yield from self._http()
         health = self.view.health
         if health is None:
             return

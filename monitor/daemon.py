@@ -50,6 +50,7 @@ from monitor.core import Monitor
 from monitor.events import EventBus, Subscription, TicketEvent
 from monitor.faults.engine import CheckHealth, FaultEngine
 from monitor.health import STORE, Health, every
+from monitor.httpd import Listener, connection_cap, quiet_accept_errors, raise_open_files_limit
 from monitor.inventory import Inventory, InventoryError, load_inventory
 from monitor.inventory.secrets import SecretError
 from monitor.settings import Settings
@@ -183,9 +184,9 @@ class Daemon:
                 self.sender.failures_total
             view.failing, view.channels = list(self.sender.failing), list(self.sender.channels)
 
-    async def _start_http(self, tickets: TicketStore) -> web.AppRunner:
-        """The HTTP server: metrics, health, and the alert links' acknowledge page."""
-        app = web.Application()
+    async def _start_http(self, tickets: TicketStore) -> list[Listener]:
+        """The HTTP listeners: the ack links' pages on `http_listen`; /metrics and
+        /healthz there too, or on `metrics_listen` alone when it is set."""
 
         async def metrics(request: web.Request) -> web.Response:
             gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
@@ -195,23 +196,40 @@ class Daemon:
                 headers["Content-Encoding"] = "gzip"
             return web.Response(body=body, headers=headers)
 
-        app.router.add_get("/metrics", metrics)
-
         async def health(request: web.Request) -> web.Response:
             self._check_calendar()
             status, body = self.health.report()
             body["checks"] = len(self.monitor.jobs) if self.monitor else 0
             return web.json_response(body, status=status)
 
-        app.router.add_get("/healthz", health)
-        if self.link_secret is not None:
-            app.add_routes(ack_routes(tickets, self.link_secret))
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        host, _, port = self.settings.http_listen.rpartition(":")
-        await web.TCPSite(runner, host.strip("[]") or "127.0.0.1", int(port)).start()
-        log.info("HTTP listening", extra={"fields": {"address": self.settings.http_listen}})
-        return runner
+        def private(app: web.Application) -> None:
+            app.router.add_get("/metrics", metrics)
+            app.router.add_get("/healthz", health)
+
+        def public(app: web.Application) -> None:
+            if self.link_secret is not None:
+                app.add_routes(ack_routes(tickets, self.link_secret))
+            if self.settings.metrics_listen is None:
+                private(app)
+
+        listeners = [("http", self.settings.http_listen, public)]
+        if self.settings.metrics_listen is not None:
+            listeners.append(("metrics", self.settings.metrics_listen, private))
+        cap = connection_cap(self.settings.http_max_connections, len(listeners))
+        quiet_accept_errors(asyncio.get_running_loop(), self._accept_failed)
+        started: list[Listener] = []
+        for name, address, setup in listeners:
+            listener = Listener(name, setup, address, max_connections=cap,
+                                header_timeout_s=self.settings.http_header_timeout)
+            await listener.start()
+            started.append(listener)
+            log.info("HTTP listening", extra={"fields": {
+                "listener": name, "address": address, "max_connections": cap}})
+        self.metrics_view.http = [listener.stats for listener in started]
+        return started
+
+    def _accept_failed(self) -> None:
+        self.metrics_view.accept_errors += 1
 
     async def _start_alerts(self, tickets: TicketStore) -> list[asyncio.Task[None]]:
         """Notifier, sender and MQTT bridge, as configured."""
@@ -365,6 +383,10 @@ class Daemon:
 
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT; the exit code."""
+        soft, hard = raise_open_files_limit()
+        if soft < 4096:
+            log.warning("few open files allowed; set LimitNOFILE (the unit sets 65536)",
+                        extra={"fields": {"nofile": soft, "hard_limit": hard}})
         try:
             self.inventory = await self.load()
         except InventoryError as exc:
@@ -445,7 +467,8 @@ class Daemon:
             await self.stopping.wait()
             systemd.notify("STOPPING=1")
             log.info("stopping")
-            await http.cleanup()
+            for listener in http:
+                await listener.close()
         finally:
             for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)

@@ -8,12 +8,13 @@ listens binds to loopback unless told otherwise.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -109,6 +110,24 @@ class AlertSettings(Section):
     remind_every: Duration = Field(default=1800.0, gt=0)
 
 
+def split_address(value: str, name: str = "address") -> tuple[str, int]:
+    """("host", port) of "host:port" or "[v6]:port"; ValueError says what is wrong."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{name} {value!r}: want host:port, e.g. 127.0.0.1:9108")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach `host` (an address or "localhost")."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class SettingsError(ValueError):
     """The settings file or environment is not valid."""
 
@@ -137,12 +156,37 @@ class Settings(BaseSettings):
     reopen_window: Duration = Field(default=3600.0, ge=0,
                                     description="a fault back within this reopens its ticket")
     http_listen: str = Field(default="127.0.0.1:9108",
-                             description="HTTP: ack links, health (and, later, metrics)")
+                             description="HTTP: the ack links' pages (and /metrics and "
+                                         "/healthz unless metrics_listen is set)")
+    metrics_listen: str | None = Field(
+        default=None, description="HTTP for /metrics and /healthz alone; required when "
+                                  "http_listen is reachable beyond this machine")
+    http_max_connections: int = Field(default=256, ge=1, le=100_000,
+                                      description="connections per listener (and at most "
+                                                  "an eighth of the open-files limit)")
+    http_header_timeout: Duration = Field(default=10.0, gt=0, le=300,
+                                          description="a connection's time to send a "
+                                                      "complete request head")
     health_grace: Duration = Field(
         default=120.0, ge=0, description="/healthz answers 503 once the store or the fault "
                                          "engine has failed this long")
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     mqtt: MqttSettings | None = None
+
+    @model_validator(mode="after")
+    def _listeners(self) -> Settings:
+        for name in ("http_listen", "metrics_listen"):
+            value = getattr(self, name)
+            if value is not None:
+                split_address(value, name)
+        if self.metrics_listen is None and not is_loopback(split_address(self.http_listen)[0]):
+            raise ValueError(
+                f"http_listen {self.http_listen} is reachable beyond this machine: set "
+                "metrics_listen (e.g. 127.0.0.1:9108) so that /metrics and /healthz are not "
+                "served to the ack links' audience")
+        if self.metrics_listen == self.http_listen:
+            raise ValueError("metrics_listen is the same address as http_listen")
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -174,6 +218,7 @@ def load_settings(path: str | Path | None = None, **overrides: object) -> Settin
         raise SettingsError(f"{file}: {exc}") from exc
     except ValidationError as exc:
         where = str(toml_file) if toml_file else "settings"
-        lines = [f"{where}: {'.'.join(str(p) for p in e['loc'])}: "
-                 f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]
+        lines = [": ".join(part for part in (where, ".".join(str(p) for p in e["loc"]),
+                                             e["msg"].removeprefix("Value error, ")) if part)
+                 for e in exc.errors()]
         raise SettingsError("\n".join(lines)) from exc

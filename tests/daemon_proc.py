@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import resource
 import signal
 import socket
 import subprocess
@@ -33,7 +34,8 @@ class Daemon:
     """A `monitor run` subprocess with its log lines and sd_notify messages collected."""
 
     def __init__(self, tmp: Path, inventory: Path, watchdog: bool = True,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, nofile: int | None = None) -> None:
+        """`nofile`: the daemon's open-files limit, soft and hard (`ulimit -n`)."""
         self.notify_path = tmp / f"notify-{time.monotonic_ns()}"
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(str(self.notify_path))
@@ -48,10 +50,16 @@ class Daemon:
         if watchdog:
             env["WATCHDOG_USEC"] = "1000000"
         env |= extra_env or {}
-        self.http = env["MONITOR_HTTP_LISTEN"]  # host:port of /metrics and /healthz
+        # host:port of /metrics and /healthz, and of the ack pages
+        self.http = env.get("MONITOR_METRICS_LISTEN") or env["MONITOR_HTTP_LISTEN"]
+        self.public = env["MONITOR_HTTP_LISTEN"]
+        def limit() -> None:
+            if nofile is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "monitor", "run", "--inventory", str(inventory)],
-            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp)
+            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp, preexec_fn=limit)
         self.lines: queue.Queue[str] = queue.Queue()
         self.log: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)

@@ -34,3 +34,31 @@ def test_environment_beats_file_beats_default(tmp_path: Path,
 def test_named_file_must_exist(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="settings file not found"):
         load_settings(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize(("toml", "error"), [
+    ('http_listen = "0.0.0.0:9108"', "http_listen 0.0.0.0:9108 is reachable beyond this "
+                                     "machine: set metrics_listen"),
+    ('http_listen = "[::]:9108"', "reachable beyond this machine"),
+    ('http_listen = "192.0.2.50:9108"', "reachable beyond this machine"),
+    ('http_listen = "9108"', "http_listen '9108': want host:port"),
+    ('http_listen = "127.0.0.1:70000"', "want host:port"),
+    ('http_listen = "127.0.0.1:9108"\nmetrics_listen = "127.0.0.1:9108"',
+     "metrics_listen is the same address as http_listen"),
+    ("http_header_timeout = \"0s\"", "http_header_timeout"),
+    ("http_max_connections = 0", "http_max_connections"),
+])
+def test_the_ack_port_never_serves_metrics_to_the_world(tmp_path: Path, toml: str,
+                                                        error: str) -> None:
+    path = tmp_path / "monitor.toml"
+    path.write_text(toml + "\n")
+    with pytest.raises(SettingsError, match=error.replace("[", r"\[")) as caught:
+        load_settings(path)
+    assert str(caught.value).startswith(f"{path}: ")
+
+
+def test_a_public_ack_port_with_metrics_on_loopback(tmp_path: Path) -> None:
+    path = tmp_path / "monitor.toml"
+    path.write_text('http_listen = "0.0.0.0:9108"\nmetrics_listen = "127.0.0.1:9100"\n')
+    settings = load_settings(path)
+    assert (settings.http_listen, settings.metrics_listen) == ("0.0.0.0:9108", "127.0.0.1:9100")
