@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from monitor.faults.maintenance import MajorEvent
+from monitor.inventory import yamlfile
 from monitor.inventory.loader import unknown_region
 from monitor.tickets.calendar import WorkCalendar
 from probes.base import Duration
@@ -156,15 +157,27 @@ class RosterError(ValueError):
 def load_roster(path: str | Path, calendar: WorkCalendar | None = None) -> Roster:
     """The roster in `path`; `RosterError` names the file and what is wrong."""
     path = Path(path)
+    data = None
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yamlfile.load(path.read_text(encoding="utf-8"))
         roster = Roster.model_validate(data)
         return roster.use_calendar(calendar) if calendar is not None else roster
     except OSError as exc:
         raise RosterError(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise RosterError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f":{mark.line + 1}" if mark else ""
+        raise RosterError(f"{path}{where}: YAML syntax: "
+                          f"{' '.join(str(exc.problem or exc).split())}") from exc
     except yaml.YAMLError as exc:
-        raise RosterError(f"{path}: YAML syntax: {exc}") from exc
+        raise RosterError(f"{path}: YAML syntax: {' '.join(str(exc).split())}") from exc
     except ValidationError as exc:
-        lines = [f"{path}: {'.'.join(str(p) for p in e['loc'])}: "
-                 f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]
+        lines = []
+        for e in exc.errors():
+            loc = tuple(e["loc"])
+            line = yamlfile.line_of(data, loc) or 1
+            lines.append(f"{path}:{line}: {'.'.join(str(p) for p in loc) or 'roster'}: "
+                         f"{e['msg'].removeprefix('Value error, ')}")
         raise RosterError("\n".join(lines)) from exc

@@ -111,8 +111,9 @@ class Daemon:
         if cfg.link_secret is not None:
             self.link_secret = cfg.link_secret.resolve().encode()
 
-    async def reload(self) -> bool:
-        """Apply the inventory file (and the roster) again; on error keep the current one."""
+    async def reload(self, force: bool = False) -> bool:
+        """Apply the inventory file (and the roster) again; on error keep the current one.
+        `force` (SIGUSR1): also when it drops more than half of the devices."""
         assert self.monitor is not None
         systemd.reloading()
         calendar = self.settings.sla.calendar
@@ -142,6 +143,13 @@ class Daemon:
                 log.error("reload rejected, still running the previous inventory",
                           extra={"fields": {"problem": str(problem)}})
             systemd.notify("READY=1", "STATUS=reload rejected: inventory invalid (see log)")
+            return False
+        if shrunk := shrink_problem(self.settings, self.inventory, inventory, force):
+            self.reload_failures += 1
+            self.metrics_view.last_reload_ok = False
+            log.error("reload rejected, still running the previous inventory",
+                      extra={"fields": {"problem": shrunk}})
+            systemd.notify("READY=1", "STATUS=reload rejected: devices dropped (see log)")
             return False
         if mismatches := config_problems(self.settings, inventory.regions):
             self.reload_failures += 1
@@ -398,6 +406,9 @@ class Daemon:
         except (RosterError, SecretError) as exc:
             log.error("alert configuration invalid", extra={"fields": {"problem": str(exc)}})
             return EX_CONFIG
+        if empty := shrink_problem(self.settings, None, self.inventory):
+            log.error("inventory invalid", extra={"fields": {"problem": empty}})
+            return EX_CONFIG
         if mismatches := config_problems(self.settings, self.inventory.regions):
             for mismatch in mismatches:
                 log.error("configuration invalid", extra={"fields": {"problem": mismatch}})
@@ -451,12 +462,13 @@ class Daemon:
                 tasks.append(asyncio.create_task(systemd.watchdog(interval), name="watchdog"))
             pending_reloads: set[asyncio.Task[bool]] = set()
 
-            def on_hup() -> None:
-                task = asyncio.create_task(self.reload())
+            def on_hup(force: bool = False) -> None:
+                task = asyncio.create_task(self.reload(force))
                 pending_reloads.add(task)
                 task.add_done_callback(pending_reloads.discard)
 
             loop.add_signal_handler(signal.SIGHUP, on_hup)
+            loop.add_signal_handler(signal.SIGUSR1, on_hup, True)
             loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
             loop.add_signal_handler(signal.SIGINT, self.stopping.set)
             log.info("started", extra={"fields": {
@@ -470,7 +482,7 @@ class Daemon:
             for listener in http:
                 await listener.close()
         finally:
-            for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
             for task in tasks:
                 task.cancel()
@@ -483,6 +495,21 @@ class Daemon:
             await self.store.close()
         log.info("stopped")
         return 0
+
+
+def shrink_problem(settings: Settings, old: Inventory | None, new: Inventory,
+                   force: bool = False) -> str | None:
+    """Why `new` must not replace `old`: no devices at all (unless the settings allow
+    it), or -- unless forced -- fewer than half of the devices before.  A truncated
+    file must not silently stop the monitoring of the province."""
+    if not new.devices and not settings.allow_empty_inventory:
+        return (f"{new.path}: no devices: refusing to monitor nothing (a truncated or "
+                "empty file?); set allow_empty_inventory = true if that is meant")
+    if old is not None and not force and len(new.devices) < len(old.devices) / 2:
+        gone = len(old.devices) - len(new.devices)
+        return (f"{new.path}: drops {gone} of {len(old.devices)} devices (more than half; "
+                "a truncated file?); to apply it anyway: systemctl kill -s USR1 sv-monitor")
+    return None
 
 
 def config_problems(settings: Settings, regions: Sequence[str]) -> list[str]:

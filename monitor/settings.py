@@ -158,6 +158,8 @@ class Settings(BaseSettings):
     http_listen: str = Field(default="127.0.0.1:9108",
                              description="HTTP: the ack links' pages (and /metrics and "
                                          "/healthz unless metrics_listen is set)")
+    allow_empty_inventory: bool = Field(
+        default=False, description="start (or reload) with no devices at all")
     metrics_listen: str | None = Field(
         default=None, description="HTTP for /metrics and /healthz alone; required when "
                                   "http_listen is reachable beyond this machine")
@@ -216,6 +218,10 @@ def load_settings(path: str | Path | None = None, **overrides: object) -> Settin
         return FromFile(**values)  # type: ignore[arg-type]
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{file}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{file}: not UTF-8 text (byte {exc.start})") from exc
+    except OSError as exc:
+        raise SettingsError(f"{file}: cannot read: {exc.strerror}") from exc
     except ValidationError as exc:
         where = str(toml_file) if toml_file else "settings"
         lines = [": ".join(part for part in (where, ".".join(str(p) for p in e["loc"]),

@@ -247,3 +247,47 @@ sender = "sv-monitor@example.test"
     finally:
         assert d.stop() == 0
         controller.stop()
+
+
+def test_an_empty_or_truncated_inventory_never_silently_stops_monitoring(
+        tmp_path: Path) -> None:
+    """An empty file is refused at start (exit 78) unless the settings allow it; a reload
+    that would drop more than half of the devices is refused (SIGHUP) until forced
+    (SIGUSR1)."""
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text("")
+    d = Daemon(tmp_path, inv, watchdog=False)
+    try:
+        line = d.wait_log('msg="inventory invalid"')
+        assert "no devices: refusing to monitor nothing" in line
+        assert d.proc.wait(timeout=20) == 78
+    finally:
+        d.stop()
+    inv.write_text("~\n")
+    d = Daemon(tmp_path, inv, watchdog=False,
+               extra_env={"MONITOR_ALLOW_EMPTY_INVENTORY": "true"})
+    try:
+        d.wait_notify("READY=1")
+        assert d.stop() == 0
+    finally:
+        d.stop()
+
+    listeners = [Listener() for _ in range(4)]
+    full = SITES + "devices:\n" + "".join(device(f"cam-{i}", x.port)
+                                          for i, x in enumerate(listeners))
+    inv.write_text(full)
+    d = Daemon(tmp_path, inv, watchdog=False)
+    try:
+        d.wait_notify("READY=1")
+        inv.write_text(full.split("  - {id: cam-1")[0])  # truncated: 1 of 4 left
+        d.proc.send_signal(signal.SIGHUP)
+        line = d.wait_log('msg="reload rejected, still running the previous inventory"')
+        assert "drops 3 of 4 devices (more than half" in line and "USR1" in line
+        d.proc.send_signal(signal.SIGUSR1)
+        line = d.wait_log('msg="inventory reloaded"')
+        assert "removed=3" in line
+        assert d.stop() == 0
+    finally:
+        d.stop()
+        for x in listeners:
+            x.close()

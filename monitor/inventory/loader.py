@@ -103,6 +103,11 @@ def _message(err: ErrorDetails) -> str:
     return msg.removeprefix("Value error, ")
 
 
+def _short(text: str, most: int = 40) -> str:
+    """`text`, cut to `most` characters (a subject in an error, not the whole input)."""
+    return text if len(text) <= most else text[:most - 1] + "…"
+
+
 class _Loader:
     def __init__(self, path: Path, data: LineDict, environ: Mapping[str, str] | None,
                  secrets: bool = True):
@@ -229,7 +234,8 @@ class _Loader:
         seen: dict[str, int] = {}
         for i, item in enumerate(raw):
             ident = item.get("id") if isinstance(item, Mapping) else None
-            subject = f"{kind} {ident!r}" if isinstance(ident, str) else f"{kind} #{i + 1}"
+            subject = f"{kind} {_short(ident)!r}" if isinstance(ident, str) \
+                else f"{kind} #{i + 1}"
             if isinstance(ident, str):
                 if ident in seen:
                     first = _line(self.data, (f"{kind}s", seen[ident]))

@@ -54,9 +54,10 @@ MacAddress = Annotated[str, AfterValidator(_mac)]
 
 
 class Strict(BaseModel):
-    """Unknown keys are errors; models are immutable."""
+    """Unknown keys are errors; models are immutable; a number written where text is
+    expected (an id 1001) is that text."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
 
 class SiteRole(StrEnum):
@@ -113,8 +114,10 @@ class CheckFields(Strict):
     """Fields every check entry has, whatever its probe kind."""
 
     name: Id | None = Field(default=None, description="defaults to the kind; unique per device")
-    interval: Duration | None = Field(default=None, gt=0)
-    timeout: Duration | None = Field(default=None, gt=0)
+    interval: Duration | None = Field(default=None, ge=0.1, le=86400,
+                                      description="100 ms to 1 day")
+    timeout: Duration | None = Field(default=None, gt=0, le=86400,
+                                     description="up to the interval")
     fail_after: int | None = Field(default=None, ge=1, le=100,
                                    description="consecutive failures before DOWN")
     recover_after: int | None = Field(default=None, ge=1, le=100,

@@ -4,10 +4,18 @@ PyYAML's libyaml-backed safe loader builds plain dicts and lists; the subclasses
 here also carry the line of every key (`LineDict.key_lines`) and item
 (`LineList.item_lines`), so validation errors can name the line.  Duplicate keys,
 which YAML forbids and PyYAML silently accepts, are rejected.
+
+Implicit types are YAML 1.2's core schema, not PyYAML's YAML 1.1: only ``true`` /
+``false``, ``null`` / ``~``, decimal integers and decimal floats (``.inf``, ``.nan``)
+are typed; everything else is a string as written.  So an id ``2026-01-01`` or
+``0x1F``, a name ``yes``, an office hour ``08:30`` (YAML 1.1: the number 510) stay
+what they look like, and the models parse dates and times from their text.  A
+"number" too long to be one (over 30 digits) is a string too, never a traceback.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Iterator
 from typing import Any
 
@@ -33,6 +41,19 @@ class LineList(list[Any]):
 
 class _Loader(_Base):  # type: ignore[misc]
     pass
+
+
+_Loader.yaml_implicit_resolvers = {}
+for _tag, _pattern, _first in (
+        ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+        ("int", r"^[-+]?(?:0|[1-9][0-9]*)$", "-+0123456789"),
+        ("float", r"^(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+                  r"|[-+]?[0-9]+[eE][-+]?[0-9]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+         "-+0123456789."),
+        ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+        ("merge", r"^(?:<<)$", "<")):
+    _Loader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_pattern),
+                                  list(_first))
 
 
 def _mapping(loader: Any, node: yaml.MappingNode) -> Iterator[LineDict]:
@@ -70,6 +91,22 @@ def _timestamp(loader: Any, node: yaml.ScalarNode) -> Any:
                                node.start_mark) from exc
 
 
+def _int(loader: Any, node: yaml.ScalarNode) -> Any:
+    text = loader.construct_scalar(node)
+    if len(text.lstrip("+-")) > 30:  # no count of anything: keep the text
+        return text
+    return int(text)
+
+
+def _float(loader: Any, node: yaml.ScalarNode) -> Any:
+    text = loader.construct_scalar(node)
+    if len(text) > 60:
+        return text
+    return loader.construct_yaml_float(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _int)
+_Loader.add_constructor("tag:yaml.org,2002:float", _float)
 _Loader.add_constructor("tag:yaml.org,2002:map", _mapping)
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _sequence)

@@ -76,8 +76,9 @@ def _dates(value: Any) -> list[dt.date]:
         first, _, last = value.partition("/")
         start = dt.date.fromisoformat(first.strip())
         end = dt.date.fromisoformat(last.strip()) if last else start
-    except ValueError:
-        raise ValueError(f"{value!r}: want a date (2027-01-01) or a range "
+    except ValueError as exc:
+        why = f"{exc}; " if "out of range" in str(exc) or "must be in" in str(exc) else ""
+        raise ValueError(f"{value!r}: {why}want a date (2027-01-01) or a range "
                          "(2027-02-06/2027-02-13)") from None
     if end < start:
         raise ValueError(f"{value!r}: the range ends before it starts")

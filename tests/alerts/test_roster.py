@@ -51,9 +51,21 @@ def test_bad_roster_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(RosterError) as caught:
         load_roster(bad)
     text = str(caught.value)
-    assert f"{bad}: shift: Extra inputs are not permitted" in text
+    assert f"{bad}:3: shift: Extra inputs are not permitted" in text
     bad.write_text("people: {wang: {name: 王工}}\nsupervisors: [nobody]\n")
     with pytest.raises(RosterError, match="not in people: nobody"):
+        load_roster(bad)
+    # YAML 1.1 read an unquoted 08:30 as the number 510; here it is the time it says.
+    bad.write_text("people: {wang: {name: 王工}}\nresident: {person: wang, start: 08:30,\n"
+                   "  end: 17:60}\n")
+    with pytest.raises(RosterError) as caught:
+        load_roster(bad)
+    assert f"{bad}:3: resident.end: Input should be in a valid time format" in str(caught.value)
+    bad.write_bytes(b"people: {wang: {name: \xff}}\n")
+    with pytest.raises(RosterError, match=r"roster.yaml: not UTF-8 text \(byte 22\)"):
+        load_roster(bad)
+    bad.write_text("people: {wang: {name: [}\n")
+    with pytest.raises(RosterError, match=r"roster.yaml:1: YAML syntax"):
         load_roster(bad)
 
 

@@ -44,7 +44,7 @@ EXPECTED = {
         "duplicate_yaml_key.yaml:9: YAML syntax: found duplicate key 'site' (while constructing a mapping at line 5)",
     ],
     "impossible_date": [
-        "impossible_date.yaml:5: YAML syntax: '2027-02-30T09:00:00+08:00' is not a valid date (day is out of range for month)",
+        "impossible_date.yaml:5: maintenance 'cabling': start: Input should be a valid datetime or date, day value is outside expected range",
     ],
     "interval_below_default_timeout": [
         "interval_below_default_timeout.yaml:11: device 'cam-1': check 'icmp': interval 2s is shorter than timeout 5s",
@@ -91,6 +91,9 @@ EXPECTED = {
     ],
     "unknown_check_kind": [
         "unknown_check_kind.yaml:11: device 'cam-1': check 'telnet': unknown check kind 'telnet' (known: auth_login, backup_age, http, icmp, onvif, onvif_ptz_move, rtsp, snmp, snmp_topology, tcp, video)",
+    ],
+    "secret_outside_folder": [
+        "secret_outside_folder.yaml:6: credentials 'snmp': community: file:../../etc/community: a relative path may not leave the inventory's folder (write an absolute path)",
     ],
     "unknown_credentials": [
         "unknown_credentials.yaml:5: device 'cam-1': unknown credentials 'nvr'",

@@ -62,3 +62,10 @@ def test_a_public_ack_port_with_metrics_on_loopback(tmp_path: Path) -> None:
     path.write_text('http_listen = "0.0.0.0:9108"\nmetrics_listen = "127.0.0.1:9100"\n')
     settings = load_settings(path)
     assert (settings.http_listen, settings.metrics_listen) == ("0.0.0.0:9108", "127.0.0.1:9100")
+
+
+def test_a_settings_file_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "monitor.toml"
+    path.write_bytes(b'language = "\xff"\n')
+    with pytest.raises(SettingsError, match=r"monitor.toml: not UTF-8 text \(byte 12\)"):
+        load_settings(path)
