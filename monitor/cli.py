@@ -17,6 +17,10 @@ from monitor import logs
 from monitor.settings import Settings, SettingsError, load_settings
 
 EXIT_INVALID = 1
+EX_UNAVAILABLE = 69  # sysexits: a service (the database) cannot be reached
+EX_IOERR = 74  # sysexits: a file could not be read or written
+EX_SOFTWARE = 70  # sysexits: an error nobody foresaw (--debug shows its traceback)
+CLI_BUSY_TIMEOUT_S = 5.0  # how long a command waits for the daemon's SQLite write lock
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -127,7 +131,7 @@ def cmd_once(args: argparse.Namespace) -> int:
 
 async def _status(settings: Settings, device: str | None) -> list[Any]:
     from monitor.store.store import Store
-    store = await Store.open(settings.database_url)
+    store = await Store.open(settings.database_url, CLI_BUSY_TIMEOUT_S)
     try:
         return await store.states(device)
     finally:
@@ -241,7 +245,7 @@ async def _tickets(settings: Settings, args: argparse.Namespace) -> int:
     from monitor.store.store import Store
     from monitor.tickets import text
     from monitor.tickets.store import ACTIVE, TicketError, TicketStore
-    store = await Store.open(settings.database_url)
+    store = await Store.open(settings.database_url, CLI_BUSY_TIMEOUT_S)
     zone, lang = settings.sla.zone, settings.language
     tickets = TicketStore(store, settings.sla, settings.reopen_window)
     try:
@@ -462,6 +466,8 @@ def cmd_ack_token(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     """The argument parser of ``monitor``."""
     p = argparse.ArgumentParser(prog="monitor", description=__doc__)
+    p.add_argument("--debug", action="store_true",
+                   help="show the traceback of an error instead of one line")
     p.add_argument("--settings", metavar="FILE",
                    help="settings file (TOML); default $MONITOR_SETTINGS or "
                         "/etc/monitor/monitor.toml if present")
@@ -550,7 +556,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INVALID
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        unavailable = _unavailable(exc, args)
+        text = " ".join(str(exc).split())[:400] or type(exc).__name__
+        if unavailable is None and isinstance(exc, OSError) and exc.filename:
+            print(f"monitor {args.command}: {exc.filename}: {exc.strerror}", file=sys.stderr)
+            return EX_IOERR
+        if unavailable:
+            print(f"monitor {args.command}: {unavailable}: {text}", file=sys.stderr)
+            return EX_UNAVAILABLE
+        print(f"monitor {args.command}: {type(exc).__name__}: {text} (--debug shows where)",
+              file=sys.stderr)
+        return EX_SOFTWARE
     return code
+
+
+def _unavailable(exc: BaseException, args: argparse.Namespace) -> str | None:
+    """What could not be reached, when `exc` says something could not be."""
+    import socket
+
+    from sqlalchemy.exc import DBAPIError, OperationalError
+    try:
+        url = _redact_url(_settings(args).database_url)
+    except Exception:  # the settings themselves are the problem: say less
+        url = "the database"
+    chain: list[BaseException] = []
+    while exc is not None and len(chain) < 10:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    if any(isinstance(e, OperationalError | DBAPIError) for e in chain):
+        return f"database {url}"
+    if any(isinstance(e, ConnectionError | TimeoutError | socket.gaierror) for e in chain):
+        return f"cannot connect (database {url})"
+    if any(type(e).__module__.startswith("asyncpg") for e in chain):
+        return f"database {url}"
+    return None
+
+
+def _redact_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    return make_url(url).render_as_string(hide_password=True)
 
 
 if __name__ == "__main__":

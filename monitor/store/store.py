@@ -53,12 +53,13 @@ class Store:
         self._write = asyncio.Lock()
 
     @classmethod
-    async def open(cls, url: str) -> Store:
-        """Connect to `url`, migrate the schema and return the store."""
+    async def open(cls, url: str, busy_timeout_s: float = 30.0) -> Store:
+        """Connect to `url`, migrate the schema and return the store.  SQLite waits up to
+        `busy_timeout_s` for another writer (the daemon), then fails."""
         parsed = make_url(url)
         kwargs: dict[str, Any] = {}
         if parsed.get_backend_name() == "sqlite":
-            kwargs["connect_args"] = {"timeout": 30}  # wait for another writer, do not fail
+            kwargs["connect_args"] = {"timeout": busy_timeout_s}
         engine = create_async_engine(url, **kwargs)
         if parsed.get_backend_name() == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
