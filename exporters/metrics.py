@@ -293,12 +293,13 @@ class DaemonCollector(Collector):
         limit = GaugeMetricFamily("sv_http_connections_limit", "Connections a listener "
                                   "holds at most", labels=["listener"])
         rejected = CounterMetricFamily("sv_http_connections_rejected", "HTTP connections "
-                                       "closed by the guard: over the limit, or no request "
-                                       "head in time", labels=["listener", "reason"])
+                                       "closed by the guard: over the limit, no request "
+                                       "head in time, a malformed request",
+                                       labels=["listener", "reason"])
         for stats in self.view.http:
             connections.add_metric([stats.name], stats.active)
             limit.add_metric([stats.name], stats.max_connections)
-            for reason in ("limit", "header_timeout"):
+            for reason in ("limit", "header_timeout", "bad_request"):
                 rejected.add_metric([stats.name, reason], stats.rejected[reason])
         yield from (connections, limit, rejected)
         yield CounterMetricFamily("sv_http_accept_errors", "Connections the process could "

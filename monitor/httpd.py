@@ -12,9 +12,10 @@ not feel it.  Each listener:
   not for ever;
 * refuses request bodies over `body_limit` (413) and over-long header lines (aiohttp).
 
-Accept errors (the process out of descriptors) are logged at most once a minute,
-with a count, instead of a traceback per try.  aiohttp has no header timeout or
-connection cap of its own, so the guard is a protocol wrapped around its handler.
+Accept errors (the process out of descriptors) and malformed requests (which aiohttp
+logs with a traceback each) are logged at most once a minute, with a count.  aiohttp
+has no header timeout or connection cap of its own, so the guard is a protocol
+wrapped around its handler.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 log = logging.getLogger("monitor.httpd")
 
@@ -172,6 +174,31 @@ class Guard:
                 guarded.arm()
 
 
+class _RequestLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp's request-handler logger: a malformed request is counted and noted once a
+    minute (no traceback); a handler's own error keeps its traceback, but is not repeated
+    more than once a minute either."""
+
+    def __init__(self, guard: Guard) -> None:
+        super().__init__(log, {})
+        self.guard = guard
+        self.last: dict[str, float] = {}
+
+    def exception(self, msg: object, *args: Any, exc_info: Any = True, **kw: Any) -> None:
+        exc = exc_info if isinstance(exc_info, BaseException) else None
+        if isinstance(exc, HttpProcessingError):
+            self.guard.stats.rejected["bad_request"] += 1
+            self.guard.note("malformed requests answered 400")
+            return
+        kind = type(exc).__name__ if exc else str(msg)
+        now = time.monotonic()
+        if now - self.last.get(kind, -LOG_EVERY_S) >= LOG_EVERY_S:
+            self.last[kind] = now
+            self.logger.error(f"HTTP: {msg}; logged at most once a minute", *args,
+                              exc_info=exc_info, extra={"fields": {
+                                  "listener": self.guard.stats.name}})
+
+
 class Listener:
     """One guarded aiohttp listener."""
 
@@ -185,7 +212,7 @@ class Listener:
                                    middlewares=[self.guard.middleware])
         app_setup(self.app)
         self.runner = web.AppRunner(self.app, access_log=None, keepalive_timeout=75,
-                                    max_headers=64)
+                                    max_headers=64, logger=_RequestLog(self.guard))
         self.server: asyncio.Server | None = None
 
     async def start(self) -> None:

@@ -80,3 +80,6 @@ def setup(level: str = "info", fmt: str = "logfmt") -> None:
     root.setLevel(level.upper())
     for noisy in ("aiosqlite", "asyncio", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # zeep logs a traceback for every value a device gets wrong ("Error during xml ->
+    # python translation") and reads it as None; the probe reports the reply itself.
+    logging.getLogger("zeep").setLevel(logging.CRITICAL)

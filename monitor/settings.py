@@ -228,3 +228,5 @@ def load_settings(path: str | Path | None = None, **overrides: object) -> Settin
                                              e["msg"].removeprefix("Value error, ")) if part)
                  for e in exc.errors()]
         raise SettingsError("\n".join(lines)) from exc
+    except ValueError as exc:  # tomllib: a value it cannot build (a date of month 13)
+        raise SettingsError(f"{file}: {exc}") from exc

@@ -90,16 +90,38 @@ def failure(exc: BaseException, where: str, drift: float | None) -> ProbeResult:
         return ProbeResult(Status.DOWN, Reason.UNREACHABLE, f"{where}: {exc.os_error}")
     if isinstance(exc, aiohttp.ClientError | ONVIFError | zeep.exceptions.TransportError):
         return ProbeResult(Status.ERROR, Reason.PROTOCOL_ERROR, f"{where}: {exc}", values=values)
+    if _raised_in_parser(exc):
+        # zeep (non-strict, as onvif-zeep-async sets it) has no error of its own for a
+        # reply of the wrong shape: it trips over it (TypeError, AttributeError, …).
+        return ProbeResult(Status.ERROR, "malformed_response",
+                           f"{where}: a reply of the wrong shape ({type(exc).__name__}: "
+                           f"{str(exc)[:120]})", values=values)
     raise exc
 
 
+_PARSERS = ("/zeep/", "/lxml/", "src/lxml/")
+
+
+def _raised_in_parser(exc: BaseException) -> bool:
+    """Whether `exc` came out of the SOAP/XML libraries' own code (the innermost frame)."""
+    tb = exc.__traceback__
+    last = None
+    while tb is not None:
+        last, tb = tb, tb.tb_next
+    return last is not None and any(p in last.tb_frame.f_code.co_filename for p in _PARSERS)
+
+
 def _camera_time(answer: Any) -> dt.datetime:
-    utc = answer.UTCDateTime
-    if utc is None or utc.Date is None or utc.Time is None:
-        raise OnvifFailure(ProbeResult(Status.ERROR, "malformed_response",
-                                       "GetSystemDateAndTime carried no UTC time"))
-    return dt.datetime(utc.Date.Year, utc.Date.Month, utc.Date.Day, utc.Time.Hour,
-                       utc.Time.Minute, utc.Time.Second, tzinfo=dt.UTC)
+    utc = getattr(answer, "UTCDateTime", None)
+    date: Any = getattr(utc, "Date", None)
+    time_: Any = getattr(utc, "Time", None)
+    try:
+        return dt.datetime(date.Year, date.Month, date.Day, time_.Hour, time_.Minute,
+                           time_.Second, tzinfo=dt.UTC)
+    except (AttributeError, TypeError, ValueError, OverflowError):
+        raise OnvifFailure(ProbeResult(
+            Status.ERROR, "malformed_response",
+            "GetSystemDateAndTime carried no valid UTC time")) from None
 
 
 async def run(target: Target, params: OnvifParams, ctx: ProbeContext) -> ProbeResult:

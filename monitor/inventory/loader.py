@@ -50,6 +50,12 @@ def load_inventory(path: str | Path, environ: Mapping[str, str] | None = None, *
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InventoryError([Problem(path, None, None, f"cannot read: {exc}")]) from exc
+    return parse_inventory(text, path, environ, secrets=secrets)
+
+
+def parse_inventory(text: str, path: Path, environ: Mapping[str, str] | None = None, *,
+                    secrets: bool = True) -> Inventory:
+    """The inventory written in `text` (as if read from `path`)."""
     try:
         data = yamlfile.load(text)
     except YAMLError as exc:

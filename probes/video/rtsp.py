@@ -158,7 +158,12 @@ class Authenticator:
         for value in response.headers.get("www-authenticate", []):
             scheme, _, rest = value.partition(" ")
             if scheme.lower() == "digest":
-                self.scheme, self.challenge = "digest", parse_keqv_list(parse_http_list(rest))
+                try:
+                    challenge = parse_keqv_list(parse_http_list(rest))
+                except ValueError:
+                    raise RtspError("malformed_response", "a Digest challenge that cannot "
+                                    f"be read: {value[:80]!r}", Status.ERROR) from None
+                self.scheme, self.challenge = "digest", challenge
                 return True
         for value in response.headers.get("www-authenticate", []):
             if value.lower().startswith("basic"):

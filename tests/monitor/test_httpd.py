@@ -111,3 +111,21 @@ def test_the_cap_stays_under_the_open_files_limit() -> None:
         assert connection_cap(10_000, 1) == 256
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+async def test_malformed_requests_are_counted_not_logged_each(
+        listener: Listener, caplog: pytest.LogCaptureFixture) -> None:
+    """aiohttp logs a traceback for each malformed request; here: a 400, a count, and
+    one line a minute."""
+    with caplog.at_level(logging.DEBUG):
+        for _ in range(5):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port(listener))
+            writer.write(b"GET / HTTP/1.1\r\nHo\x01st: x\r\n\r\n")
+            answer = await asyncio.wait_for(reader.read(), 3)
+            assert b" 400 " in answer.split(b"\r\n")[0], answer[:60]
+            writer.close()
+            await writer.wait_closed()
+    assert listener.stats.rejected["bad_request"] == 5
+    lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 1 and "malformed requests" in lines[0].getMessage()
+    assert lines[0].exc_info is None
