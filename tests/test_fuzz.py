@@ -25,9 +25,8 @@ def test_no_input_crashes_or_hangs_a_parser(name: str) -> None:
     assert report.accepted + report.clean == CASES
 
 
-def test_the_seeds_are_valid_inputs() -> None:
+def test_the_first_seed_is_a_valid_input() -> None:
     """A target whose seeds all fail would fuzz only its first line of defence."""
     for name, make in TARGETS.items():
-        target = make()
-        report = fuzz(target, len(target.seeds))
-        assert report.accepted >= 1, name
+        report = fuzz(make(), 1)
+        assert report.accepted == 1, (name, report)

@@ -99,16 +99,46 @@ def _convert(value: Any) -> tuple[int, ber.Value]:
 
 
 class V3Client:
-    """SNMPv3 GET and column walks with one shared pysnmp engine."""
+    """SNMPv3 GET and column walks with one shared pysnmp engine.
+
+    pysnmp lets a datagram it cannot decode raise out of its receive callback (asyncio
+    then logs a multi-KB traceback per datagram) and the request ends as a timeout.  So
+    the engine's receive path is guarded: such a datagram is dropped quietly and
+    counted, and a request that then times out although its agent did answer ends as
+    `SnmpMalformed` (malformed_response), not as `SnmpTimeout`."""
 
     def __init__(self) -> None:
         self._engine: Any = None
+        self.heard: dict[tuple[str, int], float] = {}  # agent → last datagram (loop time)
+        self.garbled: dict[tuple[str, int], str] = {}  # agent → why its last one failed
+        self.garbage_total = 0
+        self.addresses: dict[str, str] = {}  # host name → the address asked
 
     @property
     def engine(self) -> Any:
         if self._engine is None:
             self._engine = hlapi.SnmpEngine()
+            self._guard(self._engine)
         return self._engine
+
+    def _guard(self, engine: Any) -> None:
+        dispatcher = engine.message_dispatcher
+        receive = dispatcher.receive_message
+
+        def guarded(snmp_engine: Any, domain: Any, address: Any, whole: Any) -> Any:
+            try:
+                key = (str(address[0]), int(address[1]))
+            except (TypeError, ValueError, IndexError):
+                key = ("?", 0)
+            self.heard[key] = asyncio.get_running_loop().time()
+            try:
+                return receive(snmp_engine, domain, address, whole)
+            except Exception as exc:  # pysnmp/pyasn1 tripped over it: drop it, quietly
+                self.garbage_total += 1
+                self.garbled[key] = f"{type(exc).__name__}: {str(exc)[:120]}"
+                return None
+
+        dispatcher.receive_message = guarded
 
     def close(self) -> None:
         """Close the engine's sockets."""
@@ -121,16 +151,23 @@ class V3Client:
         if left <= 0:
             raise SnmpTimeout(f"no time left to ask {agent.host}:{agent.port}")
         per_try = min(agent.timeout_s, left / (agent.retries + 1))
+        address = await resolve(agent.host)
+        self.addresses[agent.host] = address
         return await hlapi.UdpTransportTarget.create(
-            (await resolve(agent.host), agent.port), timeout=per_try, retries=agent.retries)
+            (address, agent.port), timeout=per_try, retries=agent.retries)
 
-    @staticmethod
-    def _check(agent: Agent, indication: Any, status: Any, index: Any) -> None:
+    def _check(self, agent: Agent, indication: Any, status: Any, index: Any,
+               since: float) -> None:
         if indication:
             where = f"{agent.host}:{agent.port}"
             if isinstance(indication, _AUTH):
                 raise SnmpAuthFailed(f"{where}: {indication}")
             if isinstance(indication, _TIMEOUT):
+                key = (self.addresses.get(agent.host, agent.host), agent.port)
+                if self.heard.get(key, -1.0) >= since:
+                    why = self.garbled.get(key, "nothing in it matched the request")
+                    raise SnmpMalformed(f"{where} answered, but not with anything readable "
+                                        f"({why})")
                 raise SnmpTimeout(f"no response from {where}")
             if isinstance(indication, _MALFORMED):
                 raise SnmpMalformed(f"{where}: {indication}")
@@ -149,12 +186,13 @@ class V3Client:
         out: dict[bytes, tuple[int, ber.Value]] = {}
         for i in range(0, len(oids), agent.max_oids):
             batch = oids[i:i + agent.max_oids]
+            since = asyncio.get_running_loop().time()
             indication, status, index, varbinds = await hlapi.get_cmd(
                 self.engine, self._usm(agent), await self._target(agent, deadline),
                 hlapi.ContextData(),
                 *[hlapi.ObjectType(hlapi.ObjectIdentity(ber.decode_oid(o))) for o in batch],
                 lookupMib=False)
-            self._check(agent, indication, status, index)
+            self._check(agent, indication, status, index, since)
             for oid, value in varbinds:
                 out[ber.encode_oid(tuple(oid))] = _convert(value)
         return out
@@ -168,13 +206,14 @@ class V3Client:
         while cursor and total <= MAX_ROWS:
             open_cols = list(cursor)
             reps = max(1, min(agent.max_repetitions, 60 // len(open_cols)))
+            since = asyncio.get_running_loop().time()
             indication, status, index, table = await hlapi.bulk_cmd(
                 self.engine, self._usm(agent), await self._target(agent, deadline),
                 hlapi.ContextData(), 0, reps,
                 *[hlapi.ObjectType(hlapi.ObjectIdentity(ber.decode_oid(cursor[c])))
                   for c in open_cols],
                 lookupMib=False)
-            self._check(agent, indication, status, index)
+            self._check(agent, indication, status, index, since)
             if not table:
                 break
             done: set[bytes] = set()

@@ -5,6 +5,7 @@ a crash."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -96,6 +97,72 @@ SDP = (b"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=Media\r\nt=0 0\r\nm=video 0 RTP/AVP 
        b"a=rtpmap:96 H264/90000\r\na=framesize:96 1920-1080\r\na=x-dimensions:1920,1080\r\n"
        b"a=cliprect:0,0,1080,1920\r\nm=audio 0 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n"
        b"a=control:trackID=2\r\n")
+class Logged(Exception):
+    """The parser stayed up but logged (a traceback per datagram is a flood)."""
+
+
+def snmp_v3() -> Target:
+    """v3 datagrams into pysnmp's receive path as the daemon guards it (V3Client): an
+    exception escaping it, or anything logged, is a crash; a datagram pysnmp trips over
+    and the guard drops is a clean error."""
+    import logging
+
+    from probes.snmp import ber
+    from probes.snmp.client import Agent
+    from probes.snmp.v3 import Usm, V3Client
+    from tests.probes.test_snmp import PYSNMP_TRIPS
+    state: dict[str, Any] = {}
+    seeds: list[bytes] = [PYSNMP_TRIPS]
+
+    class Records(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            state["logged"] = record.getMessage()
+
+    async def setup() -> None:
+        loop = asyncio.get_running_loop()
+        got: list[bytes] = []
+
+        class Catch(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: Any) -> None:
+                got.append(data)
+
+        transport, _ = await loop.create_datagram_endpoint(Catch, local_addr=("127.0.0.1", 0))
+        port = transport.get_extra_info("sockname")[1]
+        client = V3Client()
+        for priv in (None, "AES"):  # a discovery request, authNoPriv and authPriv
+            agent = Agent("127.0.0.1", port, version=3, timeout_s=0.1, retries=0,
+                          usm=Usm("u", "SHA", "auth-pass-1", priv, priv and "priv-pass-1"))
+            with contextlib.suppress(Exception):
+                await client.get(agent, [ber.encode_oid((1, 3, 6, 1, 2, 1, 1, 3, 0))],
+                                 loop.time() + 0.3)
+        transport.close()
+        seeds[:0] = got  # the real messages first
+        from pysnmp.carrier.asyncio.dgram import udp
+        state.update(client=client, domain=udp.DOMAIN_NAME, handler=Records(logging.WARNING))
+        logging.getLogger().addHandler(state["handler"])
+
+    async def teardown() -> None:
+        logging.getLogger().removeHandler(state["handler"])
+        state["client"].close()
+
+    async def run(data: bytes) -> None:
+        client = state["client"]
+        before = client.garbage_total
+        state.pop("logged", None)
+        engine = client.engine
+        engine.message_dispatcher.receive_message(engine, state["domain"],
+                                                  ("127.0.0.1", 161), data)
+        await asyncio.sleep(0)
+        if "logged" in state:
+            raise Logged(state["logged"][:300])
+        if client.garbage_total > before:
+            raise ber.MalformedMessage("pysnmp tripped; the guard dropped it")
+
+    from probes.snmp import ber as ber_module
+    return Target("SNMPv3 reply (pysnmp, guarded)", seeds, run,
+                  (ber_module.MalformedMessage,), setup=setup, teardown=teardown)
+
+
 RTSP_REPLIES = [
     b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nPublic: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n\r\n",
     b"RTSP/1.0 401 Unauthorized\r\nCSeq: 2\r\nWWW-Authenticate: Digest realm=\"IP Camera\", "
@@ -306,6 +373,6 @@ def mqtt() -> Target:
 
 TARGETS: dict[str, Callable[[], Target]] = {
     "inventory": inventory, "settings": settings, "roster": roster, "holidays": holidays,
-    "snmp": snmp_ber, "rtsp": rtsp, "onvif": onvif, "http": http, "mqtt": mqtt,
+    "snmp": snmp_ber, "snmp_v3": snmp_v3, "rtsp": rtsp, "onvif": onvif, "http": http, "mqtt": mqtt,
 }
 os.environ.setdefault("LINK", "x")

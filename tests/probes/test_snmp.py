@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -132,6 +133,50 @@ async def test_malformed_replies(clients: SharedClients, reply: object) -> None:
         transport.close()
     assert (r.status, r.reason) == (Status.ERROR, "malformed_response"), r
     assert clients.snmp_transport.malformed_total >= 1
+
+
+# A mutated v3 reply that pyasn1 trips over (TypeError inside pysnmp's receive path),
+# found by the mutator below.
+PYSNMP_TRIPS = bytes.fromhex("ffe30401040201030410300e0400020100020100040004000400301304"
+                             "000400a00d02032bad060201000201003000")
+
+
+@pytest.mark.parametrize("kind", ["mutated", "trips-pysnmp"])
+async def test_v3_garbage_is_malformed_quietly(clients: SharedClients, kind: str,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """An old or broken v3 agent: its replies are the request with bytes mutated (the
+    same seeded mutator as the fuzz tests), or one pysnmp's decoder raises on.  pysnmp
+    let that raise out of its receive callback (a multi-KB traceback per datagram,
+    logged by asyncio) and the request ended as a timeout; now each is
+    malformed_response, and nothing is logged.  (The agent is a scripted UDP socket: no
+    real agent sends garbage on demand.)"""
+    import random
+
+    from tests.fuzz.engine import mutate
+    rng = random.Random(11)
+
+    def reply(request: bytes) -> bytes:
+        return PYSNMP_TRIPS if kind == "trips-pysnmp" else (
+            mutate(rng, request, [request]) or b"\x30")
+
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(lambda: Scripted(reply),
+                                                       local_addr=("127.0.0.1", 0))
+    creds = Credentials(snmp_user="u", auth_protocol="SHA", auth_key="auth-pass-1",
+                        priv_protocol="AES", priv_key="priv-pass-1")
+    try:
+        port = transport.get_extra_info("sockname")[1]
+        with caplog.at_level(logging.DEBUG):
+            results = [await poll(clients, port, creds=creds, version="3", budget=0.6,
+                                  retries=0) for _ in range(20 if kind == "mutated" else 3)]
+    finally:
+        transport.close()
+    reasons = {(r.status, r.reason) for r in results}
+    assert reasons == {(Status.ERROR, "malformed_response")}, [r.detail for r in results]
+    if kind == "trips-pysnmp":
+        assert clients.snmp_v3.garbage_total >= 3
+        assert "TypeError" in results[0].detail
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text[:2000]
 
 
 async def test_reboot_counter_wrap_and_interface_down(snmpsim: Snmpsim,
