@@ -160,7 +160,7 @@ class Authenticator:
             if scheme.lower() == "digest":
                 try:
                     challenge = parse_keqv_list(parse_http_list(rest))
-                except ValueError:
+                except (ValueError, IndexError):  # "a=" (IndexError), "a" (ValueError)
                     raise RtspError("malformed_response", "a Digest challenge that cannot "
                                     f"be read: {value[:80]!r}", Status.ERROR) from None
                 self.scheme, self.challenge = "digest", challenge
@@ -266,7 +266,8 @@ class RtspConnection:
                                 Status.ERROR)
             response.headers.setdefault(name.strip().lower(), []).append(value.strip())
         length = response.header("content-length") or "0"
-        if not length.isdigit() or int(length) > MAX_BODY:
+        if not (length.isascii() and length.isdigit()) or len(length) > 12 \
+                or int(length) > MAX_BODY:
             raise RtspError("malformed_response", f"reply body of {length[:20]} bytes refused",
                             Status.ERROR)
         if int(length):
