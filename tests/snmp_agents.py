@@ -54,14 +54,18 @@ def _answers(port: int, community: str = "public", timeout: float = 10) -> bool:
 class Snmpd:
     """net-snmp's snmpd in the foreground with a config of our own."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path,
+                 users: dict[str, tuple[str, str, str | None, str | None]] | None = None
+                 ) -> None:
+        """`users`: the v3 users (name → auth protocol, key, priv protocol, key);
+        default `V3_USERS`."""
         if shutil.which("snmpd") is None:
             pytest.fail("snmpd is missing: run `make test` (it installs net-snmp)")
         self.folder = folder
         self.port = free_port(socket.SOCK_DGRAM)
         folder.mkdir(parents=True, exist_ok=True)
         lines = ["rocommunity public 127.0.0.1", "sysLocation test", "sysContact tests"]
-        for user, (auth, akey, priv, pkey) in V3_USERS.items():
+        for user, (auth, akey, priv, pkey) in (users or V3_USERS).items():
             if priv:
                 lines.append(f'createUser {user} {auth} "{akey}" {priv} "{pkey}"')
                 lines.append(f"rouser {user} priv")

@@ -99,52 +99,81 @@ def _convert(value: Any) -> tuple[int, ber.Value]:
 
 
 class V3Client:
-    """SNMPv3 GET and column walks with one shared pysnmp engine.
+    """SNMPv3 GET and column walks: one pysnmp engine per set of credentials.
+
+    A fleet uses one user name on many agents with different keys (per vendor, per
+    region).  pysnmp keeps one entry per user name in an engine's user table, so two
+    such agents polled through one engine used each other's keys (auth_failed, or a
+    timeout).  Each distinct (user, protocols, keys) gets an engine of its own; the
+    agents sharing credentials share it, so a fleet costs an engine per credential set.
 
     pysnmp lets a datagram it cannot decode raise out of its receive callback (asyncio
     then logs a multi-KB traceback per datagram) and the request ends as a timeout.  So
     the engine's receive path is guarded: such a datagram is dropped quietly and
-    counted, and a request that then times out although its agent did answer ends as
-    `SnmpMalformed` (malformed_response), not as `SnmpTimeout`."""
+    counted (so are those pysnmp drops silently, by its parse-error counters), and a
+    request that then times out ends as `SnmpMalformed` (malformed_response), not as
+    `SnmpTimeout`.  An authPriv agent that answers discovery but never the encrypted
+    request is most likely given the wrong privacy key (agents drop what they cannot
+    decrypt): `SnmpAuthFailed` saying so, until it answers."""
 
     def __init__(self) -> None:
-        self._engine: Any = None
+        self._engines: dict[tuple[str, ...], Any] = {}
         self.heard: dict[tuple[str, int], float] = {}  # agent → last datagram (loop time)
-        self.garbled: dict[tuple[str, int], str] = {}  # agent → why its last one failed
+        # agent → (when, why) its last unreadable datagram came
+        self.garbled: dict[tuple[str, int], tuple[float, str]] = {}
+        self.silent: set[tuple[str, int]] = set()  # answer discovery, not the request
         self.garbage_total = 0
         self.addresses: dict[str, str] = {}  # host name → the address asked
 
-    @property
-    def engine(self) -> Any:
-        if self._engine is None:
-            self._engine = hlapi.SnmpEngine()
-            self._guard(self._engine)
-        return self._engine
+    def engine(self, usm: Usm | None = None) -> Any:
+        """The engine for `usm`'s credentials (made, and guarded, on first use)."""
+        key = (usm.user, usm.auth_protocol, usm.auth_key, usm.priv_protocol or "",
+               usm.priv_key or "") if usm is not None else ()
+        engine = self._engines.get(key)
+        if engine is None:
+            engine = self._engines[key] = hlapi.SnmpEngine()
+            self._guard(engine)
+        return engine
 
     def _guard(self, engine: Any) -> None:
         dispatcher = engine.message_dispatcher
         receive = dispatcher.receive_message
+        builder = engine.get_mib_builder()
+        counters = [*builder.import_symbols("__SNMPv2-MIB", "snmpInASNParseErrs",
+                                            "snmpInBadVersions"),
+                    *builder.import_symbols("__SNMP-MPD-MIB", "snmpInvalidMsgs",
+                                            "snmpUnknownSecurityModels",
+                                            "snmpUnknownPDUHandlers")]
+
+        def dropped() -> int:  # datagrams pysnmp could not read and dropped silently
+            return sum(int(c.syntax) for c in counters)
 
         def guarded(snmp_engine: Any, domain: Any, address: Any, whole: Any) -> Any:
             try:
                 key = (str(address[0]), int(address[1]))
             except (TypeError, ValueError, IndexError):
                 key = ("?", 0)
-            self.heard[key] = asyncio.get_running_loop().time()
+            now = asyncio.get_running_loop().time()
+            self.heard[key] = now
+            before = dropped()
             try:
                 return receive(snmp_engine, domain, address, whole)
             except Exception as exc:  # pysnmp/pyasn1 tripped over it: drop it, quietly
                 self.garbage_total += 1
-                self.garbled[key] = f"{type(exc).__name__}: {str(exc)[:120]}"
+                self.garbled[key] = (now, f"{type(exc).__name__}: {str(exc)[:120]}")
                 return None
+            finally:
+                if self.garbled.get(key, (None,))[0] != now and dropped() > before:
+                    self.garbage_total += 1
+                    self.garbled[key] = (now, "pysnmp could not parse it")
 
         dispatcher.receive_message = guarded
 
     def close(self) -> None:
         """Close the engine's sockets."""
-        if self._engine is not None:
-            self._engine.close_dispatcher()
-            self._engine = None
+        for engine in self._engines.values():
+            engine.close_dispatcher()
+        self._engines.clear()
 
     async def _target(self, agent: Agent, deadline: float) -> Any:
         left = deadline - asyncio.get_running_loop().time()
@@ -164,14 +193,23 @@ class V3Client:
                 raise SnmpAuthFailed(f"{where}: {indication}")
             if isinstance(indication, _TIMEOUT):
                 key = (self.addresses.get(agent.host, agent.host), agent.port)
-                if self.heard.get(key, -1.0) >= since:
-                    why = self.garbled.get(key, "nothing in it matched the request")
+                when, why = self.garbled.get(key, (-1.0, ""))
+                if when >= since:
                     raise SnmpMalformed(f"{where} answered, but not with anything readable "
                                         f"({why})")
-                raise SnmpTimeout(f"no response from {where}")
+                private = agent.usm is not None and agent.usm.priv_key is not None
+                if private and (self.heard.get(key, -1.0) >= since or key in self.silent):
+                    self.silent.add(key)
+                    raise SnmpAuthFailed(
+                        f"{where} answers SNMPv3 discovery but not the encrypted request: "
+                        "the privacy key (or protocol)?")
+                raise SnmpTimeout(f"no response from {where}" + (
+                    " (SNMPv3: wrong keys or user look like this too)"
+                    if agent.usm is not None else ""))
             if isinstance(indication, _MALFORMED):
                 raise SnmpMalformed(f"{where}: {indication}")
             raise SnmpError(f"{where}: {indication}")
+        self.silent.discard((self.addresses.get(agent.host, agent.host), agent.port))
         if status:
             raise SnmpAgentError(int(status), int(index))
 
@@ -188,7 +226,8 @@ class V3Client:
             batch = oids[i:i + agent.max_oids]
             since = asyncio.get_running_loop().time()
             indication, status, index, varbinds = await hlapi.get_cmd(
-                self.engine, self._usm(agent), await self._target(agent, deadline),
+                self.engine(agent.usm), self._usm(agent),
+                await self._target(agent, deadline),
                 hlapi.ContextData(),
                 *[hlapi.ObjectType(hlapi.ObjectIdentity(ber.decode_oid(o))) for o in batch],
                 lookupMib=False)
@@ -208,7 +247,8 @@ class V3Client:
             reps = max(1, min(agent.max_repetitions, 60 // len(open_cols)))
             since = asyncio.get_running_loop().time()
             indication, status, index, table = await hlapi.bulk_cmd(
-                self.engine, self._usm(agent), await self._target(agent, deadline),
+                self.engine(agent.usm), self._usm(agent),
+                await self._target(agent, deadline),
                 hlapi.ContextData(), 0, reps,
                 *[hlapi.ObjectType(hlapi.ObjectIdentity(ber.decode_oid(cursor[c])))
                   for c in open_cols],

@@ -138,7 +138,8 @@ def snmp_v3() -> Target:
         transport.close()
         seeds[:0] = got  # the real messages first
         from pysnmp.carrier.asyncio.dgram import udp
-        state.update(client=client, domain=udp.DOMAIN_NAME, handler=Records(logging.WARNING))
+        state.update(client=client, domain=udp.DOMAIN_NAME, handler=Records(logging.WARNING),
+                     usm=Usm("u", "SHA", "auth-pass-1", "AES", "priv-pass-1"))
         logging.getLogger().addHandler(state["handler"])
 
     async def teardown() -> None:
@@ -149,7 +150,7 @@ def snmp_v3() -> Target:
         client = state["client"]
         before = client.garbage_total
         state.pop("logged", None)
-        engine = client.engine
+        engine = client.engine(state["usm"])
         engine.message_dispatcher.receive_message(engine, state["domain"],
                                                   ("127.0.0.1", 161), data)
         await asyncio.sleep(0)
