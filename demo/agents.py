@@ -44,15 +44,21 @@ def simulated_device(recording: str = "linux-full-walk.snmprec", moving: bool = 
     return "\n".join(lines) + "\n"
 
 
-def start_snmpsim(folder: Path, endpoints: list[str]) -> subprocess.Popen[bytes]:
-    """snmpsim serving `folder`/data on the given ``ADDRESS:PORT`` endpoints."""
+def start_snmpsim(folder: Path, endpoints: list[str],
+                  v3: list[str] | None = None) -> subprocess.Popen[bytes]:
+    """snmpsim serving `folder`/data on the given ``ADDRESS:PORT`` endpoints; `v3`: the
+    engine's SNMPv3 options (``--v3-user=…``), whose data files are picked by context
+    name (``vlan-5.snmprec`` for context "vlan-5")."""
     exe = Path(sys.executable).parent / "snmpsim-command-responder"
+    engine = ["--v3-engine-id=auto", *v3] if v3 else []
     return subprocess.Popen(
-        [str(exe), f"--data-dir={folder / 'data'}", f"--cache-dir={folder / 'cache'}",
-         *[f"--agent-udpv4-endpoint={e}" for e in endpoints],
+        [str(exe), f"--cache-dir={folder / 'cache'}",
          # Replaces the default search path: the bundled modules must be named.
          f"--variation-modules-dir={SNMPSIM / 'variation'}",
-         f"--logging-method=file:{folder / 'snmpsim.log'}"],
+         f"--logging-method=file:{folder / 'snmpsim.log'}",
+         # an engine's options, then its data and endpoints (snmpsim's order)
+         *engine, f"--data-dir={folder / 'data'}",
+         *[f"--agent-udpv4-endpoint={e}" for e in endpoints]],
         env=os.environ | {"SNMPSIM_ALLOW_ROOT": "true"},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

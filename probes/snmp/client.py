@@ -41,6 +41,7 @@ class Agent:
     max_oids: int = 30  # OIDs per GET PDU
     max_repetitions: int = 25
     usm: Usm | None = None  # SNMPv3 user (version 3 only)
+    context: str = ""  # SNMPv3 context name (e.g. "vlan-5" for a per-VLAN BRIDGE-MIB)
 
 
 class SnmpClient(Protocol):

@@ -54,6 +54,17 @@ class SnmpConnection(ProbeParams):
     per_try_timeout: Duration = Field(default=2.0, gt=0, description="at most, per request try")
     max_repetitions: int = Field(default=25, ge=1, le=100)
     max_oids: int = Field(default=30, ge=1, le=100, description="OIDs per GET request")
+    context: str = Field(default="", max_length=32, pattern=r"^[\x21-\x7e]*$",
+                         description="SNMPv3 context name (e.g. vlan-5: Cisco-style "
+                                     "switches serve each VLAN's BRIDGE-MIB in its own)")
+
+
+    @model_validator(mode="after")
+    def _context_is_v3(self) -> SnmpConnection:
+        if self.context and self.version != "3":
+            raise ValueError("context: an SNMPv3 context needs version 3 (with v2c, a "
+                             "Cisco-style VLAN goes in the community: public@5)")
+        return self
 
 
 class SnmpParams(SnmpConnection):
@@ -73,7 +84,7 @@ def agent_for(target: Target, params: SnmpConnection) -> Agent:
     version = {"1": ber.V1, "2c": ber.V2C, "3": 3}[params.version]
     return Agent(target.address, params.port, version, (c.community or "").encode(),
                  params.per_try_timeout, params.retries, params.max_oids,
-                 params.max_repetitions, usm)
+                 params.max_repetitions, usm, params.context)
 
 
 def client_for(ctx: ProbeContext, agent: Agent) -> SnmpClient:

@@ -122,6 +122,7 @@ class V3Client:
         # agent → (when, why) its last unreadable datagram came
         self.garbled: dict[tuple[str, int], tuple[float, str]] = {}
         self.silent: set[tuple[str, int]] = set()  # answer discovery, not the request
+        self.answered: set[tuple[str, int]] = set()  # have answered a request
         self.garbage_total = 0
         self.addresses: dict[str, str] = {}  # host name → the address asked
 
@@ -198,18 +199,22 @@ class V3Client:
                     raise SnmpMalformed(f"{where} answered, but not with anything readable "
                                         f"({why})")
                 private = agent.usm is not None and agent.usm.priv_key is not None
-                if private and (self.heard.get(key, -1.0) >= since or key in self.silent):
+                if private and key not in self.answered and (
+                        self.heard.get(key, -1.0) >= since or key in self.silent):
                     self.silent.add(key)
                     raise SnmpAuthFailed(
                         f"{where} answers SNMPv3 discovery but not the encrypted request: "
-                        "the privacy key (or protocol)?")
+                        "the privacy key or protocol? (an agent is silent, too, for a "
+                        "context it does not serve)")
                 raise SnmpTimeout(f"no response from {where}" + (
                     " (SNMPv3: wrong keys or user look like this too)"
                     if agent.usm is not None else ""))
             if isinstance(indication, _MALFORMED):
                 raise SnmpMalformed(f"{where}: {indication}")
             raise SnmpError(f"{where}: {indication}")
-        self.silent.discard((self.addresses.get(agent.host, agent.host), agent.port))
+        key = (self.addresses.get(agent.host, agent.host), agent.port)
+        self.silent.discard(key)
+        self.answered.add(key)  # its keys are proven: a later silence is a timeout
         if status:
             raise SnmpAgentError(int(status), int(index))
 
@@ -228,7 +233,7 @@ class V3Client:
             indication, status, index, varbinds = await hlapi.get_cmd(
                 self.engine(agent.usm), self._usm(agent),
                 await self._target(agent, deadline),
-                hlapi.ContextData(),
+                hlapi.ContextData(contextName=agent.context),
                 *[hlapi.ObjectType(hlapi.ObjectIdentity(ber.decode_oid(o))) for o in batch],
                 lookupMib=False)
             self._check(agent, indication, status, index, since)
@@ -249,7 +254,7 @@ class V3Client:
             indication, status, index, table = await hlapi.bulk_cmd(
                 self.engine(agent.usm), self._usm(agent),
                 await self._target(agent, deadline),
-                hlapi.ContextData(), 0, reps,
+                hlapi.ContextData(contextName=agent.context), 0, reps,
                 *[hlapi.ObjectType(hlapi.ObjectIdentity(ber.decode_oid(cursor[c])))
                   for c in open_cols],
                 lookupMib=False)

@@ -6,6 +6,7 @@ concurrently through the one shared pysnmp engine: each must read OK every time.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,3 +61,48 @@ async def test_a_wrong_privacy_key_says_so(fleet: dict[str, Snmpd], clients) -> 
                    budget=3)
     print(r)
     assert r.reason == "auth_failed" and "privacy key" in r.detail, r
+
+
+@pytest.fixture
+def contexts(tmp_path: Path) -> Iterator[int]:
+    """snmpsim with a v3 user, serving two contexts: the switch ("") and VLAN 5's
+    BRIDGE-MIB ("vlan-5"), as Cisco-style switches do."""
+    from demo.agents import start_snmpsim
+    from tests.conftest import free_port
+    from tests.snmp_agents import BRIDGE, simulated_device
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "switch.snmprec").write_text(simulated_device())
+    lines = sorted(BRIDGE.splitlines(),
+                   key=lambda line: tuple(int(a) for a in line.split("|")[0].split(".")))
+    (data / "vlan-5.snmprec").write_text("\n".join(lines) + "\n")
+    port = free_port(socket.SOCK_DGRAM)
+    proc = start_snmpsim(tmp_path, [f"127.0.0.1:{port}"], v3=[
+        "--v3-user=ops", "--v3-auth-key=east-auth-key", "--v3-auth-proto=SHA256",
+        "--v3-priv-key=east-priv-key", "--v3-priv-proto=AES"])
+    yield port
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+async def test_v3_context_names(contexts: int, clients) -> None:  # noqa: F811
+    async def read(context: str) -> object:
+        r = await poll(clients, contexts, creds=creds("east"), version="3", read=["system"],
+                       budget=5, context=context)
+        return r.values.get("sys_descr")
+
+    for _ in range(100):  # snmpsim builds its indexes first
+        if await read("vlan-5") is not None:
+            break
+        await asyncio.sleep(0.2)
+    assert await read("vlan-5") == "Access switch with a forwarding table"
+    assert str(await read("switch")).startswith("Linux cray")
+
+
+def test_a_context_needs_v3() -> None:
+    from pydantic import ValidationError
+
+    from probes.snmp.probe import SnmpParams
+    with pytest.raises(ValidationError, match="needs version 3"):
+        SnmpParams(version="2c", context="vlan-5")
+    assert SnmpParams(version="3", context="vlan-5").context == "vlan-5"
