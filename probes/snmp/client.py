@@ -18,14 +18,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from probes.snmp import ber
-from probes.snmp.errors import SnmpAgentError, SnmpTimeout, SnmpUnreachable
+from probes.snmp.errors import SnmpAgentError, SnmpMalformed, SnmpTimeout, SnmpUnreachable
 from probes.snmp.transport import UdpTransport
 
 if TYPE_CHECKING:
     from probes.snmp.v3 import Usm
 
 Row = tuple[bytes, int, ber.Value]  # (index suffix bytes, tag, value)
-MAX_ROWS = 200_000  # a walk stops here whatever the agent says (a looping agent)
+MAX_ROWS = 10_000  # rows of one walk, by default (a looping agent never ends)
+MAX_WALK_BYTES = 4 << 20  # bytes of one walk's rows, by default
+PDU_NAMES = {0xA0: "GetRequest", 0xA1: "GetNextRequest", 0xA2: "Response", 0xA3: "SetRequest",
+             0xA5: "GetBulkRequest", 0xA6: "InformRequest", 0xA7: "SNMPv2-Trap", 0xA8: "Report"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,29 @@ class Agent:
     max_repetitions: int = 25
     usm: Usm | None = None  # SNMPv3 user (version 3 only)
     context: str = ""  # SNMPv3 context name (e.g. "vlan-5" for a per-VLAN BRIDGE-MIB)
+    max_rows: int = MAX_ROWS  # one walk's rows at most: past it, "walk did not end"
+    max_bytes: int = MAX_WALK_BYTES  # and its bytes
+
+
+class WalkGuard:
+    """One walk's rows: strictly increasing OIDs per column, within the caps."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.rows = 0
+        self.bytes = 0
+
+    def check(self, column: bytes, previous: bytes, oid: bytes, value: object) -> None:
+        """`oid` follows `previous` in `column`; `SnmpMalformed` when it does not."""
+        where = f"{self.agent.host}:{self.agent.port}"
+        if ber.decode_oid(oid) <= ber.decode_oid(previous):
+            raise SnmpMalformed(f"{where}: walk of {ber.oid_text(column)} went backwards or "
+                                f"repeated: {ber.oid_text(oid)} after {ber.oid_text(previous)}")
+        self.rows += 1
+        self.bytes += len(oid) + (len(value) if isinstance(value, bytes | str) else 8)
+        if self.rows > self.agent.max_rows or self.bytes > self.agent.max_bytes:
+            raise SnmpMalformed(f"{where}: walk did not end (over {self.agent.max_rows} rows "
+                                f"or {self.agent.max_bytes} bytes; at {ber.oid_text(oid)})")
 
 
 class SnmpClient(Protocol):
@@ -67,6 +93,17 @@ async def resolve(host: str) -> str:
     return str(infos[0][4][0])
 
 
+def check_varbinds(agent: Agent, asked: Sequence[bytes], got: Sequence[bytes]) -> None:
+    """A GET's reply names exactly the OIDs asked, in order; `SnmpMalformed` if not."""
+    where = f"{agent.host}:{agent.port}"
+    if len(got) != len(asked):
+        raise SnmpMalformed(f"{where}: the reply carries {len(got)} of {len(asked)} varbinds")
+    for i, (a, g) in enumerate(zip(asked, got, strict=True)):
+        if a != g:
+            raise SnmpMalformed(f"{where}: varbind {i + 1} of the reply is {ber.oid_text(g)} "
+                                f"where {ber.oid_text(a)} was asked")
+
+
 class FastClient:
     """v1/v2c over the shared transport."""
 
@@ -85,8 +122,13 @@ class FastClient:
             return ber.encode_request(version, agent.community, pdu, rid, varbinds,
                                       0, max_repetitions)
 
-        return await self.transport.exchange(host, agent.port, agent.community, build,
-                                             per_try, agent.retries)
+        msg = await self.transport.exchange(host, agent.port, agent.community, build,
+                                            per_try, agent.retries)
+        if msg.pdu_tag != ber.RESPONSE:
+            name = PDU_NAMES.get(msg.pdu_tag, f"0x{msg.pdu_tag:02X}")
+            raise SnmpMalformed(f"{agent.host}:{agent.port}: a {name} PDU where a Response "
+                                "was due (an agent echoing the request?)")
+        return msg
 
     async def get(self, agent: Agent, oids: Sequence[bytes],
                   deadline: float) -> dict[bytes, tuple[int, ber.Value]]:
@@ -117,6 +159,7 @@ class FastClient:
                 return out | first | await self._get_batch(agent, host, oids[half:], deadline)
             if msg.error_status:
                 raise SnmpAgentError(msg.error_status, msg.error_index)
+            check_varbinds(agent, oids, [oid for oid, _, _ in msg.varbinds])
             for oid, tag, value in msg.varbinds:
                 out[oid] = (tag, value)
             return out
@@ -132,7 +175,7 @@ class FastClient:
         host = await resolve(agent.host)
         rows: dict[bytes, list[Row]] = {c: [] for c in columns}
         cursor = {c: c for c in columns}  # last OID seen per open column
-        total = 0
+        guard = WalkGuard(agent)
         while cursor:
             open_cols = list(cursor)
             if agent.version == ber.V1:
@@ -159,14 +202,13 @@ class FastClient:
                 col = open_cols[i % len(open_cols)]
                 if col in done:
                     continue
-                if (tag == ber.END_OF_MIB_VIEW or not oid.startswith(col) or len(oid) == len(col)
-                        or oid == cursor[col]):  # the last: a broken agent repeating itself
+                if tag == ber.END_OF_MIB_VIEW or not oid.startswith(col) or len(oid) == len(col):
                     done.add(col)
                     continue
+                guard.check(col, cursor[col], oid, value)
                 rows[col].append((oid[len(col):], tag, value))
                 cursor[col] = oid
-                total += 1
-            if not msg.varbinds or total > MAX_ROWS:
+            if not msg.varbinds:
                 break
             for col in done:
                 cursor.pop(col, None)

@@ -54,6 +54,11 @@ class SnmpConnection(ProbeParams):
     per_try_timeout: Duration = Field(default=2.0, gt=0, description="at most, per request try")
     max_repetitions: int = Field(default=25, ge=1, le=100)
     max_oids: int = Field(default=30, ge=1, le=100, description="OIDs per GET request")
+    walk_max_rows: int = Field(default=10_000, ge=10, le=1_000_000,
+                               description="rows of one walk at most; past it: "
+                                           "malformed_response, 'walk did not end'")
+    walk_max_bytes: int = Field(default=4 << 20, ge=4096, le=256 << 20,
+                                description="bytes of one walk at most")
     context: str = Field(default="", max_length=32, pattern=r"^[\x21-\x7e]*$",
                          description="SNMPv3 context name (e.g. vlan-5: Cisco-style "
                                      "switches serve each VLAN's BRIDGE-MIB in its own)")
@@ -84,7 +89,8 @@ def agent_for(target: Target, params: SnmpConnection) -> Agent:
     version = {"1": ber.V1, "2c": ber.V2C, "3": 3}[params.version]
     return Agent(target.address, params.port, version, (c.community or "").encode(),
                  params.per_try_timeout, params.retries, params.max_oids,
-                 params.max_repetitions, usm, params.context)
+                 params.max_repetitions, usm, params.context, params.walk_max_rows,
+                 params.walk_max_bytes)
 
 
 def client_for(ctx: ProbeContext, agent: Agent) -> SnmpClient:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from probes.snmp import ber
-from probes.snmp.client import MAX_ROWS, Agent, Row, resolve
+from probes.snmp.client import Agent, Row, WalkGuard, check_varbinds, resolve
 from probes.snmp.errors import (
     SnmpAgentError,
     SnmpAuthFailed,
@@ -237,6 +237,7 @@ class V3Client:
                 *[hlapi.ObjectType(hlapi.ObjectIdentity(ber.decode_oid(o))) for o in batch],
                 lookupMib=False)
             self._check(agent, indication, status, index, since)
+            check_varbinds(agent, batch, [ber.encode_oid(tuple(oid)) for oid, _ in varbinds])
             for oid, value in varbinds:
                 out[ber.encode_oid(tuple(oid))] = _convert(value)
         return out
@@ -246,8 +247,8 @@ class V3Client:
         """Every row of each column, by GETBULK."""
         rows: dict[bytes, list[Row]] = {c: [] for c in columns}
         cursor = {c: c for c in columns}
-        total = 0
-        while cursor and total <= MAX_ROWS:
+        guard = WalkGuard(agent)
+        while cursor:
             open_cols = list(cursor)
             reps = max(1, min(agent.max_repetitions, 60 // len(open_cols)))
             since = asyncio.get_running_loop().time()
@@ -268,13 +269,12 @@ class V3Client:
                 tag, val = _convert(value)
                 if col in done:
                     continue
-                if (tag == ber.END_OF_MIB_VIEW or not oid.startswith(col) or oid == col
-                        or oid == cursor[col]):
+                if tag == ber.END_OF_MIB_VIEW or not oid.startswith(col) or oid == col:
                     done.add(col)
                     continue
+                guard.check(col, cursor[col], oid, val)
                 rows[col].append((oid[len(col):], tag, val))
                 cursor[col] = oid
-                total += 1
             for col in done:
                 cursor.pop(col, None)
         return rows
