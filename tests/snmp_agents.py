@@ -143,6 +143,10 @@ class Snmpsim:
             os.link(source, data / f"{name}.snmprec")  # a hard link is a new device
             self.fleet.append(name)
         os.link(RECORDED / "udp-endpoint-table-walk.snmprec", data / "nosystem.snmprec")
+        # An old switch: the same device without ifXTable (no 64-bit counters, no ifName).
+        (data / "noifx.snmprec").write_text("".join(
+            line for line in (RECORDED / "linux-full-walk.snmprec").read_text().splitlines(True)
+            if not line.startswith("1.3.6.1.2.1.31.")))
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

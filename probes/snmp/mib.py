@@ -65,6 +65,8 @@ IF_ADMIN = _c("admin_status", "ifAdminStatus", "1.3.6.1.2.1.2.2.1.7", Kind.GAUGE
 IF_OPER = _c("oper_status", "ifOperStatus", "1.3.6.1.2.1.2.2.1.8", Kind.GAUGE)
 IF_NAME = _c("name", "ifName", "1.3.6.1.2.1.31.1.1.1.1", Kind.TEXT)
 IF_ALIAS = _c("alias", "ifAlias", "1.3.6.1.2.1.31.1.1.1.18", Kind.TEXT)
+IF_SPEED = _c("speed", "ifSpeed", "1.3.6.1.2.1.2.2.1.5", Kind.GAUGE)  # bits/s
+IF_HIGH_SPEED = _c("high_speed", "ifHighSpeed", "1.3.6.1.2.1.31.1.1.1.15", Kind.GAUGE)  # Mb/s
 IF_COUNTERS = (
     _c("if_in_octets", "ifHCInOctets", "1.3.6.1.2.1.31.1.1.1.6", Kind.COUNTER, 64),
     _c("if_out_octets", "ifHCOutOctets", "1.3.6.1.2.1.31.1.1.1.10", Kind.COUNTER, 64),

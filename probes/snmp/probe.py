@@ -159,21 +159,26 @@ def _prev(ctx: ProbeContext, key: str) -> Value:
 
 
 def counter_rate(current: int, previous: Value, bits: int, elapsed: float | None,
-                 restarted: bool) -> float | None:
+                 restarted: bool, max_rate: float | None = None) -> float | None:
     """Per-second rate of a counter; None when it cannot be known (never negative).
 
-    A Counter32 that went down from its upper half wrapped; any other decrease is
-    a reset (agent or interface restart) and gives no rate this time.
+    A Counter32 that went down wrapped when the rate that implies is one the line can
+    carry (`max_rate`, from ifSpeed, with 10 % to spare); without a speed, when it went
+    down from its upper half.  Any other decrease is a reset (agent or interface
+    restart) and gives no rate this time.
     """
     if (not isinstance(previous, int) or isinstance(previous, bool) or not elapsed
             or elapsed <= 0 or restarted):
         return None
     delta = current - previous
     if delta < 0:
-        if bits == 32 and previous >= 2**31:
-            delta += 2**32
-        else:
+        if bits != 32:
             return None
+        wrapped = delta + 2**32
+        plausible = wrapped / elapsed <= max_rate * 1.1 if max_rate else previous >= 2**31
+        if not plausible:
+            return None
+        delta = wrapped
     return delta / elapsed
 
 
@@ -232,8 +237,15 @@ async def read_interfaces(agent: Agent, client: SnmpClient, ctx: ProbeContext,
                           reading: Reading, select: InterfaceSelect) -> None:
     """Status of the interfaces that matter, octet and error counters as rates."""
     counters = mib.IF_COUNTERS_V1 if agent.version == ber.V1 else mib.IF_COUNTERS
-    columns = (mib.IF_DESCR, mib.IF_NAME, mib.IF_ALIAS, mib.IF_ADMIN, mib.IF_OPER, *counters)
+    columns = (mib.IF_DESCR, mib.IF_NAME, mib.IF_ALIAS, mib.IF_ADMIN, mib.IF_OPER,
+               mib.IF_SPEED, mib.IF_HIGH_SPEED, *counters)
     table = await client.walk_columns(agent, [c.oid for c in columns], ctx.deadline)
+    if counters is mib.IF_COUNTERS and not any(table.get(c.oid) for c in counters[:2]):
+        # An old agent without ifXTable: its 32-bit octet counters (wraps handled).
+        counters = mib.IF_COUNTERS_V1
+        table |= await client.walk_columns(agent, [c.oid for c in counters[:2]],
+                                           ctx.deadline)
+        reading.values["if_counters_bits"] = 32
     descr, names, aliases = (_rows(table, c) for c in (mib.IF_DESCR, mib.IF_NAME, mib.IF_ALIAS))
     admin, oper = _rows(table, mib.IF_ADMIN), _rows(table, mib.IF_OPER)
     if not descr and not oper:
@@ -246,12 +258,14 @@ async def read_interfaces(agent: Agent, client: SnmpClient, ctx: ProbeContext,
         label[index] = name if name not in label.values() else \
             f"{name}#{'.'.join(map(str, ber.decode_arcs(index)))}"
     pattern = re.compile(select.match) if select.match else None
-    wanted = set(select.names) | set(select.uplinks)
+    named, uplinks = set(select.names), set(select.uplinks)
 
     def selected(index: bytes) -> bool:
         texts = (label[index], _text(descr.get(index)), _text(aliases.get(index)))
-        if wanted or pattern:
-            return bool(wanted & set(texts[:2])) or bool(
+        if uplinks & set(texts[:2]):
+            return True  # an uplink is always watched, and never narrows the rest
+        if named or pattern:
+            return bool(named & set(texts[:2])) or bool(
                 pattern and any(pattern.search(t) for t in texts if t))
         return admin.get(index) == mib.IF_UP
 
@@ -263,6 +277,7 @@ async def read_interfaces(agent: Agent, client: SnmpClient, ctx: ProbeContext,
                             f"uplink {uplink!r} is not on the agent")
     elapsed = _elapsed(ctx, reading)
     rows = {c.key: _rows(table, c) for c in counters}
+    speeds, high = _rows(table, mib.IF_SPEED), _rows(table, mib.IF_HIGH_SPEED)
     up = 0
     for index in chosen:
         name = label[index]
@@ -282,7 +297,10 @@ async def read_interfaces(agent: Agent, client: SnmpClient, ctx: ProbeContext,
                 continue
             key = f"{column.key}[{name}]"
             reading.values[key] = raw
-            rate = counter_rate(raw, _prev(ctx, key), column.bits, elapsed, reading.restarted)
+            bps = _number(high.get(index))
+            bps = bps * 1_000_000 if bps else _number(speeds.get(index))
+            rate = counter_rate(raw, _prev(ctx, key), column.bits, elapsed, reading.restarted,
+                                bps / 8 if bps and column.key.endswith("octets") else None)
             if rate is None:
                 continue
             if column.key.endswith("octets"):

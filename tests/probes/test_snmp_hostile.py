@@ -84,3 +84,48 @@ async def test_hostile_agents(clients: SharedClients, reply: Callable[[bytes], b
     assert (r.status, r.reason) == (Status.ERROR, "malformed_response"), r
     assert expected in r.detail, r.detail
     assert took < 2, took  # no seconds of requests at a broken agent
+
+
+async def test_an_agent_without_ifxtable_gives_32_bit_rates(snmpsim: object,
+                                                            clients: SharedClients) -> None:
+    """An old switch (the recording without ifXTable): the 32-bit octet counters give the
+    rates, where the 64-bit ones gave none."""
+    port = snmpsim.port  # type: ignore[attr-defined]
+    first = await poll(clients, port, community="noifx", read=["interfaces"])
+    assert first.status is Status.OK, first
+    assert first.values["if_counters_bits"] == 32
+    assert "if_in_octets[eth0]" in first.values
+    assert first.values["if_selected"] == 2  # lo and eth0, admin up
+    await asyncio.sleep(1.1)
+    second = await poll(clients, port, community="noifx", read=["interfaces"],
+                        previous=first)
+    assert second.values["if_in_bps[eth0]"] == 0.0  # a recording: the counter stands
+
+
+async def test_uplinks_never_narrow_the_watched_ports(snmpsim: object,
+                                                      clients: SharedClients) -> None:
+    """Setting `uplinks` watched the uplinks alone (`wanted = names | uplinks`): every
+    other admin-up port was dropped."""
+    port = snmpsim.port  # type: ignore[attr-defined]
+    r = await poll(clients, port, community="noifx", read=["interfaces"],
+                   interfaces={"uplinks": ["eth0"]})
+    assert r.values["if_selected"] == 2 and "if_oper_up[lo]" in r.values, r.values
+
+
+@pytest.mark.parametrize(("previous", "current", "speed_bps", "expected"), [
+    # 2.0e9 -> 1.0e8 in 300 s on 100 Mb/s: a wrap at 64 Mb/s (the old rule, "from its
+    # upper half", called it a reset and gave no rate)
+    (2_000_000_000, 100_000_000, 100e6, (2**32 - 2_000_000_000 + 100_000_000) / 300),
+    # the same drop on a 10 Mb/s line would mean 64 Mb/s: a reset
+    (2_000_000_000, 100_000_000, 10e6, None),
+    # no speed known: the old rule
+    (3_000_000_000, 100_000_000, None, (2**32 - 3_000_000_000 + 100_000_000) / 300),
+    (2_000_000_000, 100_000_000, None, None),
+])
+def test_a_counter32_wrap_is_judged_by_the_line_speed(previous: int, current: int,
+                                                      speed_bps: float | None,
+                                                      expected: float | None) -> None:
+    from probes.snmp.probe import counter_rate
+    rate = counter_rate(current, previous, 32, 300.0, False,
+                        speed_bps / 8 if speed_bps else None)
+    assert rate == (pytest.approx(expected) if expected is not None else None)
