@@ -143,6 +143,13 @@ class Snmpsim:
             os.link(source, data / f"{name}.snmprec")  # a hard link is a new device
             self.fleet.append(name)
         os.link(RECORDED / "udp-endpoint-table-walk.snmprec", data / "nosystem.snmprec")
+        # A Chinese DVR: sysName, sysLocation and an ifAlias in GBK (snmprec "4x": hex).
+        gbk = {"1.3.6.1.2.1.1.5.0": "青岛分中心录像机", "1.3.6.1.2.1.1.6.0": "青岛港大港码头机房",
+               "1.3.6.1.2.1.31.1.1.1.18.2": "上联-核心交换机"}
+        lines = [f"{oid}|4x|{gbk[oid].encode('gbk').hex()}" if oid in gbk else line
+                 for line in (RECORDED / "linux-full-walk.snmprec").read_text().splitlines()
+                 for oid in [line.split("|", 1)[0]]]
+        (data / "gbk.snmprec").write_text("\n".join(lines) + "\n")
         # An old switch: the same device without ifXTable (no 64-bit counters, no ifName).
         (data / "noifx.snmprec").write_text("".join(
             line for line in (RECORDED / "linux-full-walk.snmprec").read_text().splitlines(True)

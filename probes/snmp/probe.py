@@ -9,6 +9,8 @@ probe itself keeps no state.
 from __future__ import annotations
 
 import asyncio
+import codecs
+import contextvars
 import re
 import time
 from collections.abc import Mapping
@@ -54,6 +56,8 @@ class SnmpConnection(ProbeParams):
     per_try_timeout: Duration = Field(default=2.0, gt=0, description="at most, per request try")
     max_repetitions: int = Field(default=25, ge=1, le=100)
     max_oids: int = Field(default=30, ge=1, le=100, description="OIDs per GET request")
+    charset: str | None = Field(default=None, description="the device's text encoding "
+                                "(e.g. gbk); default: UTF-8, else GB18030")
     walk_max_rows: int = Field(default=10_000, ge=10, le=1_000_000,
                                description="rows of one walk at most; past it: "
                                            "malformed_response, 'walk did not end'")
@@ -66,6 +70,11 @@ class SnmpConnection(ProbeParams):
 
     @model_validator(mode="after")
     def _context_is_v3(self) -> SnmpConnection:
+        if self.charset is not None:
+            try:
+                codecs.lookup(self.charset)
+            except LookupError:
+                raise ValueError(f"charset: unknown encoding {self.charset!r}") from None
         if self.context and self.version != "3":
             raise ValueError("context: an SNMPv3 context needs version 3 (with v2c, a "
                              "Cisco-style VLAN goes in the community: public@5)")
@@ -142,9 +151,27 @@ def _age(seconds: float) -> str:
     return f"{d}d{h:02d}h{rest // 60:02d}m" if d else f"{h}h{rest // 60:02d}m"
 
 
+CHARSET: contextvars.ContextVar[str | None] = contextvars.ContextVar("snmp_charset",
+                                                                     default=None)
+
+
+def decode_text(raw: bytes, charset: str | None = None) -> str:
+    """An OCTET STRING as text: the device's `charset` if set, else UTF-8, else GB18030
+    (Chinese devices send sysName, sysLocation, ifAlias in GBK); never mojibake --
+    what neither decodes is shown with replacement characters."""
+    if charset:
+        return raw.decode(charset, "replace")
+    for codec in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(codec)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("utf-8", "replace")
+
+
 def _text(value: ber.Value) -> str:
     if isinstance(value, bytes):
-        return value.decode("utf-8", "replace").strip("\x00 ")
+        return decode_text(value, CHARSET.get()).strip("\x00 ")
     if isinstance(value, tuple):
         return ".".join(map(str, value))
     return "" if value is None or isinstance(value, ber._Exception) else str(value)
@@ -374,6 +401,7 @@ async def run(target: Target, params: SnmpParams, ctx: ProbeContext) -> ProbeRes
     """Poll one agent: every requested section, concurrently."""
     agent = agent_for(target, params)
     client = client_for(ctx, agent)
+    CHARSET.set(params.charset)  # this run's task only
     reading = Reading()
     reading.values["sampled_at"] = time.time()
     try:

@@ -14,7 +14,15 @@ from probes.base import ProbeContext, ProbeKind, Target
 from probes.result import ProbeResult, Reason, Status, Value
 from probes.snmp import ber, mib
 from probes.snmp.errors import SnmpError
-from probes.snmp.probe import SnmpConnection, _rows, _text, agent_for, client_for, failure
+from probes.snmp.probe import (
+    CHARSET,
+    SnmpConnection,
+    _rows,
+    _text,
+    agent_for,
+    client_for,
+    failure,
+)
 from probes.snmp.probe import required_credentials as _required
 
 
@@ -34,6 +42,7 @@ async def run(target: Target, params: SnmpTopologyParams, ctx: ProbeContext) -> 
     """Walk the forwarding tables (Q-BRIDGE, else BRIDGE) and LLDP."""
     agent = agent_for(target, params)
     client = client_for(ctx, agent)
+    CHARSET.set(params.charset)  # this run's task only
     columns = [mib.IF_NAME, mib.IF_DESCR, mib.BASE_PORT_IFINDEX, mib.FDB_PORT, mib.QFDB_PORT]
     if params.lldp:
         columns += [mib.LLDP_REM_SYS_NAME, mib.LLDP_REM_PORT_ID, mib.LLDP_LOC_PORT_ID]

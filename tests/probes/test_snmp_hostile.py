@@ -129,3 +129,26 @@ def test_a_counter32_wrap_is_judged_by_the_line_speed(previous: int, current: in
     rate = counter_rate(current, previous, 32, 300.0, False,
                         speed_bps / 8 if speed_bps else None)
     assert rate == (pytest.approx(expected) if expected is not None else None)
+
+
+async def test_chinese_names_in_gbk(snmpsim: object, clients: SharedClients) -> None:
+    """A Chinese DVR sends sysName and ifAlias in GBK: read as the text it is (UTF-8
+    first, then GB18030), and an ifAlias match finds the port; `charset` overrides."""
+    port = snmpsim.port  # type: ignore[attr-defined]
+    r = await poll(clients, port, community="gbk", read=["system", "interfaces"],
+                   interfaces={"match": "上联"})
+    assert r.values["sys_name"] == "青岛分中心录像机", r.values.get("sys_name")
+    assert r.values["if_selected"] == 1 and "if_oper_up[eth0]" in r.values
+    latin = await poll(clients, port, community="gbk", read=["system"], charset="latin-1")
+    assert latin.values["sys_name"] != "青岛分中心录像机"  # the override is obeyed
+
+
+def test_an_unknown_charset_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from probes.snmp.probe import SnmpParams, decode_text
+    with pytest.raises(ValidationError, match="unknown encoding 'klingon'"):
+        SnmpParams(charset="klingon")
+    assert decode_text("录像机".encode()) == "录像机"
+    assert decode_text("录像机".encode("gb18030")) == "录像机"
+    assert "\ufffd" in decode_text(b"\xff\xfe\xff")  # neither: marked, not mojibake
