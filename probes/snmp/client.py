@@ -109,6 +109,7 @@ class FastClient:
 
     def __init__(self, transport: UdpTransport) -> None:
         self.transport = transport
+        self.no_bulk: set[tuple[str, int]] = set()  # agents that refuse GETBULK
 
     async def _ask(self, agent: Agent, host: str, pdu: int, varbinds: bytes, deadline: float,
                    max_repetitions: int = 0) -> ber.Message:
@@ -178,7 +179,7 @@ class FastClient:
         guard = WalkGuard(agent)
         while cursor:
             open_cols = list(cursor)
-            if agent.version == ber.V1:
+            if agent.version == ber.V1 or (host, agent.port) in self.no_bulk:
                 reps = 1
                 msg = await self._ask(agent, host, ber.GETNEXT,
                                       ber.encode_varbinds([cursor[c] for c in open_cols]),
@@ -194,6 +195,11 @@ class FastClient:
                 msg = await self._ask(agent, host, ber.GETBULK,
                                       ber.encode_varbinds([cursor[c] for c in open_cols]),
                                       deadline, reps)
+                if msg.error_status not in (0, 1):  # not tooBig: it refuses GETBULK
+                    # An old v2c agent that never implemented GETBULK: GETNEXT from now
+                    # on (remembered for this agent), not "use v1" in the inventory.
+                    self.no_bulk.add((host, agent.port))
+                    continue
             if msg.error_status:
                 raise SnmpAgentError(msg.error_status, msg.error_index)
             # Varbinds come row by row: one per open column, repeated.

@@ -152,3 +152,42 @@ def test_an_unknown_charset_is_refused() -> None:
     assert decode_text("录像机".encode()) == "录像机"
     assert decode_text("录像机".encode("gb18030")) == "录像机"
     assert "\ufffd" in decode_text(b"\xff\xfe\xff")  # neither: marked, not mojibake
+
+
+async def test_an_agent_that_refuses_getbulk_is_walked_with_getnext(
+        clients: SharedClients) -> None:
+    """An old v2c agent answering GETBULK with genErr: walked with GETNEXT, and that is
+    remembered (no GETBULK is tried again)."""
+    rows = [ber.encode_oid(f"1.3.6.1.2.1.2.2.1.2.{i}") for i in (1, 2, 3)]
+    pdus: list[int] = []
+
+    def reply(request: bytes) -> bytes:
+        msg = ber.decode_message(request)
+        pdus.append(msg.pdu_tag)
+        if msg.pdu_tag == ber.GETBULK:
+            return ber.encode_request(msg.version, msg.community, ber.RESPONSE,
+                                      msg.request_id, ber.encode_varbinds(asked(request)),
+                                      5, 1)  # genErr, index 1
+        if msg.pdu_tag == ber.GETNEXT:
+            nxt = []
+            for oid in asked(request):
+                later = [r for r in rows if ber.decode_oid(r) > ber.decode_oid(oid)]
+                nxt.append(later[0] if later else ber.encode_oid("1.3.6.1.2.1.2.3"))
+            return response(request, nxt)
+        return response(request, asked(request))
+
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(lambda: Scripted(reply),
+                                                       local_addr=("127.0.0.1", 0))
+    try:
+        port = transport.get_extra_info("sockname")[1]
+        agent = clients.snmp_fast
+        from probes.snmp.client import Agent
+        target = Agent("127.0.0.1", port)
+        got = await agent.walk_columns(target, [IF_DESCR], loop.time() + 5)
+        assert [r[0] for r in got[IF_DESCR]] == [b"\x01", b"\x02", b"\x03"]
+        bulks = pdus.count(ber.GETBULK)
+        await agent.walk_columns(target, [IF_DESCR], loop.time() + 5)
+        assert bulks == 1 and pdus.count(ber.GETBULK) == 1  # remembered
+    finally:
+        transport.close()
