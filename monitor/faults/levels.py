@@ -77,6 +77,12 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     # level 1: the platform is down for the province or a centre
     _r(1, "密码验证服务器接受错误密码", "password server accepts wrong passwords",
        reasons=["auth_fail_open"], states=D + W),
+    # The device answers, its SNMP agent refuses or errs: not "unreachable" (it sent
+    # engineers to healthy switches).  If the device is down too, its other checks say so.
+    _r(3, "SNMP访问被拒绝", "SNMP access refused", checks=["snmp", "snmp_topology"],
+       reasons=["auth_failed"]),
+    _r(3, "SNMP代理错误", "SNMP agent error", checks=["snmp", "snmp_topology"],
+       reasons=["agent_error", "malformed_response"]),
     _r(1, "视频代理转发服务器故障", "proxy-forwarding server down", device_kinds=["proxy_server"]),
     _r(1, "密码验证服务器故障", "password-verification server down",
        device_kinds=["auth_server"]),

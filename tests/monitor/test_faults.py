@@ -307,6 +307,9 @@ LEVEL_CASES = [
     ("switch", "icmp", "unreachable", DOWN, "sub_centre", {"role": "core"}, 1,
      "core switch unreachable"),
     ("switch", "snmp", "uplink_down", DOWN, "monitoring_room", {}, 2, "site uplink down"),
+    ("switch", "snmp", "auth_failed", DOWN, "sub_centre", {"role": "core"}, 3,
+     "SNMP access refused"),
+    ("dvr", "snmp", "agent_error", DOWN, "monitoring_room", {}, 3, "SNMP agent error"),
     ("dvr", "icmp", "unreachable", DOWN, "monitoring_room", {}, 2, "DVR down"),
     ("server", "onvif", "not_recording", WARN, "monitoring_room", {}, 2, "DVR not recording"),
     ("dvr", "onvif", "not_recording", DOWN, "monitoring_room", {}, 2, "DVR not recording"),
@@ -346,3 +349,20 @@ def test_default_levels(device_kind: str, check_kind: str, reason: str, state: C
 def test_every_default_rule_is_in_the_table() -> None:
     covered = {case[-1] for case in LEVEL_CASES}
     assert {rule.title_en for rule in DEFAULT_RULES} == covered
+
+
+@pytest.mark.parametrize(("reason", "title"), [("auth_failed", "SNMP访问被拒绝"),
+                                               ("agent_error", "SNMP代理错误"),
+                                               ("malformed_response", "SNMP代理错误")])
+async def test_a_switch_whose_agent_refuses_is_not_unreachable(site: Harness, reason: str,
+                                                              title: str) -> None:
+    """The switch forwards and pings; only its SNMP agent refuses (v3 keys, noAccess) or
+    errs: the ticket says that, at level 3, not "switch unreachable" at level 2."""
+    site.set("sw-up", DOWN, reason, "snmp", "snmp")
+    (opened,) = await site.tick()
+    ticket = await site.tickets.get(opened.number)
+    assert ticket is not None and ticket.title.startswith(title) and ticket.level == 3, \
+        (ticket.title, ticket.level)
+    site.set("sw-up", DOWN, "timeout", "icmp", "icmp")  # and then it stops answering
+    (raised,) = await site.tick(60)
+    assert (raised.kind, raised.level) == ("raised", 2)
