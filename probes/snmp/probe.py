@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextvars
+import logging
 import re
 import time
 from collections.abc import Mapping
@@ -112,6 +113,10 @@ def required_credentials(params: SnmpConnection) -> tuple[str, ...]:
     return ("snmp_user", "auth_key") if params.version == "3" else ("community",)
 
 
+log = logging.getLogger("probes.snmp")
+_LOGGED_UNSUPPORTED: set[tuple[str, str]] = set()  # (agent, section) already logged
+
+
 @dataclass
 class Reading:
     """What the sections found, merged into one result."""
@@ -120,9 +125,21 @@ class Reading:
     problems: list[tuple[Status, str, str]] = field(default_factory=list)
     events: list[ProbeEvent] = field(default_factory=list)
     restarted: bool = False  # the agent restarted since the previous sample: no rates
+    not_supported: list[str] = field(default_factory=list)  # sections the agent lacks
 
     def problem(self, status: Status, reason: str, detail: str) -> None:
         self.problems.append((status, reason, detail))
+
+    def unsupported(self, agent: Agent, section: str, what: str) -> None:
+        """The agent has no such table: a fact about the device, not a fault (a UPS
+        has no IF-MIB).  Said in the values and the summary; logged once per agent."""
+        self.values[f"{section}_supported"] = 0
+        self.not_supported.append(section)
+        if (agent.host, section) not in _LOGGED_UNSUPPORTED:
+            _LOGGED_UNSUPPORTED.add((agent.host, section))
+            log.info("SNMP table not supported by the agent; not a fault",
+                     extra={"fields": {"agent": agent.host, "section": section,
+                                       "table": what}})
 
     def result(self) -> ProbeResult:
         rank = {Status.OK: 0, Status.WARNING: 1, Status.ERROR: 2, Status.DOWN: 3}
@@ -142,6 +159,8 @@ class Reading:
             parts.append(f"up {_age(float(self.values['sys_uptime_s']))}")  # type: ignore[arg-type]
         if "if_selected" in self.values:
             parts.append(f"{self.values['if_selected']} interfaces up")
+        if self.not_supported:
+            parts.append(f"not supported: {', '.join(sorted(self.not_supported))}")
         return ", ".join(parts) or "ok"
 
 
@@ -267,7 +286,8 @@ async def read_interfaces(agent: Agent, client: SnmpClient, ctx: ProbeContext,
     columns = (mib.IF_DESCR, mib.IF_NAME, mib.IF_ALIAS, mib.IF_ADMIN, mib.IF_OPER,
                mib.IF_SPEED, mib.IF_HIGH_SPEED, *counters)
     table = await client.walk_columns(agent, [c.oid for c in columns], ctx.deadline)
-    if counters is mib.IF_COUNTERS and not any(table.get(c.oid) for c in counters[:2]):
+    if counters is mib.IF_COUNTERS and not any(table.get(c.oid) for c in counters[:2]) \
+            and (table.get(mib.IF_DESCR.oid) or table.get(mib.IF_OPER.oid)):
         # An old agent without ifXTable: its 32-bit octet counters (wraps handled).
         counters = mib.IF_COUNTERS_V1
         table |= await client.walk_columns(agent, [c.oid for c in counters[:2]],
@@ -276,7 +296,7 @@ async def read_interfaces(agent: Agent, client: SnmpClient, ctx: ProbeContext,
     descr, names, aliases = (_rows(table, c) for c in (mib.IF_DESCR, mib.IF_NAME, mib.IF_ALIAS))
     admin, oper = _rows(table, mib.IF_ADMIN), _rows(table, mib.IF_OPER)
     if not descr and not oper:
-        reading.problem(Status.ERROR, "no_such_object", "the agent has no IF-MIB ifTable")
+        reading.unsupported(agent, "interfaces", "IF-MIB ifTable")
         return
     label: dict[bytes, str] = {}
     for index in sorted(set(descr) | set(oper), key=ber.decode_arcs):
@@ -346,8 +366,7 @@ async def read_storage(agent: Agent, client: SnmpClient, ctx: ProbeContext,
     table = await client.walk_columns(agent, [c.oid for c in columns], ctx.deadline)
     kinds, descr, units, size, used = (_rows(table, c) for c in columns)
     if not kinds:
-        reading.problem(Status.WARNING, "no_such_object",
-                        "the agent has no HOST-RESOURCES-MIB hrStorageTable")
+        reading.unsupported(agent, "storage", "HOST-RESOURCES-MIB hrStorageTable")
         return
     disks = 0
     for index, kind in kinds.items():

@@ -191,3 +191,21 @@ async def test_an_agent_that_refuses_getbulk_is_walked_with_getnext(
         assert bulks == 1 and pdus.count(ber.GETBULK) == 1  # remembered
     finally:
         transport.close()
+
+
+async def test_a_device_without_if_mib_is_not_down(snmpsim: object, clients: SharedClients,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """A device that publishes no ifTable or hrStorageTable (a UPS, a bare router: the
+    recording of a UDP endpoint table alone) is OK, with those sections "not supported"
+    -- it read ERROR no_such_object, so DOWN, before.  Logged once per agent."""
+    import logging
+    port = snmpsim.port  # type: ignore[attr-defined]
+    with caplog.at_level(logging.INFO, "probes.snmp"):
+        for _ in range(2):
+            r = await poll(clients, port, community="nosystem",
+                           read=["interfaces", "storage"])
+            assert (r.status, r.reason) == (Status.OK, "ok"), r
+            assert r.values["interfaces_supported"] == 0 == r.values["storage_supported"]
+            assert "not supported: interfaces, storage" in r.detail
+    lines = [rec for rec in caplog.records if "not supported" in rec.getMessage()]
+    assert len(lines) == 2  # once per section, not once per poll
