@@ -27,6 +27,7 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 
 from demo.agents import (
+    HR_UPTIME,
     SYS_UPTIME,
     UPLINK_OPER,
     simulated_device,
@@ -217,9 +218,10 @@ def control(action: str, device: str | None) -> int:
         else:
             flag.unlink(missing_ok=True)
     else:
-        oid, value = {"reboot": (SYS_UPTIME, 100), "uplink-down": (UPLINK_OPER, 2),
-                      "uplink-up": (UPLINK_OPER, 1)}[action]
-        asyncio.run(snmp_set(SIMULATED[device], SNMP_PORT, device, oid, value))
+        sets = {"reboot": [(SYS_UPTIME, 100), (HR_UPTIME, 100)],  # the host's uptime too
+                "uplink-down": [(UPLINK_OPER, 2)], "uplink-up": [(UPLINK_OPER, 1)]}[action]
+        for oid, value in sets:
+            asyncio.run(snmp_set(SIMULATED[device], SNMP_PORT, device, oid, value))
     print(f"{device}: {action} (watch the daemon's log and `make demo-status`)")
     return 0
 

@@ -22,9 +22,10 @@ SNMPSIM = Path(snmpsim.__file__).resolve().parent
 RECORDED = SNMPSIM / "data" / "recorded"
 
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
+HR_UPTIME = "1.3.6.1.2.1.25.1.1.0"  # the host's: a reboot resets it, an agent restart not
 UPLINK_OPER = "1.3.6.1.2.1.2.2.1.8.2"  # ifOperStatus of eth0, the uplink
 UPLINK_IN_ERRORS = "1.3.6.1.2.1.2.2.1.14.2"
-WRITABLE = {SYS_UPTIME: "67", UPLINK_OPER: "2", UPLINK_IN_ERRORS: "65"}
+WRITABLE = {SYS_UPTIME: "67", HR_UPTIME: "67", UPLINK_OPER: "2", UPLINK_IN_ERRORS: "65"}
 # eth0's 64-bit octet counters grow (about 20 and 4 Mbit/s) so rates move.
 MOVING = {"1.3.6.1.2.1.31.1.1.1.6.2": "rate=2500000,initial=1000000000",
           "1.3.6.1.2.1.31.1.1.1.10.2": "rate=500000,initial=1000000000"}

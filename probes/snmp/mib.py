@@ -57,6 +57,8 @@ SYSTEM = (
     _s("sys_object_id", "sysObjectID", "1.3.6.1.2.1.1.2.0", Kind.OID),
     _s("sys_uptime_s", "sysUpTime", "1.3.6.1.2.1.1.3.0", Kind.TIMETICKS),
     _s("sys_name", "sysName", "1.3.6.1.2.1.1.5.0", Kind.TEXT),
+    # HOST-RESOURCES-MIB: the host's own uptime, which an agent restart does not reset
+    _s("host_uptime_s", "hrSystemUptime", "1.3.6.1.2.1.25.1.1.0", Kind.TIMETICKS),
 )
 
 # IF-MIB ifTable and ifXTable: the columns one interface poll needs.

@@ -252,12 +252,25 @@ async def read_system(agent: Agent, client: SnmpClient, ctx: ProbeContext,
     if isinstance(uptime, float) and isinstance(before, float) and uptime < before:
         wrapped = elapsed is not None and before + elapsed >= TIMETICKS_WRAP_S
         if not wrapped:
-            reading.restarted = True
-            reading.events.append(ProbeEvent(
-                "reboot", f"rebooted: uptime went from {_age(before)} to {_age(uptime)}",
-                {"uptime_before_s": before, "uptime_s": uptime}))
-            reading.problem(Status.WARNING, "rebooted",
-                            f"rebooted ({_age(uptime)} ago; had been up {_age(before)})")
+            reading.restarted = True  # counters restart with the agent either way
+            host, host_before = reading.values.get("host_uptime_s"), \
+                _prev(ctx, "host_uptime_s")
+            if isinstance(host, float) and isinstance(host_before, float) \
+                    and host >= host_before:
+                # The host kept running: only the SNMP agent restarted.
+                reading.events.append(ProbeEvent(
+                    "agent_restart", f"the SNMP agent restarted ({_age(uptime)} ago); the "
+                    f"device itself has been up {_age(host)}",
+                    {"agent_uptime_s": uptime, "host_uptime_s": host}))
+            else:
+                how = "" if isinstance(host, float) else \
+                    " (by sysUpTime: without hrSystemUptime an agent restart looks alike)"
+                reading.events.append(ProbeEvent(
+                    "reboot", f"rebooted: uptime went from {_age(before)} to "
+                    f"{_age(uptime)}{how}", {"uptime_before_s": before, "uptime_s": uptime}))
+                reading.problem(Status.WARNING, "rebooted",
+                                f"rebooted ({_age(uptime)} ago; had been up "
+                                f"{_age(before)}){how}")
     for key in ("sys_descr", "sys_object_id"):
         old, new = _prev(ctx, key), reading.values.get(key)
         if isinstance(old, str) and isinstance(new, str) and old != new:

@@ -183,7 +183,9 @@ async def test_reboot_counter_wrap_and_interface_down(snmpsim: Snmpsim,
                                                       clients: SharedClients) -> None:
     """Faults injected for real by SETting the simulated switch (writecache)."""
     uptime, oper, errors = "1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.2.2.1.8.2", "1.3.6.1.2.1.2.2.1.14.2"
+    host = "1.3.6.1.2.1.25.1.1.0"  # hrSystemUptime: a reboot resets it, too
     await snmpsim.set(uptime, 500_000)
+    await snmpsim.set(host, 500_000)
     await snmpsim.set(errors, 2**32 - 300)
     first = await poll(clients, snmpsim.port, community="switch")
     assert first.status is Status.OK, first
@@ -200,6 +202,7 @@ async def test_reboot_counter_wrap_and_interface_down(snmpsim: Snmpsim,
 
     # sysUpTime goes down: a reboot event with the uptime it had; no rates across it.
     await snmpsim.set(uptime, 1_000)
+    await snmpsim.set(host, 1_000)
     await snmpsim.set(errors, 20)
     third = await poll(clients, snmpsim.port, community="switch", previous=second)
     assert (third.status, third.reason) == (Status.WARNING, "rebooted")

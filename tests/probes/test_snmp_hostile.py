@@ -209,3 +209,26 @@ async def test_a_device_without_if_mib_is_not_down(snmpsim: object, clients: Sha
             assert "not supported: interfaces, storage" in r.detail
     lines = [rec for rec in caplog.records if "not supported" in rec.getMessage()]
     assert len(lines) == 2  # once per section, not once per poll
+
+
+async def test_an_agent_restart_is_not_a_reboot(tmp_path: object,
+                                                clients: SharedClients) -> None:
+    """net-snmp's snmpd restarted on a running host: sysUpTime starts again, but
+    hrSystemUptime (the host's) goes on -- an "agent_restart" event, no "rebooted"."""
+    from pathlib import Path
+
+    from tests.snmp_agents import Snmpd
+    agent = Snmpd(Path(str(tmp_path)) / "snmpd")
+    agent.start()
+    try:
+        await asyncio.sleep(1.5)  # sysUpTime must be able to go down
+        first = await poll(clients, agent.port, read=["system"])
+        assert isinstance(first.values.get("host_uptime_s"), float), first.values
+        agent.stop()
+        agent.start()
+        second = await poll(clients, agent.port, read=["system"], previous=first)
+    finally:
+        agent.stop()
+    assert (second.status, second.reason) == (Status.OK, "ok"), second
+    (event,) = second.events
+    assert event.kind == "agent_restart" and "device itself has been up" in event.detail
