@@ -56,18 +56,25 @@ class WalkGuard:
         self.agent = agent
         self.rows = 0
         self.bytes = 0
+        self.last: dict[bytes, tuple[int, ...]] = {}  # column → its last row's index arcs
 
-    def check(self, column: bytes, previous: bytes, oid: bytes, value: object) -> None:
-        """`oid` follows `previous` in `column`; `SnmpMalformed` when it does not."""
-        where = f"{self.agent.host}:{self.agent.port}"
-        if ber.decode_oid(oid) <= ber.decode_oid(previous):
+    def check(self, column: bytes, oid: bytes, value: object) -> None:
+        """`oid` (in `column`) follows the column's last row; `SnmpMalformed` if not.
+        Only the index after the column is decoded: a row or two of arcs."""
+        arcs = ber.decode_arcs(oid[len(column):])
+        last = self.last.get(column)
+        if last is not None and arcs <= last:
+            where = f"{self.agent.host}:{self.agent.port}"
             raise SnmpMalformed(f"{where}: walk of {ber.oid_text(column)} went backwards or "
-                                f"repeated: {ber.oid_text(oid)} after {ber.oid_text(previous)}")
+                                f"repeated: index {'.'.join(map(str, arcs))} after "
+                                f"{'.'.join(map(str, last))}")
+        self.last[column] = arcs
         self.rows += 1
         self.bytes += len(oid) + (len(value) if isinstance(value, bytes | str) else 8)
         if self.rows > self.agent.max_rows or self.bytes > self.agent.max_bytes:
-            raise SnmpMalformed(f"{where}: walk did not end (over {self.agent.max_rows} rows "
-                                f"or {self.agent.max_bytes} bytes; at {ber.oid_text(oid)})")
+            raise SnmpMalformed(f"{self.agent.host}:{self.agent.port}: walk did not end "
+                                f"(over {self.agent.max_rows} rows or {self.agent.max_bytes} "
+                                f"bytes; at {ber.oid_text(oid)})")
 
 
 class SnmpClient(Protocol):
@@ -211,7 +218,7 @@ class FastClient:
                 if tag == ber.END_OF_MIB_VIEW or not oid.startswith(col) or len(oid) == len(col):
                     done.add(col)
                     continue
-                guard.check(col, cursor[col], oid, value)
+                guard.check(col, oid, value)
                 rows[col].append((oid[len(col):], tag, value))
                 cursor[col] = oid
             if not msg.varbinds:

@@ -272,7 +272,7 @@ class V3Client:
                 if tag == ber.END_OF_MIB_VIEW or not oid.startswith(col) or oid == col:
                     done.add(col)
                     continue
-                guard.check(col, cursor[col], oid, val)
+                guard.check(col, oid, val)
                 rows[col].append((oid[len(col):], tag, val))
                 cursor[col] = oid
             for col in done:
