@@ -34,7 +34,7 @@ from alerts.outbox import Item, Outbox
 from alerts.roster import Roster
 from monitor import crashpoints
 from monitor.faults.maintenance import MajorEvent
-from monitor.health import Health
+from monitor.health import Health, attempt
 from monitor.tickets.sla import SlaPolicy
 from monitor.tickets.store import AuditEvent, Ticket, TicketStore
 
@@ -179,20 +179,10 @@ class Notifier:
                 await asyncio.wait_for(wake.wait(), every_s)
             wake.clear()
             loop_now = asyncio.get_running_loop().time()
-            try:
-                await self.catch_up(dt.datetime.now(dt.UTC))
-            except Exception as exc:
-                health.failed("notifier", exc)
-            else:
-                health.ok("notifier")
+            await attempt(health, "notifier", self.catch_up(dt.datetime.now(dt.UTC)))
             if loop_now - last_escalation >= escalate_every_s:
                 last_escalation = loop_now
-                try:
-                    await self.escalate(dt.datetime.now(dt.UTC))
-                except Exception as exc:
-                    health.failed("escalation", exc)
-                else:
-                    health.ok("escalation")
+                await attempt(health, "escalation", self.escalate(dt.datetime.now(dt.UTC)))
 
     async def escalate(self, now: dt.datetime) -> int:
         """Escalations and reminders for tickets nobody has acknowledged."""

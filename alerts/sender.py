@@ -22,7 +22,7 @@ from alerts.channels import Channel, ChannelError
 from alerts.messages import Message, Notice, render
 from alerts.outbox import Delivery, Outbox
 from monitor import crashpoints
-from monitor.health import Health
+from monitor.health import Health, attempt
 
 log = logging.getLogger("alerts.sender")
 
@@ -64,12 +64,7 @@ class Sender:
     async def run(self, every_s: float = 1.0) -> None:
         """Deliver what is due, every `every_s`."""
         while True:
-            try:
-                await self.deliver(dt.datetime.now(dt.UTC))
-            except Exception as exc:
-                self.health.failed("sender", exc)  # logged once while it lasts
-            else:
-                self.health.ok("sender")
+            await attempt(self.health, "sender", self.deliver(dt.datetime.now(dt.UTC)))
             await asyncio.sleep(every_s)
 
     def _batches(self, deliveries: list[Delivery]) -> list[tuple[list[Delivery], Message]]:

@@ -181,6 +181,19 @@ def _one_line(error: BaseException | str) -> str:
     return " ".join(text.split())[:300]
 
 
+async def attempt(health: Health, name: str, step: Awaitable[Any]) -> None:
+    """Await `step` once; its success or failure goes to `health` under `name` (a
+    failure is logged once per streak and never propagates)."""
+    try:
+        await step
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        health.failed(name, exc)
+    else:
+        health.ok(name)
+
+
 async def every(health: Health, name: str, seconds: float,
                 step: Callable[[], Awaitable[Any]], *, critical: bool = False) -> None:
     """Run `step` every `seconds` until cancelled; its failures go to `health` (logged
@@ -188,11 +201,4 @@ async def every(health: Health, name: str, seconds: float,
     health.add(name, critical=critical)
     while True:
         await asyncio.sleep(seconds)
-        try:
-            await step()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            health.failed(name, exc)
-        else:
-            health.ok(name)
+        await attempt(health, name, step())
