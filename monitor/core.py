@@ -29,10 +29,11 @@ from monitor.inventory import CheckConfig, Device, Inventory
 from monitor.scheduler import JobSpec, Scheduler, UpdateSummary
 from monitor.state import StateMachine
 from monitor.store.store import Store, StoredCheck
+from monitor.topology import Topology
 from probes.base import ProbeContext, Target
 from probes.clients import SharedClients
 from probes.registry import PROBES
-from probes.result import ProbeResult
+from probes.result import ProbeResult, Status
 from probes.thresholds import judge
 
 log = logging.getLogger("monitor.core")
@@ -79,6 +80,7 @@ class Monitor:
         self._dirty: set[CheckKey] = set()
         self._unsaved: list[CheckEvent] = []
         self.threshold_factor = 1.0  # < 1 during a major event
+        self.topology = Topology()  # who is plugged in where: inventory + forwarding tables
 
     # -- configuration --
 
@@ -91,6 +93,7 @@ class Monitor:
         """Run `inventory` from now on; unchanged checks keep state and schedule."""
         specs = job_specs(inventory, interval_factor)
         jobs = {spec.key: spec.payload for spec in specs}
+        self.topology.use_inventory(inventory)
         removed = [key for key in self.jobs if key not in jobs]
         for key, job in jobs.items():
             c = job.check
@@ -100,6 +103,9 @@ class Monitor:
                 stored = self._restored.pop(key, None)
                 if stored is not None:
                     machine.restore(stored.snapshot)
+                    last = machine.last_result
+                    if c.kind == "snmp_topology" and last and last.status is Status.OK:
+                        self.topology.saw(key.device_id, last.values)  # as it was learned
             machine.fail_after, machine.recover_after = c.fail_after, c.recover_after
             machine.flap_window_s, machine.flap_changes = c.flap_window_s, c.flap_changes
         for key in removed:
@@ -121,8 +127,9 @@ class Monitor:
         probe = PROBES[job.check.kind]
         machine = self.machines.get(spec.key)
         previous = machine.last_result if machine is not None else None
+        attached = self.topology.attached_ports(job.target.device_id)
         result = await probe.run(job.target, job.check.params,
-                                 ProbeContext(deadline, self.clients, previous))
+                                 ProbeContext(deadline, self.clients, previous, attached))
         thresholds = job.check.thresholds
         if self.threshold_factor < 1:
             thresholds = {k: v.tightened(self.threshold_factor) for k, v in thresholds.items()}
@@ -147,6 +154,8 @@ class Monitor:
         now = time.time()
         change = machine.feed(result, now)
         self._dirty.add(key)
+        if job.check.kind == "snmp_topology" and result.status is Status.OK:
+            self.topology.saw(key.device_id, result.values)
         events: list[CheckEvent] = []
         if change.new is not None and change.old is not None:
             events.append(StateChanged(key, job.check.kind, job.target.device_kind, job.site_id,

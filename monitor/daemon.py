@@ -59,7 +59,6 @@ from monitor.store.store import Store
 from monitor.tickets.calendar import HolidaysError
 from monitor.tickets.store import ACTIVE, TicketStore
 from probes.clients import SharedClients
-from probes.result import Value
 
 log = logging.getLogger("monitor.daemon")
 
@@ -299,16 +298,6 @@ class Daemon:
                 "detail": last.detail if last else None}
         return out
 
-    def _topology(self) -> Mapping[str, Mapping[str, Value]]:
-        """The latest forwarding tables read by `snmp_topology` checks, by switch."""
-        assert self.monitor is not None
-        tables: dict[str, Mapping[str, Value]] = {}
-        for key, job in self.monitor.jobs.items():
-            last = self.monitor.machines[key].last_result
-            if job.check.kind == "snmp_topology" and last is not None:
-                tables[key.device_id] = last.values
-        return tables
-
     async def _sla(self, tickets: TicketStore) -> None:
         """Report each SLA clock that runs out, once."""
         for number, clock, deadline, level in await tickets.breaches(dt.datetime.now(dt.UTC)):
@@ -447,7 +436,8 @@ class Daemon:
             tasks.append(asyncio.create_task(
                 self.monitor.flush_every(self.settings.state_flush_interval), name="flush"))
             tasks.append(asyncio.create_task(self.engine.follow(
-                faults_events, topology=self._topology, health=self.health), name="faults"))
+                faults_events, topology=self.monitor.topology.learned, health=self.health),
+                name="faults"))
             for name, seconds, step in (
                     (STORE, 10.0, self._heartbeat), ("sla", 30.0, partial(self._sla, tickets)),
                     ("major_events", 60.0, self._major_events),

@@ -101,6 +101,9 @@ class ProbeContext:
     # This check's previous result (for counter rates, reboot and drift detection);
     # None on the first run and in `monitor once`.
     previous: ProbeResult | None = None
+    # Ports of this device (a switch) with an inventory device behind them: written in
+    # the inventory or learned from forwarding tables (`monitor.topology`).
+    attached: frozenset[str] = frozenset()
 
     def remaining(self) -> float:
         """Seconds left of this run's budget (never negative)."""

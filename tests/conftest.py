@@ -10,11 +10,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from probes.clients import SharedClients
 
 if TYPE_CHECKING:
     from tests.rtsp_peer import RtspServer
@@ -148,6 +150,14 @@ def _close_stray_event_loop(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 # Real peers started once per session, shared by every folder of tests.
+
+@pytest.fixture
+async def clients() -> AsyncIterator[SharedClients]:
+    """The probes' shared clients, closed after the test."""
+    shared = SharedClients()
+    yield shared
+    await shared.close()
+
 
 @pytest.fixture(scope="session")
 def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpd]:

@@ -9,7 +9,9 @@
   module), so a test can SET a reboot, an interface going down or a counter
   wrapping and watch the probe see it; ``bridge`` carries forwarding-table,
   LLDP and ENTITY-SENSOR rows; ``nosystem`` is a recording without the system
-  group; ``dev000``… are hard links of recordings (a fleet of agents).
+  group; ``dev000``… are hard links of recordings (a fleet of agents);
+  ``access24`` is a 24-port access switch as they stand in the field
+  (`access_switch_24`).
 """
 
 from __future__ import annotations
@@ -122,6 +124,57 @@ BRIDGE = """\
 """
 
 
+# The 24-port access switch: what its ports have behind them.
+ACCESS_CAMERAS = {n: f"02:c0:00:00:00:{n:02x}" for n in (1, 2, 3, 4, 5, 6, 7)}
+ACCESS_LEARNED = (23, "02:c0:00:00:00:17")  # a camera found only in the forwarding table
+ACCESS_NAMED = (21, "监控室-备用链路")  # an operator's description, in Chinese
+
+
+def access_switch_24(before: bool = False) -> str:
+    """A .snmprec of an H3C-style 24-port access switch as one stands in a monitoring
+    room: every port admin-up (the factory default); cameras on ports 1-7, of which
+    port 7's is unplugged; ports 8-24 empty except port 21 (given a description by an
+    engineer) and port 23 (a camera that only the forwarding table knows, whose cable
+    has just been pulled: a switch flushes a port's entries when its link goes down,
+    so its MAC is in the table only `before`, when port 23 was still up); two uplinks
+    (25 up, 26 admin-down); every ifAlias the vendor's default "<ifName> Interface"."""
+    rows: list[tuple[str, str, str]] = []
+
+    def add(oid: str, tag: str, value: object) -> None:
+        rows.append((oid, tag, str(value)))
+
+    add("1.3.6.1.2.1.1.1.0", "4", "H3C Comware Platform Software, Software Version 5.20 "
+        "Release 2220P02, H3C S5120-28P-SI")
+    add("1.3.6.1.2.1.1.2.0", "6", "1.3.6.1.4.1.25506.1.516")
+    add("1.3.6.1.2.1.1.3.0", "67", 8640000)
+    add("1.3.6.1.2.1.1.5.0", "4", "yt-access-sw")
+    ports = {n: f"GigabitEthernet1/0/{n}" for n in range(1, 27)}
+    up = {*range(1, 7), 25} | ({ACCESS_LEARNED[0]} if before else set())
+    for n, name in ports.items():
+        add(f"1.3.6.1.2.1.2.2.1.2.{n}", "4", name)
+        add(f"1.3.6.1.2.1.2.2.1.5.{n}", "66", 1_000_000_000)
+        add(f"1.3.6.1.2.1.2.2.1.7.{n}", "2", 2 if n == 26 else 1)
+        add(f"1.3.6.1.2.1.2.2.1.8.{n}", "2", 1 if n in up else 2)
+        for column in (13, 14, 20):
+            add(f"1.3.6.1.2.1.2.2.1.{column}.{n}", "65", 0)
+        add(f"1.3.6.1.2.1.31.1.1.1.1.{n}", "4", name)
+        add(f"1.3.6.1.2.1.31.1.1.1.6.{n}", "70", 123456789 * n if n in up else 0)
+        add(f"1.3.6.1.2.1.31.1.1.1.10.{n}", "70", 9876543 * n if n in up else 0)
+        add(f"1.3.6.1.2.1.31.1.1.1.15.{n}", "66", 1000)
+        alias = ACCESS_NAMED[1] if n == ACCESS_NAMED[0] else f"{name} Interface"
+        add(f"1.3.6.1.2.1.31.1.1.1.18.{n}", "4x", alias.encode().hex())
+        add(f"1.3.6.1.2.1.17.1.4.1.2.{n}", "2", n)  # bridge port n is ifIndex n
+    macs = {mac: port for port, mac in ACCESS_CAMERAS.items() if port != 7}
+    if before:
+        macs[ACCESS_LEARNED[1]] = ACCESS_LEARNED[0]
+    macs |= {f"02:00:5e:00:{i // 256:02x}:{i % 256:02x}": 25 for i in range(40)}  # upstream
+    for mac, port in macs.items():
+        arcs = ".".join(str(int(b, 16)) for b in mac.split(":"))
+        add(f"1.3.6.1.2.1.17.7.1.2.2.1.2.1.{arcs}", "2", port)
+    rows.sort(key=lambda r: tuple(int(a) for a in r[0].split(".")))  # snmpsim needs order
+    return "".join(f"{oid}|{tag}|{value}\n" for oid, tag, value in rows)
+
+
 class Snmpsim:
     """snmpsim serving recorded walks; one data file per community."""
 
@@ -135,6 +188,8 @@ class Snmpsim:
         lines = sorted(BRIDGE.splitlines(),
                        key=lambda line: tuple(int(a) for a in line.split("|")[0].split(".")))
         (data / "bridge.snmprec").write_text("\n".join(lines) + "\n")
+        (data / "access24.snmprec").write_text(access_switch_24())
+        (data / "access24-before.snmprec").write_text(access_switch_24(before=True))
         self.fleet = []
         for i in range(fleet):
             source = RECORDED / ("winxp-full-walk.snmprec" if i % 4 == 3

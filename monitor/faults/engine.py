@@ -41,7 +41,7 @@ from monitor.health import Health, is_store_outage
 from monitor.inventory.models import Device, DeviceKind, Inventory, SiteRole
 from monitor.state import CheckState
 from monitor.tickets.store import FaultTicket, TicketStore
-from probes.result import Value
+from monitor.topology import Attachment
 
 log = logging.getLogger("monitor.faults")
 
@@ -93,7 +93,7 @@ class FaultEngine:
         self.clock = clock
         self.inventory: Inventory | None = None
         self.checks: dict[CheckKey, CheckHealth] = {}
-        self.learned: dict[str, str] = {}  # device → switch, from forwarding tables
+        self.learned: dict[str, Attachment] = {}  # from forwarding tables
         self.active: dict[str, str] = {}  # fault key → active ticket number
         self.sent: dict[str, tuple[int, frozenset[str]]] = {}  # what the store last heard
         self.clear_since: dict[str, float] = {}
@@ -114,27 +114,10 @@ class FaultEngine:
         else:
             self.checks[key] = health
 
-    def learn_topology(self, tables: Mapping[str, Mapping[str, Value]]) -> None:
-        """Learn which switch each device hangs off, from `snmp_topology` values.
-
-        A MAC seen on several switches is taken from the one where it shares its port
-        with the fewest others: an access port, not an uplink.
-        """
-        assert self.inventory is not None
-        by_mac = {d.mac: d.id for d in self.inventory.devices.values() if d.mac}
-        best: dict[str, tuple[int, str]] = {}
-        for switch, values in tables.items():
-            per_port: dict[str, list[str]] = {}
-            for name, port in values.items():
-                if name.startswith("fdb[") and isinstance(port, str):
-                    per_port.setdefault(port, []).append(name[4:-1])
-            for macs in per_port.values():
-                for mac in macs:
-                    device = by_mac.get(mac)
-                    if device and device != switch and (
-                            device not in best or len(macs) < best[device][0]):
-                        best[device] = (len(macs), switch)
-        self.learned = {device: switch for device, (_, switch) in best.items()}
+    def learn_topology(self, learned: Mapping[str, Attachment]) -> None:
+        """Use these learned attachments (`monitor.topology`) for devices without a
+        configured parent."""
+        self.learned = dict(learned)
 
     async def restore(self) -> None:
         """Start from the active tickets in the store (after a restart)."""
@@ -144,7 +127,10 @@ class FaultEngine:
 
     def parent(self, device: Device) -> str | None:
         """The configured parent; else the learned one."""
-        return device.parent or self.learned.get(device.id)
+        if device.parent is not None:
+            return device.parent
+        learned = self.learned.get(device.id)
+        return learned.switch if learned is not None else None
 
     def faults(self, now: float | None = None) -> dict[str, Fault]:
         """The root faults the current states amount to."""
@@ -321,7 +307,7 @@ class FaultEngine:
     # -- following the checks --
 
     async def follow(self, events: Subscription, every_s: float = 10.0,
-                     topology: Callable[[], Mapping[str, Mapping[str, Value]]] | None = None,
+                     topology: Callable[[], Mapping[str, Attachment]] | None = None,
                      health: Health | None = None) -> None:
         """Evaluate after state changes (a storm of them is one evaluation) and every
         `every_s` seconds (resolution timers, maintenance windows), until cancelled."""

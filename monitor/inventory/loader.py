@@ -333,6 +333,9 @@ class _Loader:
                 self.problem((*base, "site"), subject, f"unknown site {spec.site!r}")
             if spec.parent is not None and spec.parent not in specs:
                 self.problem((*base, "parent"), subject, f"unknown parent device {spec.parent!r}")
+            if spec.port is not None and spec.parent is None:
+                self.problem((*base, "port"), subject,
+                             "port: names a port of the parent switch, and there is no parent")
             cred_name = spec.credentials or (kind_defaults.credentials if kind_defaults else None)
             creds = Credentials()
             if cred_name is not None:
@@ -355,7 +358,8 @@ class _Loader:
                                                 f"{' and '.join(missing)}")
             labels = {**(kind_defaults.labels if kind_defaults else {}), **spec.labels}
             devices[spec.id] = Device(spec.id, spec.name, spec.kind, spec.site, spec.address,
-                                      spec.parent, creds, tuple(checks), labels, spec.mac)
+                                      spec.parent, creds, tuple(checks), labels, spec.mac,
+                                      spec.port)
         self.cycles({k: s.parent for k, (_, s) in specs.items()},
                     {k: i for k, (i, _) in specs.items()}, "device")
         return devices

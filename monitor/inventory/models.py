@@ -160,6 +160,9 @@ class DeviceSpec(Strict):
     address: Address
     parent: Id | None = Field(default=None, description="the device this one hangs off")
     mac: MacAddress | None = Field(default=None, description="to learn its switch port")
+    port: str | None = Field(default=None, min_length=1, max_length=64,
+                             description="the parent switch's port it is plugged into "
+                                         "(ifName or ifDescr, e.g. Gi0/5)")
     credentials: Id | None = None
     checks: list[dict[str, Any]] = []
     labels: Labels = {}
@@ -226,6 +229,7 @@ class Device:
     checks: tuple[CheckConfig, ...]
     labels: Mapping[str, str]
     mac: str | None = None
+    port: str | None = None  # on its parent switch
 
 
 @dataclass(frozen=True)

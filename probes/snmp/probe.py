@@ -32,11 +32,24 @@ TIMETICKS_WRAP_S = 2**32 / 100  # sysUpTime wraps after ~497 days
 
 
 class InterfaceSelect(ProbeParams):
-    """Which interfaces matter.  Without `names` or `match`: every admin-up interface."""
+    """Which interfaces are read, and which of them matter.
+
+    Read: the `uplinks`, and those `names` or `match` choose; without either, every
+    admin-up interface.  A port that is read but does not matter is reported as
+    values only.  With ``ports: matter`` (the default), a port matters -- its being
+    down is a state -- when it is an uplink, was chosen by `names` or `match`, carries
+    a name of its own (an ifAlias that is more than its interface name), or has an
+    inventory device behind it (the device's ``port:``, or its MAC in the switch's
+    forwarding table).  So an admin-up access port with nothing plugged in does not
+    keep a switch in WARNING.  ``ports: admin_up``: every admin-up port matters.
+    """
 
     names: list[str] = Field(default=[], description="ifName or ifDescr, exactly")
     match: str | None = Field(default=None, description="regex over ifName, ifDescr, ifAlias")
     uplinks: list[str] = Field(default=[], description="uplink names: down is DOWN, not WARNING")
+    ports: Literal["matter", "admin_up"] = Field(
+        default="matter", description="which down ports are a WARNING: those that matter "
+                                      "(uplinks, named, a device behind them), or all admin-up")
 
     @model_validator(mode="after")
     def _regex(self) -> InterfaceSelect:
@@ -329,6 +342,12 @@ async def read_interfaces(agent: Agent, client: SnmpClient, ctx: ProbeContext,
                 pattern and any(pattern.search(t) for t in texts if t))
         return admin.get(index) == mib.IF_UP
 
+    def matters(index: bytes) -> bool:
+        if named or pattern or select.ports == "admin_up":
+            return True  # chosen by hand, or every port asked for
+        own = {label[index], _text(descr.get(index))}
+        return bool(own & ctx.attached) or _own_name(_text(aliases.get(index)), own)
+
     chosen = [i for i in label if selected(i)]
     found = {label[i] for i in chosen} | {_text(descr.get(i)) for i in chosen}
     for uplink in select.uplinks:
@@ -338,19 +357,22 @@ async def read_interfaces(agent: Agent, client: SnmpClient, ctx: ProbeContext,
     elapsed = _elapsed(ctx, reading)
     rows = {c.key: _rows(table, c) for c in counters}
     speeds, high = _rows(table, mib.IF_SPEED), _rows(table, mib.IF_HIGH_SPEED)
-    up = 0
+    down = unwatched = 0
     for index in chosen:
         name = label[index]
         is_up = oper.get(index) == mib.IF_UP
         admin_up = admin.get(index) == mib.IF_UP
         reading.values[f"if_oper_up[{name}]"] = int(is_up)
         reading.values[f"if_admin_up[{name}]"] = int(admin_up)
-        up += is_up
         if admin_up and not is_up:
             is_uplink = name in select.uplinks or _text(descr.get(index)) in select.uplinks
-            reading.problem(Status.DOWN if is_uplink else Status.WARNING,
-                            "uplink_down" if is_uplink else "port_down",
-                            f"{'uplink' if is_uplink else 'port'} {name} is down")
+            if is_uplink or matters(index):
+                down += 1
+                reading.problem(Status.DOWN if is_uplink else Status.WARNING,
+                                "uplink_down" if is_uplink else "port_down",
+                                f"{'uplink' if is_uplink else 'port'} {name} is down")
+            else:
+                unwatched += 1  # an empty access port: a value, not a state
         for column in counters:
             raw = _number(rows[column.key].get(index))
             if raw is None:
@@ -368,7 +390,16 @@ async def read_interfaces(agent: Agent, client: SnmpClient, ctx: ProbeContext,
             else:
                 reading.values[f"{column.key}_rate[{name}]"] = rate
     reading.values["if_selected"] = len(chosen)
-    reading.values["if_down"] = len(chosen) - up
+    reading.values["if_down"] = down
+    reading.values["if_down_unwatched"] = unwatched
+
+
+def _own_name(alias: str, names: set[str]) -> bool:
+    """Whether an ifAlias is a name someone gave the port, not a vendor's default that
+    repeats its interface name ("GigabitEthernet0/0/5 Interface", "HUAWEI, Quidway
+    Series, GigabitEthernet0/0/5 Interface")."""
+    alias = alias.strip()
+    return bool(alias) and not any(n and n.lower() in alias.lower() for n in names)
 
 
 async def read_storage(agent: Agent, client: SnmpClient, ctx: ProbeContext,

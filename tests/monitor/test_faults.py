@@ -16,6 +16,7 @@ from monitor.inventory import Inventory, load_inventory
 from monitor.state import CheckState
 from monitor.store.store import Store
 from monitor.tickets.store import TicketStore
+from monitor.topology import Attachment, learn
 
 T0 = dt.datetime(2026, 11, 30, 2, 0, tzinfo=dt.UTC).timestamp()  # Monday 10:00 in Jinan
 DOWN, UP, WARN = CheckState.DOWN, CheckState.UP, CheckState.WARNING
@@ -262,8 +263,10 @@ async def test_learned_links_attach_children_to_the_switch(tmp_path: Path) -> No
         # The core switch sees the MAC on its uplink with 80 others; yt-sw on an access port.
         core = {f"fdb[02:00:00:00:01:{i:02x}]": "Gi0/48" for i in range(80)}
         core["fdb[02:aa:bb:cc:dd:ee]"] = "Gi0/48"
-        h.engine.learn_topology({"core": core, "yt-sw": {"fdb[02:aa:bb:cc:dd:ee]": "Fa0/7"}})
-        assert h.engine.learned["orphan"] == "yt-sw"
+        assert h.engine.inventory is not None
+        h.engine.learn_topology(learn(h.engine.inventory, {
+            "core": core, "yt-sw": {"fdb[02:aa:bb:cc:dd:ee]": "Fa0/7"}}))
+        assert h.engine.learned["orphan"] == Attachment("yt-sw", "Fa0/7", "fdb")
         h.set("yt-sw", DOWN)
         h.set("orphan", DOWN)
         (event,) = await h.tick()

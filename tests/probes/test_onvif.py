@@ -26,13 +26,6 @@ CREDS = Credentials("admin", "onvif-pass")
 
 
 @pytest.fixture
-async def clients() -> AsyncIterator[SharedClients]:
-    shared = SharedClients()
-    yield shared
-    await shared.close()
-
-
-@pytest.fixture
 async def emulate() -> AsyncIterator[Callable[[Device], Awaitable[int]]]:
     runners: list[web.AppRunner] = []
 

@@ -35,13 +35,6 @@ pytestmark = pytest.mark.peers
 
 
 @pytest.fixture
-async def clients() -> AsyncIterator[SharedClients]:
-    shared = SharedClients()
-    yield shared
-    await shared.close()
-
-
-@pytest.fixture
 async def site() -> AsyncIterator[Callable[..., Awaitable[int]]]:
     """Start aiohttp applications on loopback; returns their port."""
     runners: list[web.AppRunner] = []

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -18,13 +18,6 @@ from tests.probes.test_snmp import Scripted, poll
 
 pytestmark = pytest.mark.peers
 IF_DESCR = ber.encode_oid("1.3.6.1.2.1.2.2.1.2")
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[SharedClients]:
-    shared = SharedClients()
-    yield shared
-    await shared.close()
 
 
 def response(request: bytes, oids: list[bytes]) -> bytes:

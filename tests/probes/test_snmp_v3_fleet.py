@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from probes.base import Credentials
+from probes.clients import SharedClients
 from probes.result import Status
-from tests.probes.test_snmp import clients, poll  # noqa: F401  (the fixture)
+from tests.probes.test_snmp import poll
 from tests.snmp_agents import Snmpd
 
 pytestmark = pytest.mark.peers
@@ -39,7 +40,7 @@ def creds(name: str) -> Credentials:
                        priv_protocol="AES", priv_key=priv)
 
 
-async def test_one_user_name_many_keys(fleet: dict[str, Snmpd], clients) -> None:  # noqa: F811
+async def test_one_user_name_many_keys(fleet: dict[str, Snmpd], clients: SharedClients) -> None:
     async def one(name: str) -> tuple[str, str]:
         r = await poll(clients, fleet[name].port, creds=creds(name), version="3",
                        read=["system"], budget=5)
@@ -53,7 +54,7 @@ async def test_one_user_name_many_keys(fleet: dict[str, Snmpd], clients) -> None
                        ("west", f"{Status.OK.value}:ok"): 100}, results
 
 
-async def test_a_wrong_privacy_key_says_so(fleet: dict[str, Snmpd], clients) -> None:  # noqa: F811
+async def test_a_wrong_privacy_key_says_so(fleet: dict[str, Snmpd], clients: SharedClients) -> None:
     auth, _ = KEYS["east"]
     wrong = Credentials(snmp_user="ops", auth_protocol="SHA-256", auth_key=auth,
                         priv_protocol="AES", priv_key="not-the-priv-key")
@@ -85,7 +86,7 @@ def contexts(tmp_path: Path) -> Iterator[int]:
     proc.wait(timeout=10)
 
 
-async def test_v3_context_names(contexts: int, clients) -> None:  # noqa: F811
+async def test_v3_context_names(contexts: int, clients: SharedClients) -> None:
     async def read(context: str) -> object:
         r = await poll(clients, contexts, creds=creds("east"), version="3", read=["system"],
                        budget=5, context=context)

@@ -25,13 +25,6 @@ pytestmark = pytest.mark.peers
 CAMERA = Target("cam", "camera", "127.0.0.1")
 
 
-@pytest.fixture
-async def clients() -> AsyncIterator[SharedClients]:
-    shared = SharedClients()
-    yield shared
-    await shared.close()
-
-
 async def check(kind: str, url: str, clients: SharedClients, budget: float = 10.0,
                 creds: Credentials | None = None, **params: object) -> ProbeResult:
     module = rtsp if kind == "rtsp" else video
