@@ -57,16 +57,20 @@ class Snmpd:
     """net-snmp's snmpd in the foreground with a config of our own."""
 
     def __init__(self, folder: Path,
-                 users: dict[str, tuple[str, str, str | None, str | None]] | None = None
-                 ) -> None:
+                 users: dict[str, tuple[str, str, str | None, str | None]] | None = None,
+                 hide: tuple[str, ...] = ()) -> None:
         """`users`: the v3 users (name → auth protocol, key, priv protocol, key);
-        default `V3_USERS`."""
+        default `V3_USERS`.  `hide`: subtrees the community does not see (an agent
+        without HOST-RESOURCES-MIB: ``hide=("1.3.6.1.2.1.25",)``)."""
         if shutil.which("snmpd") is None:
             pytest.fail("snmpd is missing: run `make test` (it installs net-snmp)")
         self.folder = folder
         self.port = free_port(socket.SOCK_DGRAM)
         folder.mkdir(parents=True, exist_ok=True)
-        lines = ["rocommunity public 127.0.0.1", "sysLocation test", "sysContact tests"]
+        lines = ["rocommunity public 127.0.0.1" + (" -V seen" if hide else ""),
+                 "sysLocation test", "sysContact tests"]
+        if hide:
+            lines += ["view seen included .1", *(f"view seen excluded .{h}" for h in hide)]
         for user, (auth, akey, priv, pkey) in (users or V3_USERS).items():
             if priv:
                 lines.append(f'createUser {user} {auth} "{akey}" {priv} "{pkey}"')
@@ -78,10 +82,13 @@ class Snmpd:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = os.environ | {"SNMP_PERSISTENT_DIR": str(self.folder / "persist")}
+        # The persistent folder is also the whole config search path (no /etc/snmp), so
+        # that snmpEngineBoots survives a restart, as on a real device.
+        persist = str(self.folder / "persist")
+        env = os.environ | {"SNMP_PERSISTENT_DIR": persist, "SNMPCONFPATH": persist}
         # -I -smux: no SMUX listener (it would open TCP 199 on every address).
         self.proc = subprocess.Popen(
-            ["snmpd", "-f", "-Lf", str(self.folder / "log"), "-C", "-c",
+            ["snmpd", "-f", "-Lf", str(self.folder / "log"), "-c",
              str(self.folder / "snmpd.conf"), "-I", "-smux", f"udp:127.0.0.1:{self.port}"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not _answers(self.port):

@@ -60,6 +60,13 @@ SYSTEM = (
     # HOST-RESOURCES-MIB: the host's own uptime, which an agent restart does not reset
     _s("host_uptime_s", "hrSystemUptime", "1.3.6.1.2.1.25.1.1.0", Kind.TIMETICKS),
 )
+# SNMP-FRAMEWORK-MIB: the SNMP engine's restarts (RFC 3414 keeps them across reboots)
+# and its seconds since the last one.  Asked with v2c and v3 only: a v1 agent answers
+# a GET with an unknown OID by an error that costs a round-trip per missing OID.
+ENGINE = (
+    _s("engine_boots", "snmpEngineBoots", "1.3.6.1.6.3.10.2.1.2.0", Kind.GAUGE),
+    _s("engine_time_s", "snmpEngineTime", "1.3.6.1.6.3.10.2.1.3.0", Kind.GAUGE),
+)
 
 # IF-MIB ifTable and ifXTable: the columns one interface poll needs.
 IF_DESCR = _c("descr", "ifDescr", "1.3.6.1.2.1.2.2.1.2", Kind.TEXT)

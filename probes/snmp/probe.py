@@ -244,52 +244,84 @@ def counter_rate(current: int, previous: Value, bits: int, elapsed: float | None
 async def read_system(agent: Agent, client: SnmpClient, ctx: ProbeContext,
                       reading: Reading) -> None:
     """sysUpTime (reboots), sysDescr and sysObjectID (drift), sysName."""
-    got = await client.get(agent, [s.oid for s in mib.SYSTEM], ctx.deadline)
+    scalars = mib.SYSTEM + (mib.ENGINE if agent.version != ber.V1 else ())
+    got = await client.get(agent, [s.oid for s in scalars], ctx.deadline)
     found = 0
-    for scalar in mib.SYSTEM:
+    for scalar in scalars:
         tag, value = got.get(scalar.oid, (ber.NO_SUCH_OBJECT, ber.NO_SUCH_OBJECT_VALUE))
         if tag in ber.EXCEPTIONS:
             continue
-        found += 1
+        found += scalar in mib.SYSTEM
         if scalar.kind is mib.Kind.TIMETICKS and isinstance(value, int):
             reading.values[scalar.key] = value / 100
+        elif scalar.kind is mib.Kind.GAUGE:
+            if isinstance(value, int):
+                reading.values[scalar.key] = value
         else:
             reading.values[scalar.key] = _text(value)
     if not found:
         reading.problem(Status.ERROR, "no_such_object",
                         "the agent has no SNMPv2-MIB system group")
         return
-    uptime = reading.values.get("sys_uptime_s")
-    before = _prev(ctx, "sys_uptime_s")
-    elapsed = _elapsed(ctx, reading)
-    if isinstance(uptime, float) and isinstance(before, float) and uptime < before:
-        wrapped = elapsed is not None and before + elapsed >= TIMETICKS_WRAP_S
-        if not wrapped:
-            reading.restarted = True  # counters restart with the agent either way
-            host, host_before = reading.values.get("host_uptime_s"), \
-                _prev(ctx, "host_uptime_s")
-            if isinstance(host, float) and isinstance(host_before, float) \
-                    and host >= host_before:
-                # The host kept running: only the SNMP agent restarted.
-                reading.events.append(ProbeEvent(
-                    "agent_restart", f"the SNMP agent restarted ({_age(uptime)} ago); the "
-                    f"device itself has been up {_age(host)}",
-                    {"agent_uptime_s": uptime, "host_uptime_s": host}))
-            else:
-                how = "" if isinstance(host, float) else \
-                    " (by sysUpTime: without hrSystemUptime an agent restart looks alike)"
-                reading.events.append(ProbeEvent(
-                    "reboot", f"rebooted: uptime went from {_age(before)} to "
-                    f"{_age(uptime)}{how}", {"uptime_before_s": before, "uptime_s": uptime}))
-                reading.problem(Status.WARNING, "rebooted",
-                                f"rebooted ({_age(uptime)} ago; had been up "
-                                f"{_age(before)}){how}")
+    restart = _restart(ctx, reading)
+    if restart is not None:
+        reading.restarted = True  # counters restart with the agent either way
+        host, host_before = reading.values.get("host_uptime_s"), _prev(ctx, "host_uptime_s")
+        uptime, before = reading.values.get("sys_uptime_s"), _prev(ctx, "sys_uptime_s")
+        if isinstance(host, float) and isinstance(host_before, float) and host >= host_before:
+            # The host kept running: only the SNMP agent restarted.
+            reading.events.append(ProbeEvent(
+                "agent_restart", f"the SNMP agent restarted ({restart}); the device "
+                f"itself has been up {_age(host)}",
+                {"agent_uptime_s": uptime, "host_uptime_s": host}))
+        else:
+            how = "" if isinstance(host, float) else \
+                " (without hrSystemUptime an agent restart looks alike)"
+            values: dict[str, Value] = {"uptime_before_s": before, "uptime_s": uptime}
+            if "snmpEngineBoots" in restart:
+                values |= {"engine_boots_before": _prev(ctx, "engine_boots"),
+                           "engine_boots": reading.values.get("engine_boots")}
+            reading.events.append(ProbeEvent("reboot", f"rebooted: {restart}{how}", values))
+            ago = f"{_age(uptime)} ago; " if isinstance(uptime, float) else ""
+            had = f"had been up {_age(before)}" if isinstance(before, float) else restart
+            reading.problem(Status.WARNING, "rebooted", f"rebooted ({ago}{had}){how}")
     for key in ("sys_descr", "sys_object_id"):
         old, new = _prev(ctx, key), reading.values.get(key)
         if isinstance(old, str) and isinstance(new, str) and old != new:
             reading.events.append(ProbeEvent("inventory_drift", f"{key} changed: {old!r} → {new!r}",
                                              {"field": key, "old": old, "new": new}))
             reading.problem(Status.WARNING, "inventory_drift", f"{key} changed to {new!r}")
+
+
+def _restart(ctx: ProbeContext, reading: Reading) -> str | None:
+    """How this sample shows that the agent started again since the last one, if it did.
+
+    sysUpTime going down is a restart -- unless 497 days of Timeticks wrap explain it,
+    or the SNMP engine says it kept running (snmpEngineBoots the same, snmpEngineTime
+    gone on by about the time between the samples).  A sysUpTime shorter than the time since the last sample is a restart in
+    between (a poll gap longer than the old uptime).  snmpEngineBoots going up is one
+    too, whatever sysUpTime says (agents whose sysUpTime is stuck or garbage).
+    """
+    uptime, before = reading.values.get("sys_uptime_s"), _prev(ctx, "sys_uptime_s")
+    boots, boots_before = reading.values.get("engine_boots"), _prev(ctx, "engine_boots")
+    clock, clock_before = reading.values.get("engine_time_s"), _prev(ctx, "engine_time_s")
+    elapsed = _elapsed(ctx, reading)
+    if isinstance(boots, int) and isinstance(boots_before, int) and boots != boots_before:
+        return f"snmpEngineBoots went from {boots_before} to {boots}"
+    # The engine ran on when its clock moved about as our clock did (a recording, or a
+    # broken agent, serves a clock that stands still: no evidence either way).
+    engine_ran_on = (isinstance(boots, int) and boots == boots_before and elapsed is not None
+                     and isinstance(clock, int) and isinstance(clock_before, int)
+                     and elapsed / 2 <= clock - clock_before <= 2 * elapsed + 60)
+    if not isinstance(uptime, float) or not isinstance(before, float) or engine_ran_on:
+        return None
+    if uptime < before:
+        if elapsed is not None and before + elapsed >= TIMETICKS_WRAP_S:
+            return None  # Timeticks wrapped
+        return f"uptime went from {_age(before)} to {_age(uptime)}"
+    if elapsed is not None and uptime + 60 < elapsed:
+        return f"up {_age(uptime)}, {_age(elapsed)} after the last sample"
+    return None
 
 
 def _elapsed(ctx: ProbeContext, reading: Reading) -> float | None:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from probes.clients import SharedClients
-from probes.result import Status
+from probes.result import ProbeResult, Status
 from probes.snmp import ber
 from tests.probes.test_snmp import Scripted, poll
 
@@ -225,3 +225,68 @@ async def test_an_agent_restart_is_not_a_reboot(tmp_path: object,
     assert (second.status, second.reason) == (Status.OK, "ok"), second
     (event,) = second.events
     assert event.kind == "agent_restart" and "device itself has been up" in event.detail
+
+
+async def test_without_host_resources_the_engine_boots_tell(tmp_path: object,
+                                                            clients: SharedClients) -> None:
+    """An agent without HOST-RESOURCES-MIB (net-snmp with the subtree hidden) restarted:
+    it cannot be told from a reboot, and the event says so and shows snmpEngineBoots."""
+    from pathlib import Path
+
+    from tests.snmp_agents import Snmpd
+    agent = Snmpd(Path(str(tmp_path)) / "snmpd", hide=("1.3.6.1.2.1.25",))
+    agent.start()
+    try:
+        await asyncio.sleep(1.5)
+        first = await poll(clients, agent.port, read=["system"])
+        assert "host_uptime_s" not in first.values
+        boots = first.values["engine_boots"]
+        assert isinstance(boots, int) and isinstance(first.values["engine_time_s"], int)
+        agent.stop()
+        agent.start()
+        second = await poll(clients, agent.port, read=["system"], previous=first)
+    finally:
+        agent.stop()
+    assert (second.status, second.reason) == (Status.WARNING, "rebooted"), second
+    (event,) = second.events
+    assert event.kind == "reboot"
+    assert f"snmpEngineBoots went from {boots} to {boots + 1}" in event.detail
+    assert "without hrSystemUptime an agent restart looks alike" in event.detail
+    assert event.values["engine_boots"] == boots + 1
+
+
+async def test_a_restart_within_a_poll_gap(snmpd: object, clients: SharedClients) -> None:
+    """The last sample is an hour old and the agent has been up for less than that: it
+    restarted in between, though its uptime is higher than the last one."""
+    port = snmpd.port  # type: ignore[attr-defined]
+    now = await poll(clients, port, read=["system"])
+    uptime = now.values["sys_uptime_s"]
+    assert isinstance(uptime, float) and uptime < 3000
+    then = dict(now.values)
+    then |= {"sys_uptime_s": uptime / 2, "sampled_at": float(now.values["sampled_at"]) - 3600,
+             "host_uptime_s": None, "engine_boots": None}  # a v1-era sample: sysUpTime only
+    gap = await poll(clients, port, read=["system"], previous=ProbeResult.ok(values=then))
+    (event,) = gap.events
+    assert event.kind in ("reboot", "agent_restart")
+    assert "after the last sample" in event.detail, event.detail
+
+
+async def test_sysuptime_back_while_the_engine_ran_on(snmpd: object,
+                                                      clients: SharedClients) -> None:
+    """sysUpTime lower than last time, but the same snmpEngineBoots and an engine
+    clock that went on as ours did: not a restart (sub-agent reloads do this)."""
+    port = snmpd.port  # type: ignore[attr-defined]
+    now = await poll(clients, port, read=["system"])
+    clock = now.values["engine_time_s"]
+    assert isinstance(clock, int)
+    then = dict(now.values) | {
+        "sys_uptime_s": float(now.values["sys_uptime_s"]) + 5000,  # type: ignore[arg-type]
+        "host_uptime_s": None,
+        "sampled_at": float(now.values["sampled_at"]) - 60,  # type: ignore[arg-type]
+        "engine_time_s": clock - 60}
+    again = await poll(clients, port, read=["system"], previous=ProbeResult.ok(values=then))
+    assert (again.status, again.events) == (Status.OK, ()), again
+    # The same with a clock that stood still (a recording): no evidence, a reboot.
+    then["engine_time_s"] = clock + 1
+    frozen = await poll(clients, port, read=["system"], previous=ProbeResult.ok(values=then))
+    assert frozen.reason == "rebooted", frozen
