@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import aiohttp
 
 from probes.snmp.client import FastClient
+from probes.snmp.fast_v3 import FastV3Client
 from probes.snmp.transport import UdpTransport
 from probes.snmp.v3 import V3Client
 
@@ -43,8 +44,15 @@ class SharedClients:
         return FastClient(self.snmp_transport)
 
     @cached_property
+    def snmp_v3_fast(self) -> FastV3Client:
+        """SNMPv3 with MD5/SHA/SHA-2 authentication and AES-128 privacy: our codec over
+        the shared transport."""
+        return FastV3Client(self.snmp_transport)
+
+    @cached_property
     def snmp_v3(self) -> V3Client:
-        """SNMPv3: one pysnmp engine for every device."""
+        """SNMPv3 with the other privacy protocols (DES, AES-192/256): pysnmp, an engine
+        per credential set."""
         return V3Client()
 
     @cached_property

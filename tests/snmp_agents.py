@@ -33,6 +33,11 @@ V3_USERS = {
     "authonly": ("SHA", "auth-pass-1", None, None),
     "sha256aes": ("SHA-256", "auth-pass-2", "AES", "priv-pass-2"),
     "sha512aes": ("SHA-512", "auth-pass-3", "AES", "priv-pass-3"),
+    "md5aes": ("MD5", "auth-pass-5", "AES", "priv-pass-5"),
+    "sha224aes": ("SHA-224", "auth-pass-6", "AES", "priv-pass-6"),
+    "sha384": ("SHA-384", "auth-pass-8", None, None),
+    # AES-256 goes through pysnmp (`probes.snmp.v3`), the others through our codec
+    "sha256aes256": ("SHA-256", "auth-pass-4", "AES-256", "priv-pass-4"),
 }
 
 

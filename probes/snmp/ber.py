@@ -1,5 +1,6 @@
-"""A small BER codec for the SNMP v1/v2c hot path: GET, GETNEXT, GETBULK and their
-responses.  Everything else (SNMPv3/USM, traps, SET) stays with pysnmp.
+"""A small BER codec for the SNMP hot path: GET, GETNEXT, GETBULK and their
+responses (v1/v2c messages here; SNMPv3's envelope and USM in `probes.snmp.usm`).
+Traps and SET stay with pysnmp.
 
 Why a codec of our own: about 60% of pysnmp's CPU per request goes to pyasn1's
 generic decoder, and pysnmp 7 reached ~400 GETs/s per core here against
@@ -132,27 +133,27 @@ def _length(n: int) -> bytes:
     return bytes((0x80 | len(body),)) + body
 
 
-def _tlv(tag: int, content: bytes) -> bytes:
+def tlv(tag: int, content: bytes) -> bytes:
     return bytes((tag,)) + _length(len(content)) + content
 
 
-def _integer(value: int) -> bytes:
-    return _tlv(INTEGER, value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big",
+def integer(value: int) -> bytes:
+    return tlv(INTEGER, value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big",
                                         signed=True))
 
 
 def encode_varbinds(oids: Sequence[bytes]) -> bytes:
     """The varbind list of a request: each OID with a NULL value (build once, reuse)."""
-    return _tlv(SEQUENCE, b"".join(_tlv(SEQUENCE, _tlv(OBJECT_ID, oid) + b"\x05\x00")
+    return tlv(SEQUENCE, b"".join(tlv(SEQUENCE, tlv(OBJECT_ID, oid) + b"\x05\x00")
                                    for oid in oids))
 
 
 def encode_request(version: int, community: bytes, pdu_tag: int, request_id: int,
                    varbinds: bytes, non_repeaters: int = 0, max_repetitions: int = 0) -> bytes:
     """A complete request message; `varbinds` from `encode_varbinds`."""
-    pdu = _tlv(pdu_tag, _integer(request_id) + _integer(non_repeaters)
-               + _integer(max_repetitions) + varbinds)
-    return _tlv(SEQUENCE, _integer(version) + _tlv(OCTET_STRING, community) + pdu)
+    pdu = tlv(pdu_tag, integer(request_id) + integer(non_repeaters)
+               + integer(max_repetitions) + varbinds)
+    return tlv(SEQUENCE, integer(version) + tlv(OCTET_STRING, community) + pdu)
 
 
 # -- decoding -----------------------------------------------------------------
@@ -193,7 +194,7 @@ class Message:
     varbinds: list[VarBind]
 
 
-def _header(buf: bytes, pos: int, end: int, tag: int | None) -> tuple[int, int, int]:
+def header(buf: bytes, pos: int, end: int, tag: int | None) -> tuple[int, int, int]:
     """(tag, content start, content end) of the TLV at `pos`, within `end`."""
     if pos + 2 > end:
         raise MalformedMessage("truncated")
@@ -213,8 +214,8 @@ def _header(buf: bytes, pos: int, end: int, tag: int | None) -> tuple[int, int, 
     return t, pos, pos + n
 
 
-def _int(buf: bytes, pos: int, end: int) -> tuple[int, int]:
-    _, start, stop = _header(buf, pos, end, INTEGER)
+def read_int(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+    _, start, stop = header(buf, pos, end, INTEGER)
     if start == stop:
         raise MalformedMessage("empty INTEGER")
     return int.from_bytes(buf[start:stop], "big", signed=True), stop
@@ -229,35 +230,42 @@ def _non_minimal(oid: bytes) -> bool:
 def decode_message(buf: bytes) -> Message:
     """Decode a whole v1/v2c message; `MalformedMessage` on anything off."""
     end = len(buf)
-    _, pos, msg_end = _header(buf, 0, end, SEQUENCE)
+    _, pos, msg_end = header(buf, 0, end, SEQUENCE)
     if msg_end != end:
         raise MalformedMessage("trailing bytes after the message")
-    version, pos = _int(buf, pos, end)
+    version, pos = read_int(buf, pos, end)
     if version not in (V1, V2C):
         raise MalformedMessage(f"not an SNMP v1/v2c message (version {version})")
-    _, start, pos = _header(buf, pos, end, OCTET_STRING)
+    _, start, pos = header(buf, pos, end, OCTET_STRING)
     community = buf[start:pos]
-    pdu_tag, pos, pdu_end = _header(buf, pos, end, None)
+    return Message(version, community, *decode_pdu(buf, pos, end))
+
+
+def decode_pdu(buf: bytes, pos: int, end: int
+               ) -> tuple[int, int, int, int, list[VarBind]]:
+    """The PDU that fills ``buf[pos:end]``: (tag, request-id, error-status, error-index,
+    varbinds); shared by v1/v2c messages and SNMPv3 scoped PDUs."""
+    pdu_tag, pos, pdu_end = header(buf, pos, end, None)
     if pdu_end != end or pdu_tag not in _PDU_TAGS:
         raise MalformedMessage("bad PDU")
-    request_id, pos = _int(buf, pos, end)
-    error_status, pos = _int(buf, pos, end)
-    error_index, pos = _int(buf, pos, end)
+    request_id, pos = read_int(buf, pos, end)
+    error_status, pos = read_int(buf, pos, end)
+    error_index, pos = read_int(buf, pos, end)
     if not (-(2**31) <= request_id < 2**31 and 0 <= error_status < 2**31
             and 0 <= error_index < 2**31):
         raise MalformedMessage("PDU header out of range")
-    _, pos, list_end = _header(buf, pos, end, SEQUENCE)
+    _, pos, list_end = header(buf, pos, end, SEQUENCE)
     if list_end != end:
         raise MalformedMessage("trailing bytes after the varbinds")
     varbinds: list[VarBind] = []
     append = varbinds.append
     while pos < end:
-        _, pos, vb_end = _header(buf, pos, end, SEQUENCE)
-        _, start, pos = _header(buf, pos, vb_end, OBJECT_ID)
+        _, pos, vb_end = header(buf, pos, end, SEQUENCE)
+        _, start, pos = header(buf, pos, vb_end, OBJECT_ID)
         oid = buf[start:pos]
         if not oid or oid[-1] & 0x80 or (0x80 in oid and _non_minimal(oid)):
             raise MalformedMessage("bad OID")
-        tag, start, pos = _header(buf, pos, vb_end, None)
+        tag, start, pos = header(buf, pos, vb_end, None)
         if pos != vb_end:
             raise MalformedMessage("trailing bytes in a varbind")
         content = buf[start:pos]
@@ -288,5 +296,4 @@ def decode_message(buf: bytes) -> Message:
         else:
             raise MalformedMessage(f"unknown value tag 0x{tag:02x}")
         append((oid, tag, value))
-    return Message(version, community, pdu_tag, request_id, error_status, error_index,
-                   varbinds)
+    return pdu_tag, request_id, error_status, error_index, varbinds

@@ -132,6 +132,9 @@ class FastClient:
 
         msg = await self.transport.exchange(host, agent.port, agent.community, build,
                                             per_try, agent.retries)
+        if not isinstance(msg, ber.Message):
+            raise SnmpMalformed(f"{agent.host}:{agent.port}: an SNMPv3 reply to a v1/v2c "
+                                "request")
         if msg.pdu_tag != ber.RESPONSE:
             name = PDU_NAMES.get(msg.pdu_tag, f"0x{msg.pdu_tag:02X}")
             raise SnmpMalformed(f"{agent.host}:{agent.port}: a {name} PDU where a Response "

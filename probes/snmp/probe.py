@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 
 from probes.base import Duration, ProbeContext, ProbeKind, ProbeParams, Target
 from probes.result import ProbeEvent, ProbeResult, Reason, Status, Value
-from probes.snmp import ber, mib
+from probes.snmp import ber, mib, usm
 from probes.snmp.client import Agent, Row, SnmpClient
 from probes.snmp.errors import SnmpError
 from probes.snmp.v3 import AUTH_PROTOCOLS, PRIV_PROTOCOLS, Usm
@@ -118,7 +118,12 @@ def agent_for(target: Target, params: SnmpConnection) -> Agent:
 
 def client_for(ctx: ProbeContext, agent: Agent) -> SnmpClient:
     """The shared client for this agent's SNMP version."""
-    return ctx.clients.snmp_v3 if agent.version == 3 else ctx.clients.snmp_fast
+    if agent.version != 3:
+        return ctx.clients.snmp_fast
+    if agent.usm is not None and usm.fast_path(agent.usm.auth_protocol,
+                                               agent.usm.priv_protocol):
+        return ctx.clients.snmp_v3_fast
+    return ctx.clients.snmp_v3
 
 
 def required_credentials(params: SnmpConnection) -> tuple[str, ...]:
@@ -298,9 +303,10 @@ def _restart(ctx: ProbeContext, reading: Reading) -> str | None:
 
     sysUpTime going down is a restart -- unless 497 days of Timeticks wrap explain it,
     or the SNMP engine says it kept running (snmpEngineBoots the same, snmpEngineTime
-    gone on by about the time between the samples).  A sysUpTime shorter than the time since the last sample is a restart in
-    between (a poll gap longer than the old uptime).  snmpEngineBoots going up is one
-    too, whatever sysUpTime says (agents whose sysUpTime is stuck or garbage).
+    gone on by about the time between the samples).  A sysUpTime shorter than the
+    time since the last sample is a restart in between (a poll gap longer than the
+    old uptime).  snmpEngineBoots going up is one too, whatever sysUpTime says
+    (agents whose sysUpTime is stuck or garbage).
     """
     uptime, before = reading.values.get("sys_uptime_s"), _prev(ctx, "sys_uptime_s")
     boots, boots_before = reading.values.get("engine_boots"), _prev(ctx, "engine_boots")

@@ -1,7 +1,8 @@
-"""One UDP socket per address family, shared by every v1/v2c request of the daemon.
+"""One UDP socket per address family, shared by every SNMP request of the daemon that
+our own codec speaks (v1/v2c, and SNMPv3 with the protocols of `probes.snmp.usm`).
 
-Requests are matched to responses by request-id *and* the agent's address, so
-a reply from anywhere else is ignored.  Retransmission runs on loop timers (no
+Requests are matched to responses by request-id (v3: msgID) *and* the agent's
+address, so a reply from anywhere else is ignored.  Retransmission runs on loop timers (no
 task or `wait_for` per attempt).  A datagram that does not decode is pinned on
 the requests pending for its sender: if they then time out, they fail as
 ``malformed_response``, which says more than ``timeout``.
@@ -15,17 +16,20 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from probes.snmp import ber
+from probes.snmp import ber, usm
 from probes.snmp.errors import SnmpMalformed, SnmpTimeout, SnmpUnreachable
 
 RCVBUF = 4 * 1024 * 1024  # thousands of replies may arrive between two loop turns
 
 
+Reply = ber.Message | usm.Envelope
+
+
 @dataclass(slots=True, eq=False)
 class _Pending:
-    future: asyncio.Future[ber.Message]
+    future: asyncio.Future[Reply]
     addr: tuple[str, int]
-    community: bytes
+    community: bytes  # v3: the user name
     garbage: str | None = None
     handle: asyncio.TimerHandle | None = field(default=None)
 
@@ -75,8 +79,10 @@ class UdpTransport:
 
     async def exchange(self, host: str, port: int, community: bytes,
                        build: Callable[[int], bytes], per_try_s: float,
-                       retries: int) -> ber.Message:
-        """Send the message `build(request_id)` and return the matching response."""
+                       retries: int) -> Reply:
+        """Send the message `build(request_id)` and return the matching response: a
+        decoded v1/v2c message, or a v3 envelope (whose request-id is its msgID and
+        `community` its user name) for the caller to authenticate and decrypt."""
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         endpoint = await self._endpoint(family)
         loop = asyncio.get_running_loop()
@@ -116,17 +122,23 @@ class UdpTransport:
             del self._pending[rid]
 
     def _received(self, data: bytes, addr: tuple[str, int]) -> None:
+        msg: Reply
         try:
-            msg = ber.decode_message(data)
+            if _is_v3(data):
+                msg = usm.decode_envelope(data)
+                rid, who = msg.msg_id, msg.user
+            else:
+                msg = ber.decode_message(data)
+                rid, who = msg.request_id, msg.community
         except ber.MalformedMessage as exc:
             self.malformed_total += 1
             for pending in self._pending.values():
                 if pending.addr == addr:
                     pending.garbage = str(exc)
             return
-        match = self._pending.get(msg.request_id)
+        match = self._pending.get(rid)
         if (match is None or match.addr != addr or match.future.done()
-                or msg.community != match.community):
+                or who != match.community):
             return  # late, duplicate, or not from the agent we asked
         match.future.set_result(msg)
 
@@ -135,3 +147,12 @@ class UdpTransport:
         for endpoint in self._endpoints.values():
             endpoint.close()
         self._endpoints.clear()
+
+
+def _is_v3(data: bytes) -> bool:
+    """Whether a datagram claims to be SNMPv3 (its version field, read cheaply)."""
+    try:
+        _, pos, end = ber.header(data, 0, len(data), ber.SEQUENCE)
+        return ber.read_int(data, pos, end)[0] == usm.V3
+    except ber.MalformedMessage:
+        return False
