@@ -6,8 +6,11 @@ BIN    := $(VENV)/bin
 # Debian packages the tests start for real (PostgreSQL, net-snmp, namespaces, systemd-analyze,
 # Mosquitto, gammu-smsd, Prometheus and promtool, faketime for the daemon's clock tests,
 # GStreamer's RTSP server under the system Python).
+# gstreamer1.0-x carries the pango overlays (clockoverlay, textoverlay) that burn a
+# camera's OSD into the test streams; fonts-noto-cjk draws its Chinese channel names.
 GST_DEBS := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
-	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
+	gstreamer1.0-x fonts-noto-cjk
 TEST_DEBS := postgresql postgresql-client snmpd snmp iproute2 iputils-ping procps systemd \
 	mosquitto gammu-smsd prometheus faketime $(GST_DEBS)
 # What the demo's simulated site needs.
@@ -83,6 +86,7 @@ bench: system-deps-bench $(BIN)/.installed
 	$(BIN)/python bench/scheduler.py
 	$(BIN)/python bench/snmp.py
 	$(BIN)/python bench/video.py
+	$(BIN)/python bench/vqd.py
 	$(BIN)/python bench/metrics.py
 
 clean:

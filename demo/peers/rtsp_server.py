@@ -15,9 +15,11 @@ Each mount is a camera in a known condition, H.264 at 320x240, 10 frames/s:
   /blur      the still scene, heavily blurred            (blurred)
   /dark      the scene nearly black                      (too dark)
   /bright    the scene washed out                        (too bright)
-  /cast      the scene through a sepia filter            (colour cast)
+  /cast      the scene under an orange tint, whites too  (colour cast)
   /noise     snow                                        (noise)
   /occluded  the scene 70% covered by a flat grey card   (occlusion)
+  /osd-live-WxH, /osd-frozen-WxH, /osd-black-WxH  at 320x240, 640x360, 1280x720 and
+             1920x1080, with a running clock and a Chinese channel name burnt in
 With USER and PASSWORD every mount needs Digest authentication (a server with auth
 on all mounts: per-mount auth answers 404 instead of 401 -- see PEERS.md).
 Every client gets a pipeline of its own, and the server runs several worker
@@ -43,14 +45,16 @@ ENCODE = ("videoconvert ! video/x-raw,format=I420 ! x264enc tune=zerolatency "
 # Snow survives 512 kbit/s only as a smear: give it the bits an analogue camera's snow has.
 ENCODE_RICH = ENCODE.replace("bitrate=512", "bitrate=4096")
 # One still image (colour bars, its snow patch included), repeated for ever.
-STILL = f"videotestsrc pattern=smpte num-buffers=1 ! imagefreeze is-live=true ! {CAPS}"
+STILL = f"videotestsrc pattern=smpte75 num-buffers=1 ! imagefreeze is-live=true ! {CAPS}"
 
 
-def camera(optics: str = "", extra: str = "") -> str:
+def camera(optics: str = "", extra: str = "", alpha2: float = 1.0) -> str:
     """The still scene through `optics`, then a working sensor's noise: what a healthy
-    camera with that lens problem sends.  `extra` adds inputs to the compositor."""
+    camera with that lens problem sends.  `extra` adds inputs to the compositor (the
+    first at `alpha2`)."""
     scene = f"{STILL} ! videoconvert ! {optics} ! {CAPS}" if optics else STILL
-    return (f"compositor name=mix sink_1::alpha=0.06 ! {CAPS} ! {ENCODE} "
+    return (f"compositor name=mix sink_1::alpha=0.06 sink_2::alpha={alpha2} ! {CAPS} ! "
+            f"{ENCODE} "
             f"{scene} ! mix.sink_0 "
             f"videotestsrc is-live=true pattern=snow ! {CAPS} ! mix.sink_1 {extra}")
 
@@ -65,12 +69,48 @@ MOUNTS = {
     "blur": camera("gaussianblur sigma=6"),
     "dark": camera("videobalance brightness=-0.62 contrast=0.35"),
     "bright": camera("videobalance brightness=0.75 contrast=0.3"),
-    "cast": camera("coloreffects preset=sepia"),
+    # A white balance gone wrong: everything, the whites too, tinted orange.
+    "cast": camera(extra="videotestsrc is-live=true pattern=solid-color "
+                         "foreground-color=0xffff8000 ! video/x-raw,width=320,height=240,"
+                         "framerate=10/1 ! mix.sink_2", alpha2=0.6),
     "noise": f"videotestsrc is-live=true pattern=snow ! {CAPS} ! {ENCODE_RICH}",
     "occluded": camera(extra="videotestsrc is-live=true pattern=solid-color "
                              "foreground-color=0xff7f7f7f ! video/x-raw,width=320,height=170,"
                              "framerate=10/1 ! mix.sink_2"),
 }
+
+
+# Cameras as deployed: a date/time clock top left and a channel name bottom right,
+# burnt in by the camera (white, outlined), at four resolutions.
+RESOLUTIONS = ((320, 240), (640, 360), (1280, 720), (1920, 1080))
+
+
+def osd(height: int) -> str:
+    size = max(6, height // 40)  # points: about a 30th of the height in pixels
+    return (f'clockoverlay time-format="%Y-%m-%d %H:%M:%S" halignment=left valignment=top '
+            f'font-desc="Noto Sans CJK SC {size}" ! '
+            f'textoverlay text="前湾港 大门 CH01" halignment=right valignment=bottom '
+            f'font-desc="Noto Sans CJK SC {size}" ! ')
+
+
+for _w, _h in RESOLUTIONS:
+    _caps = f"video/x-raw,width={_w},height={_h},framerate=10/1"
+    _still = (f"videotestsrc pattern=smpte75 num-buffers=1 ! video/x-raw,width={_w},"
+              f"height={_h} ! imagefreeze is-live=true ! {_caps}")
+    # /osd-live-WxH: the still scene, a working sensor's noise, a moving ball, the OSD
+    # The bit rate a camera gives that size (512 kbit/s for CIF, 4 Mbit/s for 1080p).
+    _encode = ENCODE.replace("bitrate=512", f"bitrate={min(4096, 512 * _w * _h // 76800)}")
+    MOUNTS[f"osd-live-{_w}x{_h}"] = (
+        f"compositor name=mix sink_1::alpha=0.06 ! {_caps} ! {osd(_h)}{_encode} "
+        f"{_still} ! mix.sink_0 videotestsrc is-live=true pattern=snow ! {_caps} ! "
+        f"mix.sink_1 videotestsrc is-live=true pattern=ball background-color=0x00000000 "
+        f"foreground-color=0xffffffff ! video/x-raw,format=AYUV,width={_w},height={_h},"
+        f"framerate=10/1 ! mix.sink_2")
+    # /osd-frozen-WxH: the sensor stopped, the camera's clock runs on
+    MOUNTS[f"osd-frozen-{_w}x{_h}"] = f"{_still} ! videoconvert ! {osd(_h)}{_encode}"
+    # /osd-black-WxH: no picture, the OSD still drawn
+    MOUNTS[f"osd-black-{_w}x{_h}"] = (f"videotestsrc is-live=true pattern=black ! {_caps} ! "
+                                      f"{osd(_h)}{_encode}")
 
 
 def main() -> None:

@@ -17,10 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from probes.base import Duration, ProbeContext, ProbeKind, Target
 from probes.result import ProbeResult, Reason, Status, Value
 from probes.video.frames import GrabError, Sample, grab, with_credentials
-from probes.video.quality import VERDICTS, Measures, QualityLimits, judge, measure
+from probes.video.quality import VERDICTS, Measures, QualityLimits, Rect, judge, measure
 from probes.video.rtsp import RtspError, StreamParams, resolve_url
 
-NIGHT_LIMITS = QualityLimits(dark_luma=12.0, noise_sigma=20.0, blur_sharpness=0.03)
+NIGHT_LIMITS = QualityLimits(dark_luma=12.0, noise_sigma=20.0, blur_sharpness=0.45,
+                             colour=False)
 
 
 class NightHours(BaseModel):
@@ -47,12 +48,16 @@ class VideoParams(StreamParams):
     limits: QualityLimits = QualityLimits()
     night: NightHours | None = Field(default=None, description="night hours, if any")
     night_limits: QualityLimits = NIGHT_LIMITS
+    masks: list[Rect] = Field(default=[], max_length=16,
+                              description="regions left out of the diagnosis (an OSD "
+                                          "the camera draws mid-picture, a privacy mask), "
+                                          "as fractions {x, y, w, h} of the picture")
 
 
 def _diagnose(sample: Sample, params: VideoParams,
               night: bool) -> tuple[Measures, list[tuple[str, str]]]:
     limits = params.night_limits if night else params.limits
-    measures = measure(sample.frames, limits.flat_std)
+    measures = measure(sample.frames, limits.flat_std, params.masks)
     return measures, judge(measures, limits)
 
 

@@ -1,0 +1,104 @@
+"""The picture diagnosis on pictures as cameras send them (`tests/video_corpus.py`):
+scenes from photographs, a running OSD clock and a Chinese channel name, sensor
+noise, JPEG, at 320x240, 640x360, 1280x720 and 1920x1080.  (The whole labelled
+corpus, with precision and recall, is `bench/vqd.py`; these are its cases that must
+never regress.)"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from probes.video.probe import NIGHT_LIMITS
+from probes.video.quality import QualityLimits, Rect, judge, measure
+from tests import video_corpus as vc
+
+
+def verdict(frames: tuple[vc.Frame, ...], night: bool = False,
+            masks: tuple[Rect, ...] = ()) -> str:
+    limits = NIGHT_LIMITS if night else QualityLimits()
+    found = judge(measure(frames, limits.flat_std, masks), limits)
+    return found[0][0] if found else "ok"
+
+
+@pytest.fixture(scope="module", params=vc.RESOLUTIONS, ids=lambda r: f"{r[0]}x{r[1]}")
+def resolution(request: pytest.FixtureRequest) -> tuple[int, int]:
+    return request.param  # type: ignore[no-any-return]
+
+
+def test_no_video_with_an_osd_is_no_video(resolution: tuple[int, int]) -> None:
+    """A black or blue screen with the camera's clock and name burnt in was only
+    "too dark" (level 4): it is the camera without video."""
+    w, h = resolution
+    rng = vc._rng("test", w)
+    for quality in (85, 40):
+        assert verdict(vc._frames("garage", w, h, rng, screen="black", quality=quality)) \
+            == "black_screen"
+        assert verdict(vc._frames("garage", w, h, rng, screen="blue", quality=quality)) \
+            == "signal_loss"
+        assert verdict(vc._frames("garage", w, h, rng, screen="grey", quality=quality)) \
+            == "signal_loss"
+
+
+@pytest.mark.parametrize("scene", ["garage", "street", "sky"])
+def test_a_frozen_picture_with_a_running_clock_is_frozen(resolution: tuple[int, int],
+                                                         scene: str) -> None:
+    """The sensor stopped, the OSD clock runs on: it read "ok"."""
+    w, h = resolution
+    rng = vc._rng("frozen", scene, w)
+    assert verdict(vc._frames(scene, w, h, rng, frozen=True)) == "frozen"
+    # The decoder's first picture differs from the rest: it must not hide it.
+    assert verdict(vc._frames(scene, w, h, rng, frozen=True, warm_up=True)) == "frozen"
+
+
+@pytest.mark.parametrize("scene", ["garage", "street", "yard", "sky", "plain_wall"])
+def test_working_cameras_are_ok(resolution: tuple[int, int], scene: str) -> None:
+    """Including a plain wall with a passer-by (was signal_loss, DOWN), and a still
+    scene whose only change is the clock."""
+    w, h = resolution
+    rng = vc._rng("ok", scene, w)
+    assert verdict(vc._frames(scene, w, h, rng, moving=True)) == "ok"
+    if scene != "plain_wall":
+        assert verdict(vc._frames(scene, w, h, rng, quality=40)) == "ok"
+
+
+@pytest.mark.parametrize("scene", ["night_car_park", "infrared"])
+def test_night_pictures_are_ok_at_night(resolution: tuple[int, int], scene: str) -> None:
+    w, h = resolution
+    assert verdict(vc._frames(scene, w, h, vc._rng("night", scene, w)), night=True) == "ok"
+
+
+@pytest.mark.parametrize("scene", ["garage", "yard", "sky"])
+def test_the_same_defocus_is_blurred_at_every_resolution(resolution: tuple[int, int],
+                                                         scene: str) -> None:
+    """A defocus is a share of the picture: the same at 320x240 as at 1920x1080 (it
+    read blurred only at the smallest)."""
+    w, h = resolution
+    rng = vc._rng("blur", scene, w)
+    assert verdict(vc._frames(scene, w, h, rng, fault=vc.blur(4.0))) == "blurred"
+
+
+def test_sharpness_does_not_depend_on_resolution() -> None:
+    values = []
+    for w, h in vc.RESOLUTIONS:
+        frames = vc._frames("garage", w, h, vc._rng("res", w), fault=vc.blur(4.0))
+        values.append(measure(frames).sharpness)
+    assert max(values) - min(values) < 0.1, values
+
+
+def test_a_mask_leaves_a_mid_picture_osd_out() -> None:
+    """Some cameras draw their name mid-picture: a black screen with it is judged
+    black only once the inventory masks it."""
+    frames = []
+    for t in (0.0, 1.0, 2.0):
+        black = np.clip(np.random.default_rng(int(t)).normal(8, 0.6, (360, 640, 3)),
+                        0, 255).astype(np.uint8)
+        with_text = vc.osd(black, t)
+        from PIL import Image, ImageDraw
+        img = Image.fromarray(with_text)
+        ImageDraw.Draw(img).text((200, 150), "仓库 北门 通道03", font=vc._font(36),
+                                 fill=(255, 255, 255))
+        frames.append(vc.to_analysis(np.asarray(img)))
+    assert verdict(tuple(frames)) != "black_screen"
+    mask = Rect(x=0.25, y=0.35, w=0.6, h=0.25)
+    assert verdict(tuple(frames), masks=(mask,)) == "black_screen"
