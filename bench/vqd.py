@@ -8,7 +8,11 @@ channel name, JPEG compression at three qualities, at 320x240, 640x360, 1280x720
 and 1920x1080, scaled to the 320-pixel analysis width as the probe's grab does; and
 each fault at several strengths.
 
-Run:  .venv/bin/python bench/vqd.py [--seeds N]
+Then the cost end to end: the video probe's grab (RTSP, H.264 decoding, scaling) and
+the diagnosis, against GStreamer's RTSP server streaming a camera with an OSD at each
+resolution (4 Mbit/s at 1080p), CPU per sampled camera (3 frames a second apart).
+
+Run:  .venv/bin/python bench/vqd.py [--seeds N] [--no-rtsp]
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=2, help="variants per scene and fault")
     p.add_argument("--show", action="store_true", help="list every miss and false alarm")
+    p.add_argument("--no-rtsp", action="store_true", help="skip the end-to-end cost")
     args = p.parse_args()
     day = QualityLimits()
     t0 = time.monotonic()
@@ -67,6 +72,34 @@ def main() -> None:
     if args.show:
         for name, expected, verdict, detail in misses:
             print(f"  {name}: expected {expected}, said {verdict} ({detail})")
+    if not args.no_rtsp:
+        end_to_end()
+
+
+def end_to_end(samples: int = 5) -> None:
+    from probes.video.frames import grab
+    from tests.rtsp_peer import RtspServer
+    server = RtspServer()
+    print("\n| stream | CPU per sampled camera | of which diagnosis | wall |")
+    print("| ------ | ---------------------- | ------------------ | ---- |")
+    try:
+        for w, h in video_corpus.RESOLUTIONS:
+            url = server.url(f"osd-live-{w}x{h}")
+            grab(url, count=3, spacing_s=1.0, timeout_s=10)  # warm the server's pipeline
+            cpu = diag = 0.0
+            t0 = time.monotonic()
+            for _ in range(samples):
+                c0 = time.process_time()
+                sample = grab(url, count=3, spacing_s=1.0, timeout_s=10)
+                c1 = time.process_time()
+                judge(measure(sample.frames), QualityLimits())
+                c2 = time.process_time()
+                cpu += c2 - c0
+                diag += c2 - c1
+            print(f"| {w}x{h} H.264 | {1000 * cpu / samples:.0f} ms | "
+                  f"{1000 * diag / samples:.1f} ms | {(time.monotonic() - t0) / samples:.1f} s |")
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":
