@@ -69,12 +69,17 @@ def _fault_text(exc: zeep.exceptions.Fault) -> str:
     return f"{exc.message} ({', '.join(codes)})" if codes else str(exc.message)
 
 
+def _is_auth_fault(exc: zeep.exceptions.Fault) -> bool:
+    text = _fault_text(exc).lower()
+    return "authoriz" in text or "authenticat" in text
+
+
 def failure(exc: BaseException, where: str, drift: float | None) -> ProbeResult:
     """Map the library's unwrapped errors (PEERS.md) onto results."""
     values: dict[str, Value] = {"clock_offset_s": drift}
     if isinstance(exc, zeep.exceptions.Fault):
         text = _fault_text(exc)
-        if "authoriz" in text.lower() or "authenticat" in text.lower():
+        if _is_auth_fault(exc):
             # Requests are signed with the device's own time, so a skewed clock is
             # already compensated: what is refused is the user or the password.
             return ProbeResult(Status.DOWN, Reason.AUTH_FAILED,
@@ -134,7 +139,25 @@ async def run(target: Target, params: OnvifParams, ctx: ProbeContext) -> ProbeRe
     try:
         devicemgmt = await camera.create_devicemgmt_service()
         asked_at = dt.datetime.now(dt.UTC)
-        clock = await devicemgmt.authless_GetSystemDateAndTime()
+        try:
+            clock = await devicemgmt.authless_GetSystemDateAndTime()
+        except zeep.exceptions.Fault as exc:
+            if not _is_auth_fault(exc):
+                raise
+            # A device that wants credentials for its clock too (the spec says it
+            # must not; some do): ask signed, with our own clock.  Refused again,
+            # the credentials are wrong -- or its clock is beyond its window.
+            asked_at = dt.datetime.now(dt.UTC)
+            try:
+                clock = await devicemgmt.GetSystemDateAndTime()
+            except zeep.exceptions.Fault as signed:
+                if _is_auth_fault(signed):
+                    raise OnvifFailure(ProbeResult(
+                        Status.DOWN, Reason.AUTH_FAILED,
+                        f"{where}: wrong credentials ({_fault_text(signed)}; the device asks "
+                        "for them even for its clock, so a clock over 300 s off ours looks "
+                        "alike)")) from None
+                raise
         drift = (_camera_time(clock) - asked_at).total_seconds()
         await camera.update_xaddrs()  # signs with the device's time from here on
         devicemgmt = await camera.create_devicemgmt_service()
@@ -170,15 +193,31 @@ async def _media_and_more(camera: ONVIFCamera, params: OnvifParams,
     problems: list[tuple[Status, str, str]] = []
     if params.ptz and getattr(profile, "PTZConfiguration", None) is not None \
             and "http://www.onvif.org/ver20/ptz/wsdl" in camera.xaddrs:
-        ptz = await camera.create_ptz_service()
-        status = await ptz.GetStatus({"ProfileToken": profile.token})
-        values["ptz_error"] = status.Error if status is not None else None
-        position = getattr(status, "Position", None)
-        if position is not None and position.PanTilt is not None:
-            values["ptz_pan"], values["ptz_tilt"] = position.PanTilt.x, position.PanTilt.y
-        if status is None or (status.Error and status.Error.strip().upper() != "NONE"):
-            problems.append((Status.WARNING, "ptz_error",
-                             f"PTZ reports {getattr(status, 'Error', None) or 'no status'}"))
+        try:
+            ptz = await camera.create_ptz_service()
+            status = await ptz.GetStatus({"ProfileToken": profile.token})
+        except (zeep.exceptions.Fault, ONVIFError, zeep.exceptions.TransportError,
+                etree.XMLSyntaxError, zeep.exceptions.XMLParseError, ValueError,
+                TypeError, AttributeError) as exc:
+            if isinstance(exc, ValueError | TypeError | AttributeError) \
+                    and not _raised_in_parser(exc):
+                raise
+            # The PTZ service's own reply is broken (a firmware that builds an invalid
+            # PTZStatus): a PTZ fault of this camera, the rest of it still checked.
+            status = None
+            problems.append((Status.WARNING, "ptz_error", "PTZ GetStatus gave no readable "
+                             f"status ({type(exc).__name__}: {str(exc)[:100]})"))
+        else:
+            error = _str(getattr(status, "Error", None))
+            values["ptz_error"] = error
+            position = getattr(status, "Position", None)
+            pan_tilt = getattr(position, "PanTilt", None)
+            if pan_tilt is not None:
+                values["ptz_pan"] = _float(getattr(pan_tilt, "x", None))
+                values["ptz_tilt"] = _float(getattr(pan_tilt, "y", None))
+            if status is None or (error and error.strip().upper() != "NONE"):
+                problems.append((Status.WARNING, "ptz_error",
+                                 f"PTZ reports {error or 'no status'}"))
     if params.recording:
         _recording = await _recording_age(camera)
         values["recording_supported"] = _recording is not None
@@ -200,6 +239,15 @@ async def _media_and_more(camera: ONVIFCamera, params: OnvifParams,
         return ProbeResult(worst[0], worst[1], "; ".join(p[2] for p in problems), values=values)
     return ProbeResult.ok(f"{values['manufacturer']} {values['model']}, "
                           f"firmware {values['firmware']}", values=values)
+
+
+def _str(value: object) -> str | None:
+    """Text from a reply field that should be text (a broken reply nests elements)."""
+    return value if isinstance(value, str) else None
+
+
+def _float(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
 async def _recording_age(camera: ONVIFCamera) -> float | None:

@@ -55,6 +55,10 @@ class Device:
     recording_lag_s: float | None = None  # still recording: the newest data is this old
     rtsp_uri: str = "rtsp://127.0.0.1:554/Streaming/Channels/101"
     mode: str = "normal"  # normal, garbage, xxe, huge, drip
+    # action → the raw HTTP body sent instead of its answer (`{envelope}` in it is
+    # replaced by the SOAP envelope around `{body}`): replies of hostile shapes
+    broken: dict[str, str] = field(default_factory=dict)
+    auth_for_clock: bool = False  # GetSystemDateAndTime needs credentials too
     calls: list[str] = field(default_factory=list)
 
     def now(self) -> dt.datetime:
@@ -166,8 +170,12 @@ def onvif_app(device: Device) -> web.Application:
         device.calls.append(action)
         if device.mode != "normal" and action != "GetSystemDateAndTime":
             return await _hostile(request, device.mode)
-        if action != "GetSystemDateAndTime" and not _authorized(device, text):
+        if (action != "GetSystemDateAndTime" or device.auth_for_clock) \
+                and not _authorized(device, text):
             return _fault("Sender not authorized")
+        if action in device.broken:
+            return web.Response(text=device.broken[action], status=200,
+                                content_type="application/soap+xml")
         base = f"http://{request.host}"
         if action in ("RelativeMove", "AbsoluteMove"):
             m = re.search(r'PanTilt[^>]*\bx="([-0-9.eE]+)"[^>]*\by="([-0-9.eE]+)"', text)

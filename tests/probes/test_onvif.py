@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -167,3 +168,88 @@ async def test_stream_uri_discovered_over_onvif(emulate: Any, clients: SharedCli
     r = await run_probe(rtsp.PROBE, target, rtsp.RtspParams(onvif_port=broken), clients, 10)
     assert (r.status, r.reason) == (Status.DOWN, "auth_failed")
     assert r.detail.startswith("stream URI discovery:")
+
+
+# -- replies of every hostile shape, per action --------------------------------
+
+def _valid(action: str) -> str:
+    from demo.peers.onvif_device import ENVELOPE, _answer
+    return ENVELOPE.format(body=_answer(Device(search=True), action, "http://127.0.0.1:1"))
+
+
+SHAPES = {
+    "truncated": lambda a: _valid(a)[: len(_valid(a)) * 2 // 3],
+    "html": lambda a: "<html><body><h1>500 Internal Server Error</h1></body></html>",
+    "empty": lambda a: "",
+    "empty-body": lambda a: _envelope(""),
+    "other-element": lambda a: _envelope("<tds:SomethingElseResponse><tt:X>1</tt:X>"
+                                         "</tds:SomethingElseResponse>"),
+    "text-for-numbers": lambda a: re.sub(r'(>|x=")-?\d+(\.\d+)?(<|")', r"\1abc\3",
+                                         _valid(a)),
+    "huge-numbers": lambda a: re.sub(r">(\d+)<", ">" + "9" * 400 + "<", _valid(a)),
+    "impossible-date": lambda a: _valid(a).replace("<tt:Month>", "<tt:Month>1").replace(
+        "<tt:Day>", "<tt:Day>4"),
+    "bad-xsi-type": lambda a: re.sub(r"<tt:(\w+)>", r'<tt:\1 xsi:type="not a:valid:name">',
+                                     _valid(a).replace(
+                                         "<s:Envelope ", '<s:Envelope xmlns:xsi='
+                                         '"http://www.w3.org/2001/XMLSchema-instance" '), count=2),
+    "nested-where-text": lambda a: re.sub(
+        r"<tt:(Error|Manufacturer|Uri|DataUntil)>[^<]*</tt:\1>",
+        r"<tt:\1><tt:Inner><tt:Deeper>x</tt:Deeper></tt:Inner></tt:\1>", _valid(a)),
+    "not-utf8": lambda a: _valid(a).replace("Hikvision", "Hik\udcff\udcfevision"),
+}
+ACTIONS = ["GetSystemDateAndTime", "GetServices", "GetDeviceInformation", "GetProfiles",
+           "GetStreamUri", "GetStatus", "GetRecordingSummary"]
+
+
+def _envelope(body: str) -> str:
+    from demo.peers.onvif_device import ENVELOPE
+    return ENVELOPE.format(body=body)
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+@pytest.mark.parametrize("action", ACTIONS)
+async def test_no_reply_of_any_shape_crashes_the_probe(emulate: Any, clients: SharedClients,
+                                                        action: str, shape: str) -> None:
+    """A camera's broken reply is a result about the camera (malformed_response, or
+    what the reply still says), never probe_crashed with a traceback."""
+    text = SHAPES[shape](action)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "surrogateescape").decode("latin-1")
+    device = Device(search=True, broken={action: text})
+    r = await check(clients, await emulate(device), recording=True, budget=5)
+    assert r.reason != "probe_crashed", (action, shape, r.detail)
+    assert r.status in (Status.OK, Status.WARNING, Status.ERROR, Status.DOWN), r
+
+
+async def test_a_camera_that_wants_credentials_for_its_clock(emulate: Any,
+                                                             clients: SharedClients) -> None:
+    """GetSystemDateAndTime refused without credentials (the spec says it must not be):
+    it read auth_failed with the right password."""
+    r = await check(clients, await emulate(Device(auth_for_clock=True)))
+    assert r.status is Status.OK, r
+    assert abs(r.values["clock_offset_s"]) < 1.5  # type: ignore[arg-type]
+    r = await check(clients, await emulate(Device(auth_for_clock=True, password="other")))
+    assert (r.status, r.reason) == (Status.DOWN, "auth_failed"), r
+
+
+async def test_ipycam_a_third_party_onvif_implementation(clients: SharedClients) -> None:
+    """ipycam's ONVIF service (tests/onvif_peer.py): it wants credentials for its clock
+    and its PTZ GetStatus reply does not build (`Invalid tag name 'ptz:PTZStatus'`).
+    That is a PTZ fault of the camera, with everything else still read -- it was
+    auth_failed with the right password, then a malformed_response for the whole run."""
+    from tests.onvif_peer import IpycamOnvif
+    peer = IpycamOnvif(password="ipycam-pass")
+    try:
+        right = Credentials("admin", "ipycam-pass")
+        r = await check(clients, peer.port, creds=right)
+        assert (r.status, r.reason) == (Status.WARNING, "ptz_error"), r
+        assert "PTZStatus" in r.detail
+        assert (r.values["manufacturer"], r.values["model"]) == ("PythonCam", "VirtualCam-1")
+        assert str(r.values["stream_uri"]).startswith("rtsp://")
+        r = await check(clients, peer.port, creds=Credentials("admin", "wrong"))
+        assert (r.status, r.reason) == (Status.DOWN, "auth_failed"), r
+    finally:
+        peer.stop()
