@@ -52,6 +52,10 @@ def reasons_in(source: str) -> set[str]:
         elif isinstance(node, ast.Assign) and any(
                 getattr(t, "id", "") == "reason" for t in node.targets):
             found |= _choices(node.value)  # reason = "a" if x else "b" (not f-strings)
+        elif isinstance(node, ast.Dict):  # a default threshold's {"reason": "..."}
+            for key, value in zip(node.keys, node.values, strict=True):
+                if key is not None and _literal(key) == "reason" and (code := _literal(value)):
+                    found.add(code)
         elif isinstance(node, ast.Attribute) and getattr(node.value, "id", "") == "Reason":
             found.add(node.attr.lower())
     return found
@@ -79,6 +83,7 @@ problems.append((Status.WARNING, "four", "x"))
 reading.problem(Status.WARNING, "five", "x")
 reason = "six" if x else "seven"
 ProbeResult(Status.OK, Reason.AUTH_FAILED)
+PROBE = ProbeKind(default_thresholds={"x": {"warning": 1, "reason": "eight"}})
 '''
     assert reasons_in(source) == {"one", "two", "three", "four", "five", "six", "seven",
-                                  "auth_failed"}
+                                  "auth_failed", "eight"}

@@ -250,3 +250,78 @@ def test_backup_params_say_what_is_missing() -> None:
         backup.BackupParams(source="tcp")
     with pytest.raises(ValueError, match="json_field or match"):
         backup.BackupParams(source="http")
+
+
+def soft_login_app(style: str) -> web.Application:
+    """Login APIs as many are written: HTTP 200 for every attempt, the verdict in the
+    body.  `flag`: {"ok": false} / {"ok": true, "token": …}; `cookie`: a session cookie
+    when accepted, {"msg": "..."} either way; `silent`: the same 200 and body for all."""
+    async def login(request: web.Request) -> web.Response:
+        fields: Any = await request.json()
+        good = fields.get("username") == "canary" and fields.get("password") == "canary-pw"
+        if style == "flag":
+            return web.json_response({"ok": True, "data": {"token": "t0k3n"}} if good
+                                     else {"ok": False, "msg": "用户名或密码错误"})
+        if style == "cookie":
+            response = web.json_response({"msg": "done"})
+            if good:
+                response.set_cookie("JSESSIONID", "abc123")
+            return response
+        return web.json_response({"msg": "done"})
+
+    app = web.Application()
+    app.router.add_post("/api/login", login)
+    return app
+
+
+@pytest.mark.parametrize(("style", "status", "reason"), [
+    ("flag", Status.OK, "ok"), ("cookie", Status.OK, "ok"),
+    ("silent", Status.WARNING, "login_unclear")])
+async def test_a_200_with_a_failure_body_is_not_fail_open(site: Any, clients: SharedClients,
+                                                          style: str, status: Status,
+                                                          reason: str) -> None:
+    """It was auth_fail_open -- level 1 -- by default: the wrong password 'got in'
+    because the server answers 200 to everyone."""
+    port = await site(soft_login_app(style))
+    r = await probe(auth, clients, creds=CANARY, port=port, path="/api/login")
+    assert (r.status, r.reason) == (status, reason), r
+
+
+async def test_each_login_has_half_the_budget(site: Any, clients: SharedClients) -> None:
+    """A password server that hangs on the canary login: a timeout within the budget,
+    saying which login."""
+    async def login(request: web.Request) -> web.Response:
+        await asyncio.sleep(30)
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/api/login", login)
+    port = await site(app)
+    r = await probe(auth, clients, creds=CANARY, port=port, path="/api/login", budget=2.0)
+    assert (r.status, r.reason) == (Status.TIMEOUT, "timeout"), r
+    assert "canary login" in r.detail and r.values["login_s"] < 1.5  # type: ignore[operator]
+
+
+async def test_a_slow_password_server_warns(site: Any, clients: SharedClients) -> None:
+    async def login(request: web.Request) -> web.Response:
+        fields: Any = await request.json()
+        await asyncio.sleep(1.2)
+        good = fields.get("password") == "canary-pw"
+        return web.json_response({"token": "t"} if good else {"ok": False})
+
+    app = web.Application()
+    app.router.add_post("/api/login", login)
+    port = await site(app)
+    from probes.thresholds import Threshold, judge
+    r = await probe(auth, clients, creds=CANARY, port=port, path="/api/login", budget=5.0)
+    assert r.status is Status.OK and r.values["login_s"] >= 1.2  # type: ignore[operator]
+    slow = judge(r, {"login_s": Threshold(warning=1.0, reason="login_slow")})
+    assert (slow.status, slow.reason) == (Status.WARNING, "login_slow")
+    assert auth.PROBE.default_thresholds["login_s"]["reason"] == "login_slow"
+
+
+async def test_fail_open_on_positive_evidence_alone(site: Any, clients: SharedClients) -> None:
+    """No success_match configured: a token handed to the wrong password is evidence."""
+    port = await site(login_app("open"))
+    r = await probe(auth, clients, creds=CANARY, port=port, path="/api/login")
+    assert (r.status, r.reason) == (Status.DOWN, "auth_fail_open"), r
