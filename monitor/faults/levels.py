@@ -102,7 +102,8 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     _r(3, "设备故障", "device down"),
     # level 4: degraded, still working
     _r(4, "图像质量异常", "image-quality fault",
-       reasons=["blurred", "too_dark", "too_bright", "colour_cast", "noise", "occluded"],
+       reasons=["blurred", "too_dark", "too_bright", "colour_cast", "noise", "occluded",
+                "no_colour"],
        states=D + W),
     _r(4, "时钟偏差", "clock drift", reasons=["clock_drift", "clock_skew_auth"], states=D + W),
     _r(4, "磁盘将满", "disk nearly full", reasons=["storage_used_ratio_high"], states=D + W),

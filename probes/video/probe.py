@@ -55,10 +55,19 @@ class VideoParams(StreamParams):
 
 
 def _diagnose(sample: Sample, params: VideoParams,
-              night: bool) -> tuple[Measures, list[tuple[str, str]]]:
-    limits = params.night_limits if night else params.limits
-    measures = measure(sample.frames, limits.flat_std, params.masks)
-    return measures, judge(measures, limits)
+              scheduled: bool) -> tuple[Measures, list[tuple[str, str]], bool]:
+    """The measures, the faults, and whether night limits applied: in the `night`
+    hours when they are configured, else whenever the picture is infrared (grey).
+    A grey picture by day, when night hours are configured, is a camera stuck in
+    infrared mode (its IR-cut filter): `no_colour`."""
+    measures = measure(sample.frames, params.limits.flat_std, params.masks)
+    night = scheduled if params.night is not None else measures.grey
+    faults = judge(measures, params.night_limits if night else params.limits)
+    if params.night is not None and not scheduled and measures.grey and params.limits.colour \
+            and not any(VERDICTS[reason] for reason, _ in faults):
+        faults.append(("no_colour", "a black-and-white picture by day: the camera is stuck "
+                                    "in infrared mode (its IR-cut filter?)"))
+    return measures, faults, night
 
 
 async def run(target: Target, params: VideoParams, ctx: ProbeContext) -> ProbeResult:
@@ -88,9 +97,9 @@ async def run(target: Target, params: VideoParams, ctx: ProbeContext) -> ProbeRe
     if not params.diagnose:
         return ProbeResult.ok(f"{len(sample.frames)} frames, {sample.fps or 0:.1f} fps",
                               values=values)
-    night = params.night is not None and params.night.contains(datetime.now().time())
-    measures, faults = await loop.run_in_executor(ctx.clients.video_pool,
-                                                  partial(_diagnose, sample, params, night))
+    scheduled = params.night is not None and params.night.contains(datetime.now().time())
+    measures, faults, night = await loop.run_in_executor(
+        ctx.clients.video_pool, partial(_diagnose, sample, params, scheduled))
     values |= measures.as_values()
     values["night"] = night
     if not faults:

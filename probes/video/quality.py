@@ -82,6 +82,7 @@ class Measures:
     uniformity: float = 0.0  # spread (std) of the flat blocks' levels: ~0 on a test screen
     overlay_ratio: float = 0.0  # share of blocks taken as OSD (found, or masked)
     flat_core: float = 0.0  # share of flat blocks between the OSD bands
+    grey: bool = False  # no colour anywhere: an infrared (black-and-white) picture
 
     def as_values(self) -> dict[str, float | None]:
         """Named probe values."""
@@ -89,7 +90,8 @@ class Measures:
                 "sharpness": self.sharpness, "noise_sigma": self.noise,
                 "colour_cast": self.cast, "flat_ratio": self.flat_ratio,
                 "occlusion_ratio": self.occlusion, "frame_diff": self.frame_diff,
-                "uniformity": self.uniformity, "osd_ratio": self.overlay_ratio}
+                "uniformity": self.uniformity, "osd_ratio": self.overlay_ratio,
+                "infrared": self.grey}
 
 
 BLOCK = 16  # pixels, at the 320-pixel analysis width
@@ -185,6 +187,20 @@ def _cast(frame: Frame, live: Bool) -> float | None:
     return float(np.percentile(relative, 2)) / 0.25
 
 
+def _grey(frame: Frame, live: Bool) -> bool:
+    """Whether the picture has no colour at all (a camera in infrared mode): even its
+    most colourful tenth is grey."""
+    rgb = frame.astype(np.float32)[live]
+    y = 0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2]
+    keep = y > 20
+    if keep.sum() < 100:
+        return False  # black: nothing to tell
+    rgb, y = rgb[keep], y[keep]
+    a = rgb[:, 0] - rgb[:, 1]
+    b = (rgb[:, 0] + rgb[:, 1]) / 2 - rgb[:, 2]
+    return float(np.percentile(np.hypot(a, b) / y, 90)) < 0.06
+
+
 def _sharpness(y: Gray, live: Bool) -> float:
     """The blur effect (Crété-Roffet et al., 2007), inverted: re-blur the picture and
     see how much of its gradient goes.  A sharp picture loses much, a defocused one
@@ -269,14 +285,15 @@ def measure(frames: Sequence[Frame], flat_std: float = 3.0,
         noise=_noise_sigma(y, live),
         cast=_cast(frames[-1], live), flat_ratio=float(flat.sum() / n_live),
         occlusion=occlusion, frame_diff=max(diffs) if diffs else None,
-        uniformity=uniformity, overlay_ratio=float(overlay.mean()), flat_core=flat_core)
+        uniformity=uniformity, overlay_ratio=float(overlay.mean()), flat_core=flat_core,
+        grey=_grey(frames[-1], live))
 
 
 # (reason, is the camera without usable video?)
 VERDICTS = {
     "black_screen": True, "signal_loss": True, "frozen": True, "noise": False,
     "occluded": False, "too_dark": False, "too_bright": False, "blurred": False,
-    "colour_cast": False,
+    "colour_cast": False, "no_colour": False,
 }
 
 

@@ -102,3 +102,27 @@ def test_a_mask_leaves_a_mid_picture_osd_out() -> None:
     assert verdict(tuple(frames)) != "black_screen"
     mask = Rect(x=0.25, y=0.35, w=0.6, h=0.25)
     assert verdict(tuple(frames), masks=(mask,)) == "black_screen"
+
+
+def test_infrared_pictures_get_the_night_limits_by_themselves() -> None:
+    """Without night hours configured, a grey (infrared) picture is judged with the
+    night limits; with them configured, a grey picture by day is a camera stuck in
+    infrared mode (no_colour, a warning)."""
+    from probes.video.frames import Sample
+    from probes.video.probe import NightHours, VideoParams, _diagnose
+    w, h = 640, 360
+    ir = vc._frames("infrared", w, h, vc._rng("ir", w))
+    dark_ir = tuple(vc.to_analysis(vc.jpeg(vc.osd((np.asarray(f, np.float32) * 0.2)
+                                                    .astype(np.uint8), t), 75))
+                    for t, f in enumerate(vc._frames("infrared", w, h, vc._rng("ir2", w),
+                                                     with_osd=False)))
+    sample = Sample(frames=list(dark_ir))
+    measures, faults, night = _diagnose(sample, VideoParams(url="rtsp://x/"), False)
+    assert measures.grey and night and faults == [], faults  # dark, but it is night
+    params = VideoParams(url="rtsp://x/", night=NightHours())
+    _, faults, night = _diagnose(Sample(frames=list(ir)), params, False)  # by day
+    assert not night and [r for r, _ in faults] == ["no_colour"], faults
+    _, faults, night = _diagnose(Sample(frames=list(ir)), params, True)  # at night
+    assert night and faults == []
+    colour = vc._frames("garage", w, h, vc._rng("colour", w))
+    assert not measure(colour).grey
