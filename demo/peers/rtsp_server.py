@@ -18,6 +18,7 @@ Each mount is a camera in a known condition, H.264 at 320x240, 10 frames/s:
   /cast      the scene under an orange tint, whites too  (colour cast)
   /noise     snow                                        (noise)
   /occluded  the scene 70% covered by a flat grey card   (occlusion)
+  /udp-only  /live, offered over RTP/UDP only (no interleaving in the RTSP connection)
   /osd-live-WxH, /osd-frozen-WxH, /osd-black-WxH  at 320x240, 640x360, 1280x720 and
              1920x1080, with a running clock and a Chinese channel name burnt in
 With USER and PASSWORD every mount needs Digest authentication (a server with auth
@@ -129,10 +130,12 @@ def main() -> None:
         auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
         server.set_auth(auth)
     mounts = server.get_mount_points()
-    for name, launch in MOUNTS.items():
+    for name, launch in {**MOUNTS, "udp-only": MOUNTS["live"]}.items():
         factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(f"( {launch} )")
         factory.set_shared(False)
+        if name == "udp-only":  # a camera that streams over RTP/UDP only
+            factory.set_protocols(GstRtsp.RTSPLowerTrans.UDP)
         if len(sys.argv) == 4:
             permissions = GstRtspServer.RTSPPermissions()
             permissions.add_role(sys.argv[2])

@@ -61,17 +61,38 @@ def with_credentials(url: str, username: str | None, password: str | None) -> st
 
 
 def grab(url: str, *, count: int, spacing_s: float, timeout_s: float,
-         width: int = 320) -> Sample:
-    """Decode the stream until `count` frames `spacing_s` apart are kept (blocking)."""
+         width: int = 320, transport: str = "tcp") -> Sample:
+    """Decode the stream until `count` frames `spacing_s` apart are kept (blocking).
+
+    `transport`: ``tcp`` (RTP interleaved in the RTSP connection), ``udp``, or
+    ``auto``: TCP, and UDP when the camera refuses TCP (some offer RTP/UDP only).
+    """
+    if transport == "auto":
+        start = time.monotonic()
+        try:
+            return grab(url, count=count, spacing_s=spacing_s, timeout_s=timeout_s,
+                        width=width, transport="tcp")
+        except GrabError as exc:
+            left = timeout_s - (time.monotonic() - start)
+            if exc.reason != "stream_error" or "not supported" not in str(exc) or left < 0.5:
+                raise
+        return grab(url, count=count, spacing_s=spacing_s, timeout_s=left, width=width,
+                    transport="udp")
     start = time.monotonic()
-    deadline = start + timeout_s
+    # A read that gets nothing for `stall` seconds fails (PyAV's read timeout; opening
+    # keeps the whole budget: cameras behind a DVR or proxy answer DESCRIBE slowly).
+    # The deadline between packets is set that much earlier, so a stream that hangs
+    # midway still ends by `timeout_s` -- and so does this thread.  2 s with the usual
+    # budgets: a 1 frame/s DVR substream leaves a second between packets.
+    stall = min(2.0, max(0.5, timeout_s / 3))
+    deadline = start + timeout_s - stall
     io_timeout = max(0.5, timeout_s)
     try:
         container = av.open(url, options={
-            "rtsp_transport": "tcp",
+            "rtsp_transport": transport,
             "timeout": str(int(io_timeout * 1e6)),  # socket I/O, microseconds
             "analyzeduration": "0", "probesize": "32768",
-        }, timeout=(io_timeout, io_timeout))
+        }, timeout=(io_timeout, stall))
     except av.error.HTTPUnauthorizedError as exc:
         raise GrabError("auth_failed", "the stream asks for other credentials (401)") from exc
     except av.error.HTTPNotFoundError as exc:

@@ -83,7 +83,8 @@ async def run(target: Target, params: VideoParams, ctx: ProbeContext) -> ProbeRe
         sample = await loop.run_in_executor(
             ctx.clients.video_pool,
             partial(grab, with_credentials(url, creds.username, creds.password),
-                    count=params.frames, spacing_s=params.spacing, timeout_s=budget))
+                    count=params.frames, spacing_s=params.spacing, timeout_s=budget,
+                    transport=params.transport))
     except GrabError as exc:
         status = Status.TIMEOUT if exc.reason == "timeout" else Status.DOWN
         return ProbeResult(status, exc.reason, f"{url}: {exc}")

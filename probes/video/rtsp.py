@@ -17,6 +17,7 @@ import re
 import socket
 from base64 import b64encode
 from dataclasses import dataclass, field
+from typing import Literal
 from urllib.parse import urlsplit
 from urllib.request import parse_http_list, parse_keqv_list
 
@@ -48,6 +49,9 @@ class StreamParams(ProbeParams):
     port: int = Field(default=554, ge=1, le=65535)
     onvif_port: int | None = Field(default=None, ge=1, le=65535,
                                    description="discover the stream URI over ONVIF")
+    transport: Literal["tcp", "udp", "auto"] = Field(
+        default="tcp", description="RTP over the RTSP connection (tcp), over UDP, or "
+                                   "auto: TCP, then UDP when the camera refuses TCP")
 
 
 class RtspParams(StreamParams):
