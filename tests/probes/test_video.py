@@ -288,10 +288,18 @@ async def test_a_stream_that_hangs_midway_ends_within_the_budget(
                 writer.write(data)
                 await writer.drain()
 
+    writers: list[asyncio.StreamWriter] = []
+    relays: list[asyncio.Task[object]] = []
+
     async def relay(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         server_r, server_w = await asyncio.open_connection("127.0.0.1", rtsp_server.port)
+        writers.extend((client_w, server_w))
         asyncio.get_running_loop().call_later(1.2, frozen.set)
-        await asyncio.gather(pipe(client_r, server_w, False), pipe(server_r, client_w, True))
+        task = asyncio.ensure_future(asyncio.gather(pipe(client_r, server_w, False),
+                                                    pipe(server_r, client_w, True)))
+        relays.append(task)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     server = await asyncio.start_server(relay, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -311,4 +319,12 @@ async def test_a_stream_that_hangs_midway_ends_within_the_budget(
                 f"rtsp://127.0.0.1:{port}/live", count=3, spacing_s=1.0, timeout_s=3.0))
         assert time.monotonic() - start < 3.6, time.monotonic() - start
     finally:
+        for task in relays:
+            task.cancel()
+        for writer in writers:
+            writer.close()
         server.close()
+        await server.wait_closed()
+        for writer in writers:
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
