@@ -21,6 +21,7 @@ closes it.  zeep forbids DTDs and entities, so an XXE payload is not resolved.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import math
@@ -93,6 +94,8 @@ def failure(exc: BaseException, where: str, drift: float | None) -> ProbeResult:
         if isinstance(exc.os_error, ConnectionRefusedError):
             return ProbeResult(Status.DOWN, Reason.REFUSED, f"{where}: connection refused")
         return ProbeResult(Status.DOWN, Reason.UNREACHABLE, f"{where}: {exc.os_error}")
+    if isinstance(exc, TimeoutError):  # the library's own request timeout
+        return ProbeResult(Status.TIMEOUT, Reason.TIMEOUT, f"{where}: {exc}", values=values)
     if isinstance(exc, aiohttp.ClientError | ONVIFError | zeep.exceptions.TransportError):
         return ProbeResult(Status.ERROR, Reason.PROTOCOL_ERROR, f"{where}: {exc}", values=values)
     if _raised_in_parser(exc):
@@ -130,8 +133,20 @@ def _camera_time(answer: Any) -> dt.datetime:
 
 
 async def run(target: Target, params: OnvifParams, ctx: ProbeContext) -> ProbeResult:
-    """Ask the device service, media, PTZ and (for a DVR) search."""
+    """Ask the device service, media, PTZ and (for a DVR) search -- within the run's
+    budget: the library's own timeouts are longer than a check's, and a device that
+    answers a byte at a time would otherwise hold the run past it."""
     where = f"{target.address}:{params.port}"
+    try:
+        async with asyncio.timeout_at(ctx.deadline - 0.1):
+            return await _run(target, params, ctx, where)
+    except TimeoutError:
+        return ProbeResult(Status.TIMEOUT, Reason.TIMEOUT,
+                           f"{where}: no complete answer within the budget")
+
+
+async def _run(target: Target, params: OnvifParams, ctx: ProbeContext,
+               where: str) -> ProbeResult:
     creds = target.credentials
     camera = ONVIFCamera(target.address, params.port, creds.username or "",
                          creds.password or "", no_cache=True, adjust_time=True)

@@ -253,3 +253,20 @@ async def test_ipycam_a_third_party_onvif_implementation(clients: SharedClients)
         assert (r.status, r.reason) == (Status.DOWN, "auth_failed"), r
     finally:
         peer.stop()
+
+
+async def test_the_run_keeps_its_own_deadline(emulate: Any, clients: SharedClients) -> None:
+    """Called without the scheduler around it (as the rtsp and video checks' stream
+    URI discovery runs it), a device answering a byte a second ended as the
+    library's TimeoutError -- an exception out of the probe -- after its own
+    timeout, not the run's."""
+    port = await emulate(Device(mode="drip"))
+    target = Target("cam", "camera", "127.0.0.1", CREDS)
+    start = time.monotonic()
+    r = await onvif.PROBE.run(target, onvif.OnvifParams(port=port),
+                              ProbeContext(asyncio.get_running_loop().time() + 2.0, clients))
+    assert (r.status, r.reason) == (Status.TIMEOUT, "timeout"), r
+    assert time.monotonic() - start < 2.1
+    # and the library's own timeout, should it come first, is a timeout too
+    mapped = onvif.failure(TimeoutError("Request timed out"), "cam", None)
+    assert (mapped.status, mapped.reason) == (Status.TIMEOUT, "timeout")
