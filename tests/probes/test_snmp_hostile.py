@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -204,6 +205,21 @@ async def test_a_device_without_if_mib_is_not_down(snmpsim: object, clients: Sha
     assert len(lines) == 2  # once per section, not once per poll
 
 
+async def restarted(agent: Any, clients: SharedClients) -> tuple[ProbeResult, ProbeResult]:
+    """A sample of `agent` (a `tests.snmp_agents.Snmpd`), the agent restarted, and the
+    sample after it."""
+    agent.start()
+    try:
+        await asyncio.sleep(1.5)  # sysUpTime must be able to go down
+        first = await poll(clients, agent.port, read=["system"])
+        agent.stop()
+        agent.start()
+        second = await poll(clients, agent.port, read=["system"], previous=first)
+    finally:
+        agent.stop()
+    return first, second
+
+
 async def test_an_agent_restart_is_not_a_reboot(tmp_path: object,
                                                 clients: SharedClients) -> None:
     """net-snmp's snmpd restarted on a running host: sysUpTime starts again, but
@@ -211,17 +227,8 @@ async def test_an_agent_restart_is_not_a_reboot(tmp_path: object,
     from pathlib import Path
 
     from tests.snmp_agents import Snmpd
-    agent = Snmpd(Path(str(tmp_path)) / "snmpd")
-    agent.start()
-    try:
-        await asyncio.sleep(1.5)  # sysUpTime must be able to go down
-        first = await poll(clients, agent.port, read=["system"])
-        assert isinstance(first.values.get("host_uptime_s"), float), first.values
-        agent.stop()
-        agent.start()
-        second = await poll(clients, agent.port, read=["system"], previous=first)
-    finally:
-        agent.stop()
+    first, second = await restarted(Snmpd(Path(str(tmp_path)) / "snmpd"), clients)
+    assert isinstance(first.values.get("host_uptime_s"), float), first.values
     assert (second.status, second.reason) == (Status.OK, "ok"), second
     (event,) = second.events
     assert event.kind == "agent_restart" and "device itself has been up" in event.detail
@@ -234,19 +241,11 @@ async def test_without_host_resources_the_engine_boots_tell(tmp_path: object,
     from pathlib import Path
 
     from tests.snmp_agents import Snmpd
-    agent = Snmpd(Path(str(tmp_path)) / "snmpd", hide=("1.3.6.1.2.1.25",))
-    agent.start()
-    try:
-        await asyncio.sleep(1.5)
-        first = await poll(clients, agent.port, read=["system"])
-        assert "host_uptime_s" not in first.values
-        boots = first.values["engine_boots"]
-        assert isinstance(boots, int) and isinstance(first.values["engine_time_s"], int)
-        agent.stop()
-        agent.start()
-        second = await poll(clients, agent.port, read=["system"], previous=first)
-    finally:
-        agent.stop()
+    first, second = await restarted(
+        Snmpd(Path(str(tmp_path)) / "snmpd", hide=("1.3.6.1.2.1.25",)), clients)
+    assert "host_uptime_s" not in first.values
+    boots = first.values["engine_boots"]
+    assert isinstance(boots, int) and isinstance(first.values["engine_time_s"], int)
     assert (second.status, second.reason) == (Status.WARNING, "rebooted"), second
     (event,) = second.events
     assert event.kind == "reboot"
