@@ -81,9 +81,8 @@ class SnmpConnection(ProbeParams):
                          description="SNMPv3 context name (e.g. vlan-5: Cisco-style "
                                      "switches serve each VLAN's BRIDGE-MIB in its own)")
 
-
     @model_validator(mode="after")
-    def _context_is_v3(self) -> SnmpConnection:
+    def _checked(self) -> SnmpConnection:
         if self.charset is not None:
             try:
                 codecs.lookup(self.charset)

@@ -119,6 +119,11 @@ def _per_pixel(blocks: Bool, shape: tuple[int, ...], size: int = BLOCK) -> Bool:
     return out
 
 
+def _band(rows: int) -> int:
+    """How many block rows at the top and at the bottom the OSD may take."""
+    return max(1, round(rows * OSD_BAND))
+
+
 def _osd(y: Gray) -> Bool:
     """Blocks of burnt-in text: bright strokes against darker edges, in the top and
     bottom bands, widened by a block either side (text runs along a line)."""
@@ -127,7 +132,7 @@ def _osd(y: Gray) -> Bool:
     # Light strokes and their dark outline (scaled down, thin strokes lose contrast).
     text: Bool = (hi >= 150) & (lo <= 90) & (hi - lo >= 60)
     rows = text.shape[0]
-    band = max(1, round(rows * OSD_BAND))
+    band = _band(rows)
     text[band:rows - band] = False
     widened = text.copy()
     widened[:, 1:] |= text[:, :-1]
@@ -251,7 +256,7 @@ def measure(frames: Sequence[Frame], flat_std: float = 3.0,
     flat = (stds < flat_std) & live_blocks
     n_live = int(live_blocks.sum())
     rows = flat.shape[0]
-    band = max(1, round(rows * OSD_BAND))
+    band = _band(rows)
     core = live_blocks[band:rows - band]
     flat_core = float(flat[band:rows - band].sum() / core.sum()) if core.any() else 0.0
     occlusion = uniformity = 0.0
@@ -269,6 +274,7 @@ def measure(frames: Sequence[Frame], flat_std: float = 3.0,
     # shows everywhere, in the flat areas too.
     # Something moving (a block changed by more than any flicker) is never frozen.
     calm = (stds < 2 * flat_std) & live_blocks
+    textured = live_blocks & ~calm
     where = _per_pixel(calm, y.shape) if calm.sum() >= 0.1 * n_live else live
     diffs = []
     for a, b in pairwise(usable):
@@ -280,8 +286,7 @@ def measure(frames: Sequence[Frame], flat_std: float = 3.0,
         luma=float(values.mean()), luma_std=float(values.std()),
         # (on the frames' mean: noise averages out across them, a lens's blur not)
         sharpness=_sharpness(np.mean(usable, axis=0),
-                             _per_pixel(live_blocks & (stds >= 2 * flat_std), y.shape)
-                             if (live_blocks & (stds >= 2 * flat_std)).any() else live),
+                             _per_pixel(textured, y.shape) if textured.any() else live),
         noise=_noise_sigma(y, live),
         cast=_cast(frames[-1], live), flat_ratio=float(flat.sum() / n_live),
         occlusion=occlusion, frame_diff=max(diffs) if diffs else None,
