@@ -12,7 +12,7 @@ Then the cost end to end: the video probe's grab (RTSP, H.264 decoding, scaling)
 the diagnosis, against GStreamer's RTSP server streaming a camera with an OSD at each
 resolution (4 Mbit/s at 1080p), CPU per sampled camera (3 frames a second apart).
 
-Run:  .venv/bin/python bench/vqd.py [--seeds N] [--no-rtsp]
+Run:  .venv/bin/python bench/vqd.py [--seeds N] [--no-rtsp] [--quick] [--show]
 """
 
 from __future__ import annotations
@@ -25,37 +25,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from probes.video.baseline import READY, Baseline, assess
 from probes.video.probe import NIGHT_LIMITS
 from probes.video.quality import QualityLimits, judge, measure
 from tests import video_corpus
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, default=2, help="variants per scene and fault")
-    p.add_argument("--show", action="store_true", help="list every miss and false alarm")
-    p.add_argument("--no-rtsp", action="store_true", help="skip the end-to-end cost")
-    args = p.parse_args()
-    day = QualityLimits()
-    t0 = time.monotonic()
-    cases = [*video_corpus.healthy(seeds=args.seeds), *video_corpus.faulty(seeds=args.seeds)]
-    built = time.monotonic() - t0
-    said: Counter[tuple[str, str]] = Counter()  # (expected, said)
-    cpu = 0.0
-    misses = []
-    for case in cases:
-        limits = NIGHT_LIMITS if case.night else day
-        c0 = time.process_time()
-        found = judge(measure(case.frames, limits.flat_std), limits)
-        cpu += time.process_time() - c0
-        verdict = found[0][0] if found else "ok"
-        said[(case.expected, verdict)] += 1
-        if verdict != case.expected:
-            misses.append((case.name, case.expected, verdict,
-                           "; ".join(d for _, d in found)))
+def _baselines(cases: list[video_corpus.Case]) -> dict[tuple[str, int, int], Baseline]:
+    """Each camera's baseline, learned from its first samples as the probe learns it."""
+    out: dict[tuple[str, int, int], Baseline] = {}
+    for key in {(c.scene, *c.resolution) for c in cases}:
+        scene, w, h = key
+        limits = NIGHT_LIMITS if video_corpus.SCENES[scene][2] else QualityLimits()
+        baseline = None
+        for frames in video_corpus.learning(scene, w, h):
+            _, baseline = assess(measure(frames, limits.flat_std), limits, baseline)
+        assert baseline is not None and baseline.ready, key
+        out[key] = baseline
+    return out
+
+
+def _table(said: Counter[tuple[str, str]], title: str) -> None:
     reasons = sorted({e for e, _ in said} | {v for _, v in said})
-    print(f"{len(cases)} cases ({built:.0f} s to build); diagnosis "
-          f"{1000 * cpu / len(cases):.2f} ms CPU per sample of 3 frames at 320 wide\n")
+    print(f"\n{title}\n")
     print(f"| {'reason':14} | cases | recall | precision |")
     print(f"| {'-' * 14} | ----- | ------ | --------- |")
     for reason in reasons:
@@ -69,9 +61,47 @@ def main() -> None:
     alarms = healthy - said[("ok", "ok")]
     print(f"\nfalse alarms on healthy pictures: {alarms} of {healthy} "
           f"({alarms / max(1, healthy):.1%})")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, default=2, help="variants per scene and fault")
+    p.add_argument("--show", action="store_true", help="list every miss and false alarm")
+    p.add_argument("--no-rtsp", action="store_true", help="skip the end-to-end cost")
+    p.add_argument("--quick", action="store_true", help="the two smallest resolutions only")
+    args = p.parse_args()
+    day = QualityLimits()
+    t0 = time.monotonic()
+    sizes = video_corpus.RESOLUTIONS[:2] if args.quick else video_corpus.RESOLUTIONS
+    cases = [*video_corpus.healthy(sizes, seeds=args.seeds),
+             *video_corpus.faulty(sizes, seeds=args.seeds)]
+    baselines = _baselines(cases)
+    built = time.monotonic() - t0
+    absolute: Counter[tuple[str, str]] = Counter()  # (expected, said)
+    relative: Counter[tuple[str, str]] = Counter()
+    cpu = 0.0
+    misses = []
+    for case in cases:
+        limits = NIGHT_LIMITS if case.night else day
+        c0 = time.process_time()
+        m = measure(case.frames, limits.flat_std)
+        found = judge(m, limits)
+        cpu += time.process_time() - c0
+        against = judge(m, limits, baselines[(case.scene, *case.resolution)])
+        for said, faults, how in ((absolute, found, "no baseline"),
+                                  (relative, against, "baseline")):
+            verdict = faults[0][0] if faults else "ok"
+            said[(case.expected, verdict)] += 1
+            if verdict != case.expected:
+                misses.append((how, case.name, case.expected, verdict,
+                               "; ".join(d for _, d in faults)))
+    print(f"{len(cases)} cases ({built:.0f} s to build); diagnosis "
+          f"{1000 * cpu / len(cases):.2f} ms CPU per sample of 3 frames at 320 wide")
+    _table(relative, f"Against each camera's baseline (learned from {READY} samples):")
+    _table(absolute, "Without a baseline (absolute rules, a camera's first samples):")
     if args.show:
-        for name, expected, verdict, detail in misses:
-            print(f"  {name}: expected {expected}, said {verdict} ({detail})")
+        for how, name, expected, verdict, detail in misses:
+            print(f"  [{how}] {name}: expected {expected}, said {verdict} ({detail})")
     if not args.no_rtsp:
         end_to_end()
 

@@ -144,14 +144,21 @@ def _when(epoch: float | None) -> str:
     return datetime.fromtimestamp(epoch, UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    """Print the current state of every check, from the store."""
+def _no_store(settings: Settings, command: str) -> bool:
+    """Say so when the embedded store does not exist (rather than create it empty)."""
     from sqlalchemy.engine import make_url
-    settings = _settings(args)
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
-        print(f"monitor status: no database at {url.database} (has the daemon run?)",
+        print(f"monitor {command}: no database at {url.database} (has the daemon run?)",
               file=sys.stderr)
+        return True
+    return False
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print the current state of every check, from the store."""
+    settings = _settings(args)
+    if _no_store(settings, "status"):
         return EXIT_INVALID
     states = asyncio.run(_status(settings, args.device))
     if args.format == "json":
@@ -175,6 +182,51 @@ def cmd_status(args: argparse.Namespace) -> int:
                      last.detail if last else ""))
     print(_table(("SITE", "DEVICE", "CHECK", "STATE", "SINCE", "LAST", "DETAIL"), rows))
     return 0
+
+
+async def _baseline(settings: Settings, args: argparse.Namespace) -> int:
+    from monitor.store.store import Store
+    store = await Store.open(settings.database_url, CLI_BUSY_TIMEOUT_S)
+    try:
+        states = [s for s in await store.states(args.device)
+                  if args.check is None or s.key.check == args.check]
+        if args.action == "show":
+            rows = []
+            for s in states:
+                for mode, b in sorted(s.snapshot.learned.items()):
+                    if not isinstance(b, dict):
+                        continue
+                    chroma = b.get("chroma")
+                    rows.append((s.key.device_id, s.key.check, mode, str(b.get("samples")),
+                                 f"{b.get('luma', 0):.0f}", f"{b.get('sharpness', 0):.2f}",
+                                 f"{b.get('occlusion', 0):.0%}",
+                                 "grey" if not chroma else f"{chroma[0]:+.2f} {chroma[1]:+.2f}"))
+            print(_table(("DEVICE", "CHECK", "TIME", "SAMPLES", "LUMA", "SHARPNESS",
+                          "FLAT", "COLOUR (a b)"), rows))
+            return 0
+        if not args.device:
+            print("monitor baseline reset: give --device (and --check for one check)",
+                  file=sys.stderr)
+            return EXIT_INVALID
+        if not states:
+            what = f"{args.device}/{args.check}" if args.check else args.device
+            print(f"monitor baseline reset: no check {what} in the store", file=sys.stderr)
+            return EXIT_INVALID
+        await store.request_forget(args.device, args.check, datetime.now(UTC))
+    finally:
+        await store.close()
+    print(f"{args.device}: the baseline of {args.check or 'every check'} will be learned "
+          f"again from its next samples (the daemon takes the request within "
+          f"{settings.state_flush_interval:g} s, or at its next start)")
+    return 0
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    """Show what the video checks learned of their cameras' pictures, or forget it."""
+    settings = _settings(args)
+    if _no_store(settings, "baseline"):
+        return EXIT_INVALID
+    return asyncio.run(_baseline(settings, args))
 
 
 ACTIONS = ("ack", "onsite", "solution", "resolve", "close", "reopen", "comment", "pause",
@@ -534,6 +586,14 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--month", required=True, metavar="YYYY-MM")
     report.add_argument("--output", "-o", default=".", metavar="DIR")
     report.set_defaults(func=cmd_report)
+
+    baseline = sub.add_parser("baseline", help="what video checks learned of their "
+                              "cameras' normal pictures: show, or reset to learn it again "
+                              "(a camera re-aimed or replaced)")
+    baseline.add_argument("action", choices=("show", "reset"))
+    baseline.add_argument("--device", metavar="ID")
+    baseline.add_argument("--check", metavar="NAME")
+    baseline.set_defaults(func=cmd_baseline)
 
     token = sub.add_parser("ack-token", help="a person's token for acknowledging over MQTT")
     token.add_argument("person", help="the roster's id of the person")

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 from monitor import crashpoints
 from monitor.events import (
@@ -79,6 +80,7 @@ class Monitor:
         self._restored: dict[CheckKey, StoredCheck] = {}
         self._dirty: set[CheckKey] = set()
         self._unsaved: list[CheckEvent] = []
+        self._learning: dict[CheckKey, Mapping[str, Any]] = {}  # what each run was given
         self.threshold_factor = 1.0  # < 1 during a major event
         self.topology = Topology()  # who is plugged in where: inventory + forwarding tables
 
@@ -88,6 +90,13 @@ class Monitor:
         """Load persisted states; they are applied to the checks that still exist."""
         if self.store is not None:
             self._restored = {s.key: s for s in await self.store.states()}
+            for device, check in await self.store.take_forget_requests():
+                for key, s in self._restored.items():
+                    if key.device_id == device and check in (None, key.check):
+                        self._restored[key] = replace(s, snapshot=replace(s.snapshot,
+                                                                          learned={}))
+                        log.info("forgot what the check learned",
+                                 extra={"fields": {"device": device, "check": key.check}})
 
     async def apply(self, inventory: Inventory, interval_factor: float = 1.0) -> UpdateSummary:
         """Run `inventory` from now on; unchanged checks keep state and schedule."""
@@ -127,9 +136,12 @@ class Monitor:
         probe = PROBES[job.check.kind]
         machine = self.machines.get(spec.key)
         previous = machine.last_result if machine is not None else None
+        learned = machine.learned if machine is not None else {}
+        self._learning[spec.key] = learned
         attached = self.topology.attached_ports(job.target.device_id)
         result = await probe.run(job.target, job.check.params,
-                                 ProbeContext(deadline, self.clients, previous, attached))
+                                 ProbeContext(deadline, self.clients, previous, attached,
+                                              learned))
         thresholds = job.check.thresholds
         if self.threshold_factor < 1:
             thresholds = {k: v.tightened(self.threshold_factor) for k, v in thresholds.items()}
@@ -153,6 +165,9 @@ class Monitor:
         job: CheckJob = spec.payload
         now = time.time()
         change = machine.feed(result, now)
+        # (unless it was forgotten while this run learned from it)
+        if result.learned is not None and self._learning.pop(key, None) is machine.learned:
+            machine.learned = result.learned
         self._dirty.add(key)
         if job.check.kind == "snmp_topology" and result.status is Status.OK:
             self.topology.saw(key.device_id, result.values)
@@ -211,8 +226,29 @@ class Monitor:
                            self.machines[key].snapshot())
 
     async def flush(self) -> None:
-        """Write every check state changed since the last flush."""
+        """Take the requests to forget what checks learned (`monitor baseline reset`),
+        then write every check state changed since the last flush."""
+        if self.store is not None:
+            try:
+                requests = await self.store.take_forget_requests()
+            except Exception as exc:
+                self.health.failed("state_writes", exc)
+                requests = []
+            for device, check in requests:
+                self.forget_learned(device, check)
         await self._persist([], [k for k in self._dirty if k in self.jobs])
+
+    def forget_learned(self, device_id: str, check: str | None = None) -> list[CheckKey]:
+        """Forget what the checks of `device_id` (or its one `check`) learned, so that
+        they learn again from their next runs; the checks concerned."""
+        keys = [k for k, m in self.machines.items()
+                if k.device_id == device_id and check in (None, k.check) and m.learned]
+        for key in keys:
+            self.machines[key].learned = {}
+            self._dirty.add(key)
+            log.info("forgot what the check learned",
+                     extra={"fields": {"device": device_id, "check": key.check}})
+        return keys
 
     async def flush_every(self, interval_s: float) -> None:
         """Flush periodically until cancelled."""

@@ -18,8 +18,10 @@ scenario tests drive it without a clock.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from probes.result import ProbeResult, Status
 
@@ -71,6 +73,7 @@ class Snapshot:
     changes: tuple[float, ...]
     last_result: ProbeResult | None
     last_run_at: float | None
+    learned: Mapping[str, Any] = field(default_factory=dict)  # what the probe learned
 
 
 @dataclass(slots=True)
@@ -89,6 +92,9 @@ class StateMachine:
     changes: deque[float] = field(default_factory=deque)
     last_result: ProbeResult | None = None
     last_run_at: float | None = None
+    # What the probe learned about this device (a camera's normal picture), kept
+    # for its next runs: `ProbeResult.learned`, `ProbeContext.learned`.
+    learned: Mapping[str, Any] = field(default_factory=dict)
 
     def _needed(self, target: CheckState) -> int:
         if self.state is CheckState.UNKNOWN:
@@ -134,7 +140,8 @@ class StateMachine:
     def snapshot(self) -> Snapshot:
         """The state to persist."""
         return Snapshot(self.state, self.since, self.flapping, self.streak_state, self.streak,
-                        tuple(self.changes), self.last_result, self.last_run_at)
+                        tuple(self.changes), self.last_result, self.last_run_at,
+                        self.learned)
 
     def restore(self, snap: Snapshot) -> None:
         """Continue from a persisted snapshot."""
@@ -142,3 +149,4 @@ class StateMachine:
         self.streak_state, self.streak = snap.streak_state, snap.streak
         self.changes = deque(snap.changes)
         self.last_result, self.last_run_at = snap.last_result, snap.last_run_at
+        self.learned = snap.learned

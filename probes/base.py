@@ -104,6 +104,8 @@ class ProbeContext:
     # Ports of this device (a switch) with an inventory device behind them: written in
     # the inventory or learned from forwarding tables (`monitor.topology`).
     attached: frozenset[str] = frozenset()
+    # What this check's earlier runs learned (`ProbeResult.learned`); empty at first.
+    learned: Mapping[str, Any] = field(default_factory=dict)
 
     def remaining(self) -> float:
         """Seconds left of this run's budget (never negative)."""

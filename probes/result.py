@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -76,6 +76,9 @@ class ProbeResult:
     latency_s: float | None = None
     values: Mapping[str, Value] = field(default_factory=dict)
     events: tuple[ProbeEvent, ...] = ()
+    # What the probe learned about the device (JSON-ready), to be handed back to its
+    # next runs as `ProbeContext.learned` and kept across restarts; None: unchanged.
+    learned: Mapping[str, Any] | None = None
 
     @classmethod
     def ok(cls, detail: str = "", *, latency_s: float | None = None,
@@ -103,8 +106,7 @@ class ProbeResult:
         """This result with `latency_s` filled in when the probe left it empty."""
         if self.latency_s is not None:
             return self
-        return ProbeResult(self.status, self.reason, self.detail, latency_s, self.values,
-                           self.events)
+        return replace(self, latency_s=latency_s)
 
     def to_json(self) -> dict[str, Any]:
         """The public JSON form (`monitor once --format json`), minus device and check."""

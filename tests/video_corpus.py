@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +43,7 @@ class Case:
     frames: tuple[Frame, ...]  # at ANALYSIS_WIDTH
     night: bool = False
     resolution: tuple[int, int] = (640, 360)
+    scene: str = "garage"  # the camera: a scene at a resolution
 
 
 # -- scenes -------------------------------------------------------------------
@@ -142,6 +144,14 @@ SCENES: dict[str, tuple[Callable[[int, int], npt.NDArray[np.float32]], float, bo
     "night_car_park": (_night, 5.0, True),
     "infrared": (_infrared, 4.0, True),
 }
+
+
+Light = tuple[float, tuple[float, float, float]]
+# The same camera at other hours and weather: brighter, dimmer, warmer, cooler (what
+# its auto exposure and white balance leave of it).
+DAYLIGHT: tuple[Light, ...] = ((1.0, (1.0, 1.0, 1.0)), (0.85, (1.04, 1.0, 0.94)),
+                               (1.12, (0.96, 1.0, 1.05)), (0.92, (1.0, 1.0, 1.0)),
+                               (1.05, (1.03, 1.0, 0.97)), (0.8, (0.97, 1.0, 1.03)))
 
 
 # -- what the camera adds -----------------------------------------------------
@@ -262,9 +272,10 @@ def level(gain: float, offset: float) -> Fault:
 def _frames(scene: str, w: int, h: int, rng: np.random.Generator, *,
             fault: Fault | None = None, frozen: bool = False, screen: str | None = None,
             moving: bool = False, quality: int = 75, warm_up: bool = False,
-            with_osd: bool = True) -> tuple[Frame, ...]:
+            with_osd: bool = True, light: Light = DAYLIGHT[0]) -> tuple[Frame, ...]:
     picture_of, sigma, _ = SCENES[scene]
-    base = picture_of(w, h)
+    gain, balance = light
+    base = picture_of(w, h) * gain * np.array(balance, np.float32)
     frames = []
     still: npt.NDArray[np.float32] | None = None
     for i, t in enumerate((0.0, 1.0, 2.0)):
@@ -308,12 +319,41 @@ def healthy(resolutions: tuple[tuple[int, int], ...] = RESOLUTIONS,
                 rng = _rng(scene, w, seed)
                 moving = scene in ("plain_wall", "street") or seed % 2 == 1
                 quality = (85, 60, 40)[seed % 3]
-                yield Case(f"{scene} {w}x{h} q{quality}{' moving' if moving else ''}", "ok",
-                           _frames(scene, w, h, rng, moving=moving, quality=quality),
-                           night, (w, h))
+                light = DAYLIGHT[seed % len(DAYLIGHT)]
+                yield Case(f"{scene} {w}x{h} q{quality} light {light[0]:g}"
+                           f"{' moving' if moving else ''}", "ok",
+                           _frames(scene, w, h, rng, moving=moving, quality=quality,
+                                   light=light), night, (w, h), scene)
 
 
-DAY_SCENES = ("garage", "street", "yard", "brick_wall", "sky")
+def learning(scene: str, w: int, h: int, samples: int = 3) -> Iterator[tuple[Frame, ...]]:
+    """A camera's first samples, from which it learns its baseline: other hours,
+    other light, other noise than the cases judged."""
+    for i in range(samples):
+        yield _frames(scene, w, h, _rng("learn", scene, w, i), moving=i % 2 == 1,
+                      quality=60, light=DAYLIGHT[(i + 3) % len(DAYLIGHT)])
+
+
+DAY_SCENES = ("garage", "street", "yard", "lawn", "brick_wall", "sky")
+
+
+def _faults_of(scene: str, w: int, h: int, seed: int) -> Iterator[Case]:
+    rng = _rng("f", scene, w, seed)
+
+    def case(name: str, expected: str, **how: Any) -> Case:
+        return Case(f"{name}, {scene} {w}x{h} #{seed}", expected,
+                    _frames(scene, w, h, rng, **how), False, (w, h), scene)
+    yield case("frozen, OSD clock running", "frozen", frozen=True)
+    yield case("frozen, decoder warm-up frame", "frozen", frozen=True, warm_up=True)
+    for s in (2.5, 4.0, 6.0):
+        yield case(f"blurred sigma {s}", "blurred", fault=blur(s))
+    for gains in ((1.0, 0.7, 0.45), (0.55, 0.8, 1.0)):
+        yield case(f"cast {gains}", "colour_cast", fault=cast(gains))
+    for share in (0.6, 0.8):
+        yield case(f"covered {share:.0%}", "occluded", fault=cover(share))
+    yield case("noise", "noise", fault=noise(40))
+    yield case("too dark", "too_dark", fault=level(0.2, 0))
+    yield case("too bright", "too_bright", fault=level(0.4, 170))
 
 
 def faulty(resolutions: tuple[tuple[int, int], ...] = RESOLUTIONS,
@@ -322,35 +362,14 @@ def faulty(resolutions: tuple[tuple[int, int], ...] = RESOLUTIONS,
     for (w, h) in resolutions:
         for seed in range(seeds):
             for scene in DAY_SCENES:
-                rng = _rng("f", scene, w, seed)
-                tag = f"{scene} {w}x{h} #{seed}"
-                yield Case(f"frozen, OSD clock running, {tag}", "frozen",
-                           _frames(scene, w, h, rng, frozen=True), False, (w, h))
-                yield Case(f"frozen, decoder warm-up frame, {tag}", "frozen",
-                           _frames(scene, w, h, rng, frozen=True, warm_up=True), False,
-                           (w, h))
-                for s in (2.5, 4.0, 6.0):
-                    yield Case(f"blurred sigma {s}, {tag}", "blurred",
-                               _frames(scene, w, h, rng, fault=blur(s)), False, (w, h))
-                for gains in ((1.0, 0.7, 0.45), (0.55, 0.8, 1.0)):
-                    yield Case(f"cast {gains}, {tag}", "colour_cast",
-                               _frames(scene, w, h, rng, fault=cast(gains)), False, (w, h))
-                for share in (0.6, 0.8):
-                    yield Case(f"covered {share:.0%}, {tag}", "occluded",
-                               _frames(scene, w, h, rng, fault=cover(share)), False, (w, h))
-                yield Case(f"noise, {tag}", "noise",
-                           _frames(scene, w, h, rng, fault=noise(40)), False, (w, h))
-                yield Case(f"too dark, {tag}", "too_dark",
-                           _frames(scene, w, h, rng, fault=level(0.2, 0)), False, (w, h))
-                yield Case(f"too bright, {tag}", "too_bright",
-                           _frames(scene, w, h, rng, fault=level(0.4, 170)), False, (w, h))
+                yield from _faults_of(scene, w, h, seed)
             rng = _rng("s", w, seed)
             for screen, reason in (("black", "black_screen"), ("blue", "signal_loss"),
                                    ("grey", "signal_loss")):
                 for quality in (85, 40):
                     yield Case(f"{screen} screen with OSD, {w}x{h} q{quality} #{seed}",
                                reason, _frames("garage", w, h, rng, screen=screen,
-                                               quality=quality), False, (w, h))
+                                               quality=quality), False, (w, h), "garage")
                 yield Case(f"{screen} screen without OSD, {w}x{h} #{seed}", reason,
                            _frames("garage", w, h, rng, screen=screen, with_osd=False),
-                           False, (w, h))
+                           False, (w, h), "garage")

@@ -22,7 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from monitor.events import CheckEvent, CheckKey, DeviceEvent, StateChanged
 from monitor.state import CheckState, Snapshot
 from monitor.store import migrate
-from monitor.store.tables import CheckStateRow, DaemonRunRow, StateChangeRow
+from monitor.store.tables import (
+    CheckStateRow,
+    DaemonRunRow,
+    ForgetRequestRow,
+    StateChangeRow,
+)
 from probes.result import ProbeResult, Status
 
 
@@ -139,6 +144,23 @@ class Store:
                     (CheckStateRow.device_id == key.device_id)
                     & (CheckStateRow.check_name == key.check)))
 
+    async def request_forget(self, device_id: str, check: str | None, now: datetime) -> None:
+        """Ask the daemon to forget what `check` of `device_id` learned (None: every
+        check of the device): taken at its next flush, or its next start."""
+        async with self._write, self.engine.begin() as conn:
+            await conn.execute(insert(ForgetRequestRow).values(
+                device_id=device_id, check_name=check, requested_at=now))
+
+    async def take_forget_requests(self) -> list[tuple[str, str | None]]:
+        """The pending forget requests, (device, check or None), removed as taken."""
+        async with self._write, self.engine.begin() as conn:
+            rows = (await conn.execute(select(ForgetRequestRow.id, ForgetRequestRow.device_id,
+                                              ForgetRequestRow.check_name))).all()
+            if rows:
+                await conn.execute(delete(ForgetRequestRow).where(
+                    ForgetRequestRow.id.in_([r[0] for r in rows])))
+            return [(r[1], r[2]) for r in rows]
+
     # -- reading --
 
     async def states(self, device_id: str | None = None) -> list[StoredCheck]:
@@ -180,6 +202,7 @@ def _state_row(s: StoredCheck) -> dict[str, Any]:
         "last_latency_s": last.latency_s if last else None,
         "last_values": dict(last.values) if last else {},
         "last_run_at": _dt(snap.last_run_at), "updated_at": datetime.now(UTC),
+        "learned": dict(snap.learned),
     }
 
 
@@ -193,7 +216,7 @@ def _stored(row: Any) -> StoredCheck:
         state=CheckState(row["state"]), since=_epoch(row["since"]), flapping=row["flapping"],
         streak_state=CheckState(row["streak_state"]) if row["streak_state"] else None,
         streak=row["streak"], changes=tuple(row["changes"] or ()), last_result=last,
-        last_run_at=_epoch(row["last_run_at"]),
+        last_run_at=_epoch(row["last_run_at"]), learned=row["learned"] or {},
     )
     return StoredCheck(CheckKey(row["device_id"], row["check_name"]), row["probe_kind"],
                        row["site_id"], row["device_kind"], snap)

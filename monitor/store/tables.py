@@ -103,6 +103,8 @@ class CheckStateRow(Base):
     last_values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     last_run_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    # What the probe learned (a camera's normal picture): `ProbeResult.learned`.
+    learned: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class StateChangeRow(Base):
@@ -235,3 +237,15 @@ class OutboxRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
+
+
+class ForgetRequestRow(Base):
+    """``monitor baseline reset``: forget what a check learned.  The CLI writes it, the
+    daemon takes it (running or at its next start), so neither overwrites the other."""
+
+    __tablename__ = "forget_request"
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    check_name: Mapped[str | None] = mapped_column(String(64))  # None: every check
+    requested_at: Mapped[datetime]

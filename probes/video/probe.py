@@ -9,13 +9,17 @@ are not frozen.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, time
 from functools import partial
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from probes.base import Duration, ProbeContext, ProbeKind, Target
 from probes.result import ProbeResult, Reason, Status, Value
+from probes.video.baseline import READY, Baseline, assess, recall, remember
 from probes.video.frames import GrabError, Sample, grab, with_credentials
 from probes.video.quality import VERDICTS, Measures, QualityLimits, Rect, judge, measure
 from probes.video.rtsp import RtspError, StreamParams, resolve_url
@@ -48,26 +52,50 @@ class VideoParams(StreamParams):
     limits: QualityLimits = QualityLimits()
     night: NightHours | None = Field(default=None, description="night hours, if any")
     night_limits: QualityLimits = NIGHT_LIMITS
+    baseline: bool = Field(default=True,
+                           description="learn this camera's normal picture (day and night "
+                                       "apart) and judge colour, cover, focus and exposure "
+                                       "as changes from it (probes/video/baseline.py)")
     masks: list[Rect] = Field(default=[], max_length=16,
                               description="regions left out of the diagnosis (an OSD "
                                           "the camera draws mid-picture, a privacy mask), "
                                           "as fractions {x, y, w, h} of the picture")
 
 
-def _diagnose(sample: Sample, params: VideoParams,
-              scheduled: bool) -> tuple[Measures, list[tuple[str, str]], bool]:
-    """The measures, the faults, and whether night limits applied: in the `night`
-    hours when they are configured, else whenever the picture is infrared (grey).
-    A grey picture by day, when night hours are configured, is a camera stuck in
-    infrared mode (its IR-cut filter): `no_colour`."""
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    measures: Measures
+    faults: list[tuple[str, str]]
+    night: bool  # the night limits applied
+    baseline: Baseline | None  # this time of day's, after this sample
+
+
+def _diagnose(sample: Sample, params: VideoParams, scheduled: bool,
+              learned: Mapping[str, Any] | None = None) -> Diagnosis:
+    """The measures, the faults, whether night limits applied, and the baseline.
+
+    Night limits apply in the `night` hours when they are configured, else whenever
+    the picture is infrared (grey).  A grey picture by day, when night hours are
+    configured, is a camera stuck in infrared mode (its IR-cut filter): `no_colour`.
+    With `learned` (what earlier runs learned; None: no baseline), the picture is
+    judged against this camera's baseline for the time of day, which it updates."""
     measures = measure(sample.frames, params.limits.flat_std, params.masks)
     night = scheduled if params.night is not None else measures.grey
-    faults = judge(measures, params.night_limits if night else params.limits)
+    limits = params.night_limits if night else params.limits
+    baseline = None
+    if learned is None:
+        faults = judge(measures, limits)
+    else:
+        faults, baseline = assess(measures, limits, recall(learned, _mode(night)))
     if params.night is not None and not scheduled and measures.grey and params.limits.colour \
             and not any(VERDICTS[reason] for reason, _ in faults):
         faults.append(("no_colour", "a black-and-white picture by day: the camera is stuck "
                                     "in infrared mode (its IR-cut filter?)"))
-    return measures, faults, night
+    return Diagnosis(measures, faults, night, baseline)
+
+
+def _mode(night: bool) -> str:
+    return "night" if night else "day"
 
 
 async def run(target: Target, params: VideoParams, ctx: ProbeContext) -> ProbeResult:
@@ -99,17 +127,25 @@ async def run(target: Target, params: VideoParams, ctx: ProbeContext) -> ProbeRe
         return ProbeResult.ok(f"{len(sample.frames)} frames, {sample.fps or 0:.1f} fps",
                               values=values)
     scheduled = params.night is not None and params.night.contains(datetime.now().time())
-    measures, faults, night = await loop.run_in_executor(
-        ctx.clients.video_pool, partial(_diagnose, sample, params, scheduled))
-    values |= measures.as_values()
-    values["night"] = night
-    if not faults:
+    d = await loop.run_in_executor(
+        ctx.clients.video_pool,
+        partial(_diagnose, sample, params, scheduled, ctx.learned if params.baseline else None))
+    values |= d.measures.as_values()
+    values["night"] = d.night
+    values["baseline_samples"] = d.baseline.samples if d.baseline is not None else 0
+    learned = None
+    if d.baseline is not None:
+        learned = remember(ctx.learned, _mode(d.night), d.baseline)
+    if not d.faults:
+        learning = "" if d.baseline is None or d.baseline.ready else \
+            f", learning its normal picture ({d.baseline.samples} of {READY})"
         return ProbeResult(Status.OK, Reason.OK,
                            f"{sample.width}x{sample.height} {sample.fps or 0:.1f} fps, "
-                           f"picture ok", values=values)
-    reason = faults[0][0]
+                           f"picture ok{learning}", values=values, learned=learned)
+    reason = d.faults[0][0]
     status = Status.DOWN if VERDICTS[reason] else Status.WARNING
-    return ProbeResult(status, reason, "; ".join(d for _, d in faults), values=values)
+    return ProbeResult(status, reason, "; ".join(text for _, text in d.faults), values=values,
+                       learned=learned)
 
 
 PROBE = ProbeKind(

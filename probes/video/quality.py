@@ -25,12 +25,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from probes.video.frames import Frame
+
+if TYPE_CHECKING:
+    from probes.video.baseline import Baseline
 
 Gray = npt.NDArray[np.float32]
 
@@ -42,7 +46,7 @@ class QualityLimits(BaseModel):
 
     black_luma: float = Field(default=20.0, description="flat frame darker than this: black")
     flat_std: float = Field(default=3.0, description="a block this flat (luma std) is uniform")
-    frozen_diff: float = Field(default=0.25, description="frames closer than this: frozen")
+    frozen_diff: float = Field(default=0.05, description="frames closer than this: frozen")
     dark_luma: float = Field(default=50.0, description="mean luma below: too dark")
     bright_luma: float = Field(default=180.0, description="mean luma above: too bright")
     blur_sharpness: float = Field(default=0.6, description="share of the fine gradient a "
@@ -52,6 +56,15 @@ class QualityLimits(BaseModel):
                                                         "most neutral 2 % / 0.25, above: cast")
     occlusion_ratio: float = Field(default=0.45,
                                    description="largest flat region above: occluded")
+    # Against a camera's own baseline (`probes.video.baseline`), once learned:
+    cast_shift: float = Field(default=0.7, description="the typical colour moved more than "
+                                                       "this (units of 0.25 chroma): cast")
+    blur_drop: float = Field(default=0.8, description="sharpness below this share of "
+                                                      "normal: blurred")
+    occlusion_rise: float = Field(default=0.3, description="the largest flat region grew "
+                                                           "by more than this: occluded")
+    luma_change: float = Field(default=30.0, description="too dark/bright only this far "
+                                                         "from normal mean luma")
     colour: bool = Field(default=True, description="judge colour casts (not at night: "
                                                    "sodium lamps, infrared)")
 
@@ -83,6 +96,7 @@ class Measures:
     overlay_ratio: float = 0.0  # share of blocks taken as OSD (found, or masked)
     flat_core: float = 0.0  # share of flat blocks between the OSD bands
     grey: bool = False  # no colour anywhere: an infrared (black-and-white) picture
+    chroma: tuple[float, float] | None = None  # the typical colour (a, b); None: grey
 
     def as_values(self) -> dict[str, float | None]:
         """Named probe values."""
@@ -166,7 +180,28 @@ def _noise_sigma(y: Gray, live: Bool) -> float:
     return float(np.sqrt(np.pi / 2) * np.abs(m[keep]).mean() / 6) if keep.any() else 0.0
 
 
-def _cast(frame: Frame, live: Bool) -> float | None:
+def _colour(frame: Frame, live: Bool) -> tuple[float | None, tuple[float, float] | None]:
+    """The cast factor (`_cast`) and the picture's typical chroma (the median opponent
+    chroma relative to brightness, which a per-camera baseline compares): both None
+    on a picture too dark or too grey to judge colour on."""
+    rgb = frame.astype(np.float32)[live]
+    if not len(rgb):
+        return None, None
+    y = 0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2]
+    keep = (y > 50) & (y < 235)  # (in the dark, chroma is mostly noise)
+    mid, y = rgb[keep], y[keep]
+    if len(mid) < max(100, len(rgb) // 10):
+        return None, None  # too dark to judge colour
+    # Opponent chroma axes (a: red-green, b: yellow-blue), as in CIELAB's a*, b*.
+    a = (mid[:, 0] - mid[:, 1]) / y
+    b = ((mid[:, 0] + mid[:, 1]) / 2 - mid[:, 2]) / y
+    cast = _cast(a, b)
+    if cast is None:
+        return None, None
+    return cast, (float(np.median(a)), float(np.median(b)))
+
+
+def _cast(a: Gray, b: Gray) -> float | None:
     """How far the picture's most neutral colours are from grey.
 
     A colour cast (a white balance gone wrong, a tinted dome) tints everything, the
@@ -175,18 +210,7 @@ def _cast(frame: Frame, live: Bool) -> float | None:
     chroma relative to brightness of the most neutral 2 % of the mid-tone pixels,
     in units of 0.25 (a strong tint).  A scene of one hue (a lawn, a brick wall)
     reads as a cast too: that is what a per-camera baseline is for."""
-    rgb = frame.astype(np.float32)[live]
-    if not len(rgb):
-        return None
-    y = 0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2]
-    keep = (y > 50) & (y < 235)  # (in the dark, chroma is mostly noise)
-    mid, y = rgb[keep], y[keep]
-    if len(mid) < max(100, len(rgb) // 10):
-        return None  # too dark to judge colour
-    # Opponent chroma axes (a: red-green, b: yellow-blue), as in CIELAB's a*, b*.
-    a = mid[:, 0] - mid[:, 1]
-    b = (mid[:, 0] + mid[:, 1]) / 2 - mid[:, 2]
-    relative = np.hypot(a, b) / y
+    relative = np.hypot(a, b)
     if float(np.percentile(relative, 90)) < 0.06:
         return None  # a grey picture (infrared at night): no colour to judge
     return float(np.percentile(relative, 2)) / 0.25
@@ -282,13 +306,14 @@ def measure(frames: Sequence[Frame], flat_std: float = 3.0,
         moved = float(_tiles(change).mean(axis=(2, 3))[live_blocks].max())
         diffs.append(max(float(change[where].mean()), moved if moved >= MOVED else 0.0))
     values = y[live]
+    cast, chroma = _colour(frames[-1], live)
     return Measures(
         luma=float(values.mean()), luma_std=float(values.std()),
         # (on the frames' mean: noise averages out across them, a lens's blur not)
         sharpness=_sharpness(np.mean(usable, axis=0),
                              _per_pixel(textured, y.shape) if textured.any() else live),
         noise=_noise_sigma(y, live),
-        cast=_cast(frames[-1], live), flat_ratio=float(flat.sum() / n_live),
+        cast=cast, chroma=chroma, flat_ratio=float(flat.sum() / n_live),
         occlusion=occlusion, frame_diff=max(diffs) if diffs else None,
         uniformity=uniformity, overlay_ratio=float(overlay.mean()), flat_core=flat_core,
         grey=_grey(frames[-1], live))
@@ -302,8 +327,12 @@ VERDICTS = {
 }
 
 
-def judge(m: Measures, limits: QualityLimits) -> list[tuple[str, str]]:
-    """The faults found, most serious first: (reason, detail)."""
+def judge(m: Measures, limits: QualityLimits,
+          baseline: Baseline | None = None) -> list[tuple[str, str]]:
+    """The faults found, most serious first: (reason, detail).  With a ready
+    `baseline` (`probes.video.baseline`), colour, cover, focus and exposure are
+    judged as changes from what this camera normally shows; "no video" (black,
+    signal loss, frozen) and noise are judged the same with or without one."""
     found: list[tuple[str, str]] = []
     still = m.frame_diff is None or m.frame_diff < 1.0
     # Uniform between the OSD bands (a camera's text there may be too small to be
@@ -319,15 +348,41 @@ def judge(m: Measures, limits: QualityLimits) -> list[tuple[str, str]]:
         found.append(("frozen", f"frames seconds apart differ by {m.frame_diff:.2f}"))
     if m.noise > limits.noise_sigma:
         found.append(("noise", f"noise sigma {m.noise:.1f} > {limits.noise_sigma:g}"))
+    base = baseline if baseline is not None and baseline.ready else None
     dark = m.luma < limits.dark_luma
-    if m.occlusion > limits.occlusion_ratio and not dark:
+    # A defocus flattens a fine texture (grass, brick) into what looks like a cover:
+    # against a baseline, a picture that lost its sharpness is blurred, not occluded.
+    softer = base is not None and m.sharpness < base.sharpness * limits.blur_drop
+    if base is not None:
+        dark = dark and base.luma - m.luma > limits.luma_change
+        if m.occlusion > max(limits.occlusion_ratio, base.occlusion + limits.occlusion_rise) \
+                and not dark and not softer:
+            found.append(("occluded", f"{m.occlusion:.0%} of the picture is one flat region "
+                                      f"(normally {base.occlusion:.0%})"))
+    elif m.occlusion > limits.occlusion_ratio and not dark:
         found.append(("occluded", f"{m.occlusion:.0%} of the picture is one flat region"))
     if dark:
-        found.append(("too_dark", f"mean luma {m.luma:.0f} < {limits.dark_luma:g}"))
-    if m.luma > limits.bright_luma:
-        found.append(("too_bright", f"mean luma {m.luma:.0f} > {limits.bright_luma:g}"))
-    if m.sharpness < limits.blur_sharpness and m.noise <= limits.noise_sigma:
-        found.append(("blurred", f"sharpness {m.sharpness:.3f} < {limits.blur_sharpness:g}"))
-    if m.cast is not None and m.cast > limits.cast_factor and limits.colour and not dark:
-        found.append(("colour_cast", f"colour cast factor {m.cast:.2f} > {limits.cast_factor:g}"))
+        found.append(("too_dark", f"mean luma {m.luma:.0f} < {limits.dark_luma:g}"
+                      + (f" (normally {base.luma:.0f})" if base else "")))
+    if m.luma > limits.bright_luma and (base is None
+                                        or m.luma - base.luma > limits.luma_change):
+        found.append(("too_bright", f"mean luma {m.luma:.0f} > {limits.bright_luma:g}"
+                      + (f" (normally {base.luma:.0f})" if base else "")))
+    if m.noise <= limits.noise_sigma:
+        if base is not None:
+            if softer:
+                found.append(("blurred", f"sharpness {m.sharpness:.3f}, normally "
+                                         f"{base.sharpness:.3f}"))
+        elif m.sharpness < limits.blur_sharpness:
+            found.append(("blurred", f"sharpness {m.sharpness:.3f} < "
+                                     f"{limits.blur_sharpness:g}"))
+    if limits.colour and not dark:
+        shift = base.chroma_shift(m) if base is not None else None
+        if shift is not None:
+            if shift > limits.cast_shift:
+                found.append(("colour_cast", f"the colour moved {shift:.2f} from this "
+                                             f"camera's normal > {limits.cast_shift:g}"))
+        elif m.cast is not None and m.cast > limits.cast_factor:
+            found.append(("colour_cast", f"colour cast factor {m.cast:.2f} > "
+                                         f"{limits.cast_factor:g}"))
     return found

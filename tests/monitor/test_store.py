@@ -30,7 +30,7 @@ async def test_migrations_create_the_schema_and_are_idempotent(store_url: str) -
     await store.close()
     assert {"check_state", "state_change", "ticket", "ticket_audit",
             "notification_outbox", "alembic_version"} <= tables
-    assert version == "0002"
+    assert version == "0003"
 
 
 async def test_the_migrations_build_exactly_the_models(store_url: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from probes.video.baseline import Baseline, assess
 from probes.video.probe import NIGHT_LIMITS
 from probes.video.quality import QualityLimits, Rect, judge, measure
 from tests import video_corpus as vc
@@ -117,12 +118,107 @@ def test_infrared_pictures_get_the_night_limits_by_themselves() -> None:
                     for t, f in enumerate(vc._frames("infrared", w, h, vc._rng("ir2", w),
                                                      with_osd=False)))
     sample = Sample(frames=list(dark_ir))
-    measures, faults, night = _diagnose(sample, VideoParams(url="rtsp://x/"), False)
-    assert measures.grey and night and faults == [], faults  # dark, but it is night
+    d = _diagnose(sample, VideoParams(url="rtsp://x/"), False)
+    assert d.measures.grey and d.night and d.faults == [], d.faults  # dark, but it is night
     params = VideoParams(url="rtsp://x/", night=NightHours())
-    _, faults, night = _diagnose(Sample(frames=list(ir)), params, False)  # by day
-    assert not night and [r for r, _ in faults] == ["no_colour"], faults
-    _, faults, night = _diagnose(Sample(frames=list(ir)), params, True)  # at night
-    assert night and faults == []
+    d = _diagnose(Sample(frames=list(ir)), params, False)  # by day
+    assert not d.night and [r for r, _ in d.faults] == ["no_colour"], d.faults
+    d = _diagnose(Sample(frames=list(ir)), params, True)  # at night
+    assert d.night and d.faults == []
     colour = vc._frames("garage", w, h, vc._rng("colour", w))
     assert not measure(colour).grey
+
+
+def _learned(scene: str, w: int, h: int, night: bool = False) -> Baseline:
+    limits = NIGHT_LIMITS if night else QualityLimits()
+    baseline = None
+    for frames in vc.learning(scene, w, h):
+        _, baseline = assess(measure(frames, limits.flat_std), limits, baseline)
+    assert baseline is not None and baseline.ready
+    return baseline
+
+
+def against(frames: tuple[vc.Frame, ...], baseline: Baseline, night: bool = False) -> str:
+    limits = NIGHT_LIMITS if night else QualityLimits()
+    found = judge(measure(frames, limits.flat_std), limits, baseline)
+    return found[0][0] if found else "ok"
+
+
+@pytest.mark.parametrize("scene", ["lawn", "brick_wall"])
+def test_a_scene_of_one_hue_is_a_cast_only_until_its_baseline_is_learned(
+        resolution: tuple[int, int], scene: str) -> None:
+    """A lawn or a brick wall read colour_cast by the absolute rule (false alarms on
+    healthy cameras); against its own baseline it is ok in other light, and a real
+    cast on it is still found."""
+    w, h = resolution
+    rng = vc._rng("hue", scene, w)
+    frames = vc._frames(scene, w, h, rng, light=vc.DAYLIGHT[1])
+    assert verdict(frames) == "colour_cast"  # the absolute rule, before a baseline
+    baseline = _learned(scene, w, h)
+    for light in vc.DAYLIGHT:
+        assert against(vc._frames(scene, w, h, rng, light=light, moving=True),
+                       baseline) == "ok", light
+    for gains in ((1.0, 0.7, 0.45), (0.55, 0.8, 1.0)):
+        assert against(vc._frames(scene, w, h, rng, fault=vc.cast(gains)), baseline) \
+            == "colour_cast", gains
+
+
+def test_against_a_baseline_the_faults_are_still_found(resolution: tuple[int, int]) -> None:
+    w, h = resolution
+    baseline = _learned("street", w, h)
+    rng = vc._rng("b-faults", w)
+    expected = {"blurred": vc.blur(4.0), "occluded": vc.cover(0.6),
+                "too_dark": vc.level(0.2, 0), "too_bright": vc.level(0.4, 170)}
+    for reason, fault in expected.items():
+        assert against(vc._frames("street", w, h, rng, fault=fault), baseline) == reason
+    assert against(vc._frames("street", w, h, rng, frozen=True), baseline) == "frozen"
+    black = vc._frames("street", w, h, rng, screen="black")
+    assert against(black, baseline) == "black_screen"
+
+
+def test_a_heavy_defocus_of_a_fine_texture_is_blurred_not_occluded() -> None:
+    """Grass out of focus is flat like a card in front of the lens; against its
+    baseline it lost its sharpness, which a cover does not take."""
+    baseline = _learned("lawn", 640, 360)
+    rng = vc._rng("defocus", 640)
+    assert against(vc._frames("lawn", 640, 360, rng, fault=vc.blur(6.0)), baseline) \
+        == "blurred"
+    assert against(vc._frames("lawn", 640, 360, rng, fault=vc.cover(0.6)), baseline) \
+        == "occluded"
+
+
+def test_night_has_its_own_baseline() -> None:
+    """A car park at night is darker and flatter than by day: it is learned apart,
+    and the day's baseline never judges it."""
+    from probes.video.baseline import recall, remember
+    day = _learned("garage", 640, 360)
+    night = _learned("night_car_park", 640, 360, night=True)
+    learned = remember(remember({}, "day", day), "night", night)
+    assert recall(learned, "day") == day and recall(learned, "night") == night
+    rng = vc._rng("night-b", 640)
+    assert against(vc._frames("night_car_park", 640, 360, rng), night, night=True) == "ok"
+
+
+def test_a_fault_is_never_learned_as_normal() -> None:
+    """Once ready, only healthy samples move the baseline: a cast kept for days does
+    not become the camera's normal; and a picture without video teaches nothing,
+    also while learning."""
+    limits = QualityLimits()
+    baseline = _learned("garage", 640, 360)
+    rng = vc._rng("never", 640)
+    cast = measure(vc._frames("garage", 640, 360, rng, fault=vc.cast((1.0, 0.7, 0.45))))
+    for _ in range(200):
+        faults, after = assess(cast, limits, baseline)
+        assert faults[0][0] == "colour_cast" and after == baseline
+    black = measure(vc._frames("garage", 640, 360, rng, screen="black"))
+    assert assess(black, limits, None) == ([("black_screen", "black picture (luma 8)")], None)
+    healthy = measure(vc._frames("garage", 640, 360, rng, light=vc.DAYLIGHT[4]))
+    faults, after = assess(healthy, limits, baseline)
+    assert faults == [] and after is not None and after.samples == baseline.samples + 1
+
+
+def test_a_stored_baseline_that_no_longer_validates_is_relearned() -> None:
+    from probes.video.baseline import recall
+    assert recall({"day": {"samples": "many"}}, "day") is None
+    assert recall({"day": [1, 2]}, "day") is None
+    assert recall({}, "night") is None
