@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import aiohttp
 
+    from probes.onvif_clients import OnvifClients
+
 from probes.snmp.client import FastClient
 from probes.snmp.fast_v3 import FastV3Client
 from probes.snmp.transport import UdpTransport
@@ -69,6 +71,12 @@ class SharedClients:
         return {}
 
     @cached_property
+    def onvif(self) -> OnvifClients:
+        """ONVIF clients kept between runs, one per device (made in the running loop)."""
+        from probes.onvif_clients import OnvifClients
+        return OnvifClients()
+
+    @cached_property
     def video_pool(self) -> ThreadPoolExecutor:
         """Threads for PyAV (it blocks); bounded, so video cannot starve anything else."""
         return ThreadPoolExecutor(max_workers=8, thread_name_prefix="video")
@@ -81,5 +89,7 @@ class SharedClients:
             self.snmp_v3.close()
         if "http" in self.__dict__:
             await self.http.close()
+        if "onvif" in self.__dict__:
+            await self.onvif.close()
         if "video_pool" in self.__dict__:
             self.video_pool.shutdown(wait=False, cancel_futures=True)

@@ -14,16 +14,17 @@ One run asks, in order:
     the last recording data was written.  A device without the service is told
     so in the result, never passed as recording.
 
-The parsed WSDLs are cached by onvif-zeep-async for the whole process; each run
-makes its own short-lived `ONVIFCamera` (its HTTP session is per camera) and
-closes it.  zeep forbids DTDs and entities, so an XXE payload is not resolved.
+The parsed WSDLs are cached by onvif-zeep-async for the whole process, and each
+device's client (its HTTP session, its service bindings and addresses) is kept
+from one run to the next (`probes.onvif_clients`), closed after any failure.  The
+weekly PTZ move builds its own.  zeep forbids DTDs and entities, so an XXE
+payload is not resolved.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 import math
 from typing import Any
 
@@ -33,18 +34,12 @@ from lxml import etree
 from pydantic import Field
 
 from probes.base import Duration, ProbeContext, ProbeKind, ProbeParams, Target
+from probes.clients import SharedClients
+from probes.onvif_clients import Lent, ONVIFCamera, ONVIFError  # (tames the import)
 from probes.result import ProbeEvent, ProbeResult, Reason, Status, Value
 
-# Vendor quirk: onvif-zeep-async (4.3) calls logging.basicConfig(level=INFO) when
-# imported, which would print every library's INFO lines in the CLI.  Undo it.
-_root = logging.getLogger()
-_saved = (list(_root.handlers), _root.level)
-from onvif import ONVIFCamera  # noqa: E402
-from onvif.exceptions import ONVIFError  # noqa: E402
-
-_root.handlers[:], _root.level = _saved
-
 MAX_AUTH_SKEW_S = 300  # the usual WS-Security window
+CLOCK_MOVED_S = 5.0  # a kept client whose device clock moved this much is rebuilt
 
 
 class OnvifParams(ProbeParams):
@@ -148,50 +143,61 @@ async def run(target: Target, params: OnvifParams, ctx: ProbeContext) -> ProbeRe
 async def _run(target: Target, params: OnvifParams, ctx: ProbeContext,
                where: str) -> ProbeResult:
     creds = target.credentials
-    camera = ONVIFCamera(target.address, params.port, creds.username or "",
-                         creds.password or "", no_cache=True, adjust_time=True)
-    drift: float | None = None
+    seen: dict[str, float] = {}  # the clock offset, once read (for a failure's text)
     try:
-        devicemgmt = await camera.create_devicemgmt_service()
-        asked_at = dt.datetime.now(dt.UTC)
-        try:
-            clock = await devicemgmt.authless_GetSystemDateAndTime()
-        except zeep.exceptions.Fault as exc:
-            if not _is_auth_fault(exc):
-                raise
-            # A device that wants credentials for its clock too (the spec says it
-            # must not; some do): ask signed, with our own clock.  Refused again,
-            # the credentials are wrong -- or its clock is beyond its window.
-            asked_at = dt.datetime.now(dt.UTC)
-            try:
-                clock = await devicemgmt.GetSystemDateAndTime()
-            except zeep.exceptions.Fault as signed:
-                if _is_auth_fault(signed):
-                    raise OnvifFailure(ProbeResult(
-                        Status.DOWN, Reason.AUTH_FAILED,
-                        f"{where}: wrong credentials ({_fault_text(signed)}; the device asks "
-                        "for them even for its clock, so a clock over 300 s off ours looks "
-                        "alike)")) from None
-                raise
-        drift = (_camera_time(clock) - asked_at).total_seconds()
-        await camera.update_xaddrs()  # signs with the device's time from here on
-        devicemgmt = await camera.create_devicemgmt_service()
-        info = await devicemgmt.GetDeviceInformation()
-        if info is None or not (info.Manufacturer or info.Model):
-            raise OnvifFailure(ProbeResult(Status.ERROR, "malformed_response",
-                                           f"{where}: GetDeviceInformation came back empty"))
-        values: dict[str, Value] = {
-            "clock_offset_s": drift, "clock_drift_s": abs(drift),
-            "manufacturer": info.Manufacturer, "model": info.Model,
-            "firmware": info.FirmwareVersion, "serial": info.SerialNumber}
-        result = await _media_and_more(camera, params, values, where)
+        async with ctx.clients.onvif.lend(target.address, params.port, creds.username,
+                                          creds.password) as lent:
+            result = await _ask(lent, params, where, seen)
     except OnvifFailure as exc:
         return exc.result
     except Exception as exc:  # the library's errors are not wrapped: map them here
-        return failure(exc, where, drift)
-    finally:
-        await camera.close()
+        return failure(exc, where, seen.get("drift"))
     return _with_drift_events(result, ctx)
+
+
+async def _ask(lent: Lent, params: OnvifParams, where: str,
+               seen: dict[str, float]) -> ProbeResult:
+    """One run's questions, on a client kept from the last run (or a new one)."""
+    camera = lent.camera
+    devicemgmt = await camera.create_devicemgmt_service()
+    asked_at = dt.datetime.now(dt.UTC)
+    try:
+        clock = await devicemgmt.authless_GetSystemDateAndTime()
+    except zeep.exceptions.Fault as exc:
+        if not _is_auth_fault(exc):
+            raise
+        # A device that wants credentials for its clock too (the spec says it
+        # must not; some do): ask signed, with our own clock.  Refused again,
+        # the credentials are wrong -- or its clock is beyond its window.
+        asked_at = dt.datetime.now(dt.UTC)
+        try:
+            clock = await devicemgmt.GetSystemDateAndTime()
+        except zeep.exceptions.Fault as signed:
+            if _is_auth_fault(signed):
+                raise OnvifFailure(ProbeResult(
+                    Status.DOWN, Reason.AUTH_FAILED,
+                    f"{where}: wrong credentials ({_fault_text(signed)}; the device asks "
+                    "for them even for its clock, so a clock over 300 s off ours looks "
+                    "alike)")) from None
+            raise
+    drift = seen["drift"] = (_camera_time(clock) - asked_at).total_seconds()
+    signed_with = camera.dt_diff.total_seconds() if camera.dt_diff is not None else 0.0
+    if not lent.fresh and abs(drift - signed_with) > CLOCK_MOVED_S:
+        await lent.renew()  # its clock was set since: sign with the new one
+        camera = lent.camera
+    if lent.fresh:
+        await camera.update_xaddrs()  # signs with the device's time from here on
+        lent.fresh = False
+    devicemgmt = await camera.create_devicemgmt_service()
+    info = await devicemgmt.GetDeviceInformation()
+    if info is None or not (info.Manufacturer or info.Model):
+        raise OnvifFailure(ProbeResult(Status.ERROR, "malformed_response",
+                                       f"{where}: GetDeviceInformation came back empty"))
+    values: dict[str, Value] = {
+        "clock_offset_s": drift, "clock_drift_s": abs(drift),
+        "manufacturer": info.Manufacturer, "model": info.Model,
+        "firmware": info.FirmwareVersion, "serial": info.SerialNumber}
+    return await _media_and_more(camera, params, values, where)
 
 
 async def _media_and_more(camera: ONVIFCamera, params: OnvifParams,
@@ -279,28 +285,28 @@ async def _recording_age(camera: ONVIFCamera) -> float | None:
     return age
 
 
-async def discover_stream_uri(target: Target, port: int) -> str:
+async def discover_stream_uri(target: Target, port: int, clients: SharedClients) -> str:
     """The first profile's RTSP URI, from the device (for `rtsp` and `video` checks)."""
     from probes.video.rtsp import RtspError
     creds = target.credentials
-    camera = ONVIFCamera(target.address, port, creds.username or "", creds.password or "",
-                         no_cache=True, adjust_time=True)
     try:
-        await camera.update_xaddrs()
-        media = await camera.create_media_service()
-        profiles = await media.GetProfiles()
-        if not profiles:
-            raise RtspError("no_profile", f"{target.address}:{port} has no media profile")
-        uri = await media.GetStreamUri({"ProfileToken": profiles[0].token, "StreamSetup": {
-            "Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}})
+        async with clients.onvif.lend(target.address, port, creds.username,
+                                      creds.password) as lent:
+            if lent.fresh:
+                await lent.camera.update_xaddrs()
+                lent.fresh = False
+            media = await lent.camera.create_media_service()
+            profiles = await media.GetProfiles()
+            if not profiles:
+                raise RtspError("no_profile", f"{target.address}:{port} has no media profile")
+            uri = await media.GetStreamUri({"ProfileToken": profiles[0].token, "StreamSetup": {
+                "Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}})
     except RtspError:
         raise
     except Exception as exc:
         result = failure(exc, f"{target.address}:{port} (ONVIF)", None)
         raise RtspError(result.reason, f"stream URI discovery: {result.detail}",
                         result.status) from exc
-    finally:
-        await camera.close()
     if uri is None or not str(uri.Uri or "").startswith("rtsp"):
         raise RtspError("malformed_response", "GetStreamUri gave no rtsp:// URI", Status.ERROR)
     return str(uri.Uri)

@@ -83,7 +83,7 @@ async def resolve_url(target: Target, params: StreamParams, ctx: ProbeContext) -
     cached = ctx.clients.stream_uris.get(key)
     if cached is not None and loop.time() - cached[1] < DISCOVERY_TTL_S:
         return cached[0]
-    uri = await discover_stream_uri(target, params.onvif_port)
+    uri = await discover_stream_uri(target, params.onvif_port, ctx.clients)
     ctx.clients.stream_uris[key] = (uri, loop.time())
     return uri
 

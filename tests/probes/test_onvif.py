@@ -270,3 +270,62 @@ async def test_the_run_keeps_its_own_deadline(emulate: Any, clients: SharedClien
     # and the library's own timeout, should it come first, is a timeout too
     mapped = onvif.failure(TimeoutError("Request timed out"), "cam", None)
     assert (mapped.status, mapped.reason) == (Status.TIMEOUT, "timeout")
+
+
+async def test_one_client_per_device_is_kept_between_runs(emulate: Any,
+                                                          clients: SharedClients) -> None:
+    """A run built a new client (an HTTP session, zeep bindings, two round trips for
+    the service addresses) every time; now the next run starts from the last one's."""
+    device = Device()
+    port = await emulate(device)
+    for _ in range(3):
+        r = await check(clients, port)
+        assert r.status is Status.OK, r
+    assert clients.onvif.made == 1 and len(clients.onvif) == 1
+    assert device.calls.count("GetServices") == 1  # the addresses were found once
+    assert device.calls.count("GetDeviceInformation") == 3  # every run still asks
+    # The camera's clock was set meanwhile: the kept client signed with the old
+    # offset and would be refused; it is rebuilt on the new one.
+    device.clock_offset_s = 600
+    r = await check(clients, port)
+    assert r.reason == "clock_skew_auth" and r.values["clock_offset_s"] == \
+        pytest.approx(600, abs=2), r
+    assert device.calls.count("GetServices") == 2
+
+
+async def test_a_failed_run_closes_its_client(emulate: Any, clients: SharedClients) -> None:
+    """After a fault, a broken reply or a timeout the next run starts afresh (a
+    rebooted device may have new addresses); new credentials make a new client."""
+    device = Device()
+    port = await emulate(device)
+    assert (await check(clients, port)).status is Status.OK
+    device.mode = "garbage"
+    assert (await check(clients, port)).status is not Status.OK
+    assert len(clients.onvif) == 0
+    device.mode = "normal"
+    assert (await check(clients, port)).status is Status.OK
+    assert clients.onvif.made == 2
+    device.mode = "drip"
+    assert (await check(clients, port, budget=2.0)).status is Status.TIMEOUT
+    assert len(clients.onvif) == 0
+    device.mode = "normal"
+    device.password = "rotated"
+    assert (await check(clients, port, creds=Credentials("admin", "rotated"))).status \
+        is Status.OK
+    assert (await check(clients, port)).reason == "auth_failed"  # the old password
+    assert clients.onvif.made == 4  # (the drip run took the kept one)
+
+
+async def test_the_clients_kept_are_bounded(emulate: Any) -> None:
+    from probes.onvif_clients import OnvifClients
+    shared = SharedClients()
+    shared.__dict__["onvif"] = OnvifClients(size=2)
+    try:
+        ports = [await emulate(Device()) for _ in range(3)]
+        for port in ports:
+            assert (await check(shared, port)).status is Status.OK
+        assert len(shared.onvif) == 2
+        assert (await check(shared, ports[0])).status is Status.OK  # the oldest: rebuilt
+        assert shared.onvif.made == 4
+    finally:
+        await shared.close()
