@@ -19,7 +19,7 @@ import gzip
 import platform
 import re
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
@@ -261,6 +261,21 @@ class DaemonCollector(Collector):
                                 value=len(monitor.jobs))
         yield GaugeMetricFamily("sv_checks_in_flight", "Check runs going now",
                                 value=monitor.scheduler.in_flight)
+        watchers = monitor.watchers
+        if watchers is not None:
+            subscribed = GaugeMetricFamily(
+                "sv_camera_event_subscriptions", "ONVIF event subscriptions by how they go "
+                "(subscribed, unsupported: the device has no event service, failed)",
+                labels=["state"])
+            counts = Counter(state for state, _ in list(watchers.states.values()))
+            for state in ("subscribed", "unsupported", "failed"):
+                subscribed.add_metric([state], counts[state])
+            yield subscribed
+            heard = CounterMetricFamily("sv_camera_events", "Events devices reported that "
+                                        "re-ran their checks", labels=["kind"])
+            for kind, n in sorted(watchers.events.items()):
+                heard.add_metric([kind], n)
+            yield heard
         for name, value, text in (
                 ("sv_check_runs", stats.runs_total, "Check runs"),
                 ("sv_check_runs_skipped", stats.skipped_total,

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor import crashpoints
 from monitor.events import (
@@ -31,11 +31,15 @@ from monitor.scheduler import JobSpec, Scheduler, UpdateSummary
 from monitor.state import StateMachine
 from monitor.store.store import Store, StoredCheck
 from monitor.topology import Topology
+from monitor.watchers import CameraWatchers, WatchSpec
 from probes.base import ProbeContext, Target
 from probes.clients import SharedClients
 from probes.registry import PROBES
-from probes.result import ProbeResult, Status
+from probes.result import ProbeEvent, ProbeResult, Status
 from probes.thresholds import judge
+
+if TYPE_CHECKING:
+    from probes.onvif_events import CameraEvent
 
 log = logging.getLogger("monitor.core")
 
@@ -66,7 +70,7 @@ class Monitor:
 
     def __init__(self, store: Store | None, bus: EventBus, clients: SharedClients, *,
                  max_in_flight: int = 500, kind_limits: dict[str, int] | None = None,
-                 health: Health | None = None) -> None:
+                 health: Health | None = None, watch_events: bool = False) -> None:
         self.store = store
         self.health = health or Health()
         self.bus = bus
@@ -83,6 +87,9 @@ class Monitor:
         self._learning: dict[CheckKey, Mapping[str, Any]] = {}  # what each run was given
         self.threshold_factor = 1.0  # < 1 during a major event
         self.topology = Topology()  # who is plugged in where: inventory + forwarding tables
+        # What cameras report by themselves (the daemon's; not `monitor once`'s)
+        self.watchers = CameraWatchers(self._camera_said) if watch_events else None
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- configuration --
 
@@ -122,11 +129,41 @@ class Monitor:
             self._dirty.discard(key)
         self.jobs = jobs
         summary = self.scheduler.update(specs)
+        if self.watchers is not None:
+            self.watchers.apply(_watches(jobs))
         gone = removed + list(self._restored)  # persisted checks no longer configured
         self._restored.clear()
         if gone and self.store is not None:
             await self.store.forget(gone)
         return summary
+
+    def _camera_said(self, key: CheckKey, said: CameraEvent) -> None:
+        """A device reported a fault by itself: record it and re-run its checks now
+        (they confirm; the event alone changes no state)."""
+        job = self.jobs.get(key)
+        if job is None:
+            return
+        now = time.time()
+        event = DeviceEvent(key, job.check.kind, job.target.device_kind, job.site_id, now,
+                            ProbeEvent("camera_event", said.detail,
+                                       {"kind": said.kind, "topic": said.topic,
+                                        "alarm": said.alarm}))
+        rerun = [k for k in self.jobs if k.device_id == key.device_id]
+        log.warning("camera event", extra={"fields": {
+            "device": key.device_id, "site": job.site_id, "detail": said.detail,
+            "rechecks": [k.check for k in rerun]}})
+        for k in rerun:
+            self.scheduler.run_now(k)
+        task = asyncio.create_task(self._persist([event], []), name="camera event")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        self.bus.publish(event)
+
+    async def stop(self) -> None:
+        """Stop what runs besides the scheduler (the event watches)."""
+        if self.watchers is not None:
+            await self.watchers.stop()
+        await asyncio.gather(*self._background, return_exceptions=True)
 
     # -- running --
 
@@ -255,3 +292,16 @@ class Monitor:
         while True:
             await asyncio.sleep(interval_s)
             await self.flush()
+
+
+def _watches(jobs: dict[CheckKey, CheckJob]) -> dict[CheckKey, WatchSpec]:
+    """The event subscriptions the inventory asks for: one per ``onvif`` check with
+    ``events`` on."""
+    out = {}
+    for key, job in jobs.items():
+        params = job.check.params
+        if job.check.kind == "onvif" and getattr(params, "events", False):
+            creds = job.target.credentials
+            out[key] = WatchSpec(job.target.address, int(getattr(params, "port", 80)),
+                                 creds.username, creds.password)
+    return out

@@ -410,7 +410,7 @@ class Daemon:
         self.monitor = Monitor(self.store, self.bus, self.clients,
                                max_in_flight=self.settings.max_in_flight,
                                kind_limits=self.settings.kind_concurrency,
-                               health=self.health)
+                               health=self.health, watch_events=True)
         self.metrics_view.monitor = self.monitor
         tasks: list[asyncio.Task[None]] = []
         loop = asyncio.get_running_loop()
@@ -479,6 +479,7 @@ class Daemon:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await self.monitor.stop()
             await self.monitor.flush()
             await self.clients.close()
             await self._run_stopped()

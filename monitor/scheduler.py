@@ -186,6 +186,16 @@ class Scheduler:
         finally:
             await self._cancel_all()
 
+    def run_now(self, key: Hashable) -> bool:
+        """Run the job `key` now, out of turn (its schedule stays as it is); False
+        when it is unknown or already running (that run will tell)."""
+        job = self._jobs.get(key)
+        if job is None or job.running:
+            return False
+        job.task = asyncio.create_task(self._execute(job.spec, None), name=f"check {key} now")
+        job.runs += 1
+        return True
+
     def _dispatch(self, job: _Job, due: float, now: float) -> None:
         if job.running:
             job.skipped += 1
@@ -235,7 +245,7 @@ class Scheduler:
             self.stats.runs_total += 1
             return result.with_latency(loop.time() - start)
 
-    async def _execute(self, spec: JobSpec, due: float) -> None:
+    async def _execute(self, spec: JobSpec, due: float | None) -> None:
         result = await self.execute(spec, due)
         try:
             await self._on_result(spec, result)

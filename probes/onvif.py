@@ -50,6 +50,10 @@ class OnvifParams(ProbeParams):
     recording: bool = Field(default=False, description="DVR/NVR: recording must be current")
     recording_max_age: Duration = Field(default=600.0, gt=0,
                                         description="newest recorded data older: not recording")
+    events: bool = Field(default=True,
+                         description="subscribe to the device's events (PullPoint) where it "
+                                     "offers them: tamper, video loss and storage failure "
+                                     "re-run its checks at once (probes/onvif_events.py)")
 
 
 class OnvifFailure(Exception):

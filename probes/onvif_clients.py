@@ -28,7 +28,7 @@ from onvif import ONVIFCamera  # noqa: E402
 from onvif.exceptions import ONVIFError  # noqa: E402
 
 _root.handlers[:], _root.level = _saved
-__all__ = ["Lent", "ONVIFCamera", "ONVIFError", "OnvifClients"]
+__all__ = ["Lent", "ONVIFCamera", "ONVIFError", "OnvifClients", "new_client"]
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +46,12 @@ class Lent:
     async def renew(self) -> None:
         """Close this client and start again with a new one (the device changed)."""
         await _close(self.camera)
-        self.camera = _new(self.camera.host, self.camera.port, self.camera.user,
+        self.camera = new_client(self.camera.host, self.camera.port, self.camera.user,
                            self.camera.passwd)
         self.fresh = True
 
 
-def _new(address: str, port: int, username: str | None, password: str | None) -> ONVIFCamera:
+def new_client(address: str, port: int, username: str | None, password: str | None) -> ONVIFCamera:
     return ONVIFCamera(address, port, username or "", password or "", no_cache=True,
                        adjust_time=True)
 
@@ -85,7 +85,7 @@ class OnvifClients:
                                                                    password or ""):
             await _close(camera)
             camera = None
-        lent = Lent(camera or _new(address, port, username, password), camera is None)
+        lent = Lent(camera or new_client(address, port, username, password), camera is None)
         if lent.fresh:
             self.made += 1
         try:

@@ -26,7 +26,11 @@ NS = {
     "trt": "http://www.onvif.org/ver10/media/wsdl",
     "tptz": "http://www.onvif.org/ver20/ptz/wsdl",
     "tse": "http://www.onvif.org/ver10/search/wsdl",
+    "tev": "http://www.onvif.org/ver10/events/wsdl",
     "tt": "http://www.onvif.org/ver10/schema",
+    "wsnt": "http://docs.oasis-open.org/wsn/b-2",
+    "wsa": "http://www.w3.org/2005/08/addressing",
+    "tns1": "http://www.onvif.org/ver10/topics",
 }
 ENVELOPE = ('<?xml version="1.0" encoding="UTF-8"?>'
             '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
@@ -59,7 +63,31 @@ class Device:
     # replaced by the SOAP envelope around `{body}`): replies of hostile shapes
     broken: dict[str, str] = field(default_factory=dict)
     auth_for_clock: bool = False  # GetSystemDateAndTime needs credentials too
+    events: bool = False  # offers the event service (PullPoint subscriptions)
+    # (topic, data item, value, operation) waiting for the next PullMessages
+    pending: list[tuple[str, str, str, str]] = field(default_factory=list)
+    subscriptions: int = 0  # CreatePullPointSubscription calls answered
     calls: list[str] = field(default_factory=list)
+    _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def emit(self, topic: str, item: str = "State", value: str = "true",
+             operation: str = "Changed") -> None:
+        """An event, e.g. ``tns1:VideoSource/SignalLoss``: delivered to the pulling
+        subscriber (a test's way of making the camera report something)."""
+        self.pending.append((topic, item, value, operation))
+        self._arrived.set()
+
+    async def pull(self, wait_s: float) -> list[tuple[str, str, str, str]]:
+        """PullMessages: what is pending, waiting up to `wait_s` for something."""
+        if not self.pending:
+            self._arrived.clear()
+            try:
+                async with asyncio.timeout(wait_s):
+                    await self._arrived.wait()
+            except TimeoutError:
+                pass
+        out, self.pending[:] = list(self.pending), []
+        return out
 
     def now(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.clock_offset_s)
@@ -95,6 +123,8 @@ def _services(base: str, device: Device) -> str:
         entries.append(("tptz", "ptz"))
     if device.search:
         entries.append(("tse", "search"))
+    if device.events:
+        entries.append(("tev", "events"))
     return "".join(
         f"<tds:Service><tds:Namespace>{NS[p]}</tds:Namespace><tds:XAddr>{base}/onvif/{name}"
         "</tds:XAddr><tds:Version><tt:Major>2</tt:Major><tt:Minor>60</tt:Minor></tds:Version>"
@@ -155,6 +185,43 @@ def _answer(device: Device, action: str, base: str) -> str:
     raise LookupError(action)
 
 
+EVENT_ACTIONS = ("CreatePullPointSubscription", "PullMessages", "Renew", "Unsubscribe",
+                 "SetSynchronizationPoint")
+
+
+async def _event_answer(device: Device, action: str, base: str, request_xml: str) -> str:
+    now = device.now()
+
+    def stamp(t: dt.datetime) -> str:
+        return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+    until = f"<wsnt:TerminationTime>{stamp(now + dt.timedelta(seconds=60))}</wsnt:TerminationTime>"
+    current = f"<wsnt:CurrentTime>{stamp(now)}</wsnt:CurrentTime>"
+    if action == "CreatePullPointSubscription":
+        device.subscriptions += 1
+        return ("<tev:CreatePullPointSubscriptionResponse><tev:SubscriptionReference>"
+                f"<wsa:Address>{base}/onvif/pullpoint</wsa:Address></tev:SubscriptionReference>"
+                f"{current}{until}</tev:CreatePullPointSubscriptionResponse>")
+    if action == "PullMessages":
+        m = re.search(r"Timeout>PT(?:(\d+)M)?([\d.]+)S<", request_xml)
+        wait = (int(m.group(1) or 0) * 60 + float(m.group(2))) if m else 10.0
+        messages = "".join(
+            "<wsnt:NotificationMessage><wsnt:Topic Dialect=\"http://www.onvif.org/ver10/tev/"
+            f"topicExpression/ConcreteSet\">{topic}</wsnt:Topic><wsnt:Message>"
+            f'<tt:Message UtcTime="{stamp(now)}" PropertyOperation="{operation}"><tt:Source>'
+            '<tt:SimpleItem Name="VideoSourceConfigurationToken" Value="VideoSource_1"/>'
+            f'</tt:Source><tt:Data><tt:SimpleItem Name="{item}" Value="{value}"/></tt:Data>'
+            "</tt:Message></wsnt:Message></wsnt:NotificationMessage>"
+            for topic, item, value, operation in await device.pull(min(wait, 5.0)))
+        return (f"<tev:PullMessagesResponse><tev:CurrentTime>{stamp(now)}</tev:CurrentTime>"
+                f"<tev:TerminationTime>{stamp(now + dt.timedelta(seconds=60))}"
+                f"</tev:TerminationTime>{messages}</tev:PullMessagesResponse>")
+    if action == "Renew":
+        return f"<wsnt:RenewResponse>{until}{current}</wsnt:RenewResponse>"
+    if action == "Unsubscribe":
+        return "<wsnt:UnsubscribeResponse/>"
+    return "<tev:SetSynchronizationPointResponse/>"
+
+
 XXE = ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY secret SYSTEM "file:///etc/hostname">]>'
        '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>'
        '<x>&secret;</x></s:Body></s:Envelope>')
@@ -186,6 +253,10 @@ def onvif_app(device: Device) -> web.Application:
                 else:
                     device.pan, device.tilt = x, y
             return web.Response(text=ENVELOPE.format(body=f"<tptz:{action}Response/>"),
+                                content_type="application/soap+xml")
+        if action in EVENT_ACTIONS and device.events:
+            body = await _event_answer(device, action, base, text)
+            return web.Response(text=ENVELOPE.format(body=body),
                                 content_type="application/soap+xml")
         try:
             body = _answer(device, action, base)
