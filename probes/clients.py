@@ -66,8 +66,8 @@ class SharedClients:
         return aiohttp.ClientSession(**session_kwargs())
 
     @cached_property
-    def stream_uris(self) -> dict[tuple[str, int], tuple[str, float]]:
-        """RTSP URIs discovered over ONVIF: (address, port) → (uri, loop time)."""
+    def stream_uris(self) -> dict[tuple[str, int, str], tuple[str, float]]:
+        """RTSP URIs discovered over ONVIF: (address, port, profile) → (uri, loop time)."""
         return {}
 
     @cached_property

@@ -289,8 +289,11 @@ async def _recording_age(camera: ONVIFCamera) -> float | None:
     return age
 
 
-async def discover_stream_uri(target: Target, port: int, clients: SharedClients) -> str:
-    """The first profile's RTSP URI, from the device (for `rtsp` and `video` checks)."""
+async def discover_stream_uri(target: Target, port: int, clients: SharedClients,
+                              profile: str = "first") -> str:
+    """A profile's RTSP URI, from the device (for `rtsp` and `video` checks): the
+    first (the main stream), or the `smallest` at least 320 wide (the sub-stream,
+    which the picture diagnosis needs no more than: it analyses 320 wide)."""
     from probes.video.rtsp import RtspError
     creds = target.credentials
     try:
@@ -303,7 +306,8 @@ async def discover_stream_uri(target: Target, port: int, clients: SharedClients)
             profiles = await media.GetProfiles()
             if not profiles:
                 raise RtspError("no_profile", f"{target.address}:{port} has no media profile")
-            uri = await media.GetStreamUri({"ProfileToken": profiles[0].token, "StreamSetup": {
+            chosen = smallest(profiles) if profile == "smallest" else profiles[0]
+            uri = await media.GetStreamUri({"ProfileToken": chosen.token, "StreamSetup": {
                 "Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}})
     except RtspError:
         raise
@@ -314,6 +318,21 @@ async def discover_stream_uri(target: Target, port: int, clients: SharedClients)
     if uri is None or not str(uri.Uri or "").startswith("rtsp"):
         raise RtspError("malformed_response", "GetStreamUri gave no rtsp:// URI", Status.ERROR)
     return str(uri.Uri)
+
+
+def smallest(profiles: list[Any]) -> Any:
+    """The profile of the smallest resolution at least 320 wide (the first profile
+    when none says its resolution)."""
+    sized = []
+    for p in profiles:
+        resolution = getattr(getattr(p, "VideoEncoderConfiguration", None), "Resolution", None)
+        w, h = getattr(resolution, "Width", None), getattr(resolution, "Height", None)
+        if isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0:
+            sized.append((w < 320, w * h, p))
+    if not sized:
+        return profiles[0]
+    usable = [s for s in sized if not s[0]] or sized
+    return min(usable, key=lambda s: s[1])[2]
 
 
 def _with_drift_events(result: ProbeResult, ctx: ProbeContext) -> ProbeResult:

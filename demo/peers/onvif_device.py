@@ -58,6 +58,8 @@ class Device:
     last_recording: dt.datetime | None = None
     recording_lag_s: float | None = None  # still recording: the newest data is this old
     rtsp_uri: str = "rtsp://127.0.0.1:554/Streaming/Channels/101"
+    # A second, smaller profile (the sub-stream), as most cameras have; None: main only
+    sub_rtsp_uri: str | None = None
     mode: str = "normal"  # normal, garbage, xxe, huge, drip
     # action → the raw HTTP body sent instead of its answer (`{envelope}` in it is
     # replaced by the SOAP envelope around `{body}`): replies of hostile shapes
@@ -131,7 +133,7 @@ def _services(base: str, device: Device) -> str:
         "</tds:Service>" for p, name in entries)
 
 
-def _answer(device: Device, action: str, base: str) -> str:
+def _answer(device: Device, action: str, base: str, request_xml: str = "") -> str:
     now = device.now()
     if action == "GetSystemDateAndTime":
         return ("<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime>"
@@ -154,10 +156,21 @@ def _answer(device: Device, action: str, base: str) -> str:
         ptz = ('<tt:PTZConfiguration token="ptz0"><tt:Name>PTZ</tt:Name><tt:UseCount>1'
                '</tt:UseCount><tt:NodeToken>node0</tt:NodeToken></tt:PTZConfiguration>'
                if device.ptz else "")
-        return ('<trt:GetProfilesResponse><trt:Profiles token="Profile_1" fixed="true">'
-                f"<tt:Name>mainStream</tt:Name>{ptz}</trt:Profiles></trt:GetProfilesResponse>")
+        def profile(token: str, name: str, width: int, height: int) -> str:
+            encoder = (f'<tt:VideoEncoderConfiguration token="venc_{token}"><tt:Name>{token}'
+                       "</tt:Name><tt:UseCount>1</tt:UseCount><tt:Encoding>H264</tt:Encoding>"
+                       f"<tt:Resolution><tt:Width>{width}</tt:Width><tt:Height>{height}"
+                       "</tt:Height></tt:Resolution><tt:Quality>3</tt:Quality>"
+                       "</tt:VideoEncoderConfiguration>")
+            return (f'<trt:Profiles token="{token}" fixed="true"><tt:Name>{name}</tt:Name>'
+                    f"{encoder}{ptz}</trt:Profiles>")
+        subs = profile("Profile_2", "subStream", 640, 360) if device.sub_rtsp_uri else ""
+        return ("<trt:GetProfilesResponse>" + profile("Profile_1", "mainStream", 1920, 1080)
+                + subs + "</trt:GetProfilesResponse>")
     if action == "GetStreamUri":
-        return (f"<trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>{device.rtsp_uri}</tt:Uri>"
+        uri = device.sub_rtsp_uri if "Profile_2" in request_xml and device.sub_rtsp_uri \
+            else device.rtsp_uri
+        return (f"<trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>{uri}</tt:Uri>"
                 "<tt:InvalidAfterConnect>false</tt:InvalidAfterConnect><tt:InvalidAfterReboot>"
                 "false</tt:InvalidAfterReboot><tt:Timeout>PT60S</tt:Timeout></trt:MediaUri>"
                 "</trt:GetStreamUriResponse>")
@@ -259,7 +272,7 @@ def onvif_app(device: Device) -> web.Application:
             return web.Response(text=ENVELOPE.format(body=body),
                                 content_type="application/soap+xml")
         try:
-            body = _answer(device, action, base)
+            body = _answer(device, action, base, text)
         except LookupError:
             return _fault(f"Action not supported: {action}", "ter:ActionNotSupported")
         return web.Response(text=ENVELOPE.format(body=body),

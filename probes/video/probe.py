@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,6 +44,12 @@ class NightHours(BaseModel):
 
 class VideoParams(StreamParams):
     """Parameters of a ``video`` check."""
+
+    # The diagnosis works at 320 wide: a discovered stream is the sub-stream (decoding
+    # a 1080p main stream costs ~4 ms a frame here, for nothing the analysis keeps).
+    profile: Literal["first", "smallest"] = Field(
+        default="smallest", description="with onvif_port: the smallest profile at least "
+                                        "320 wide (the sub-stream), or the first")
 
     frames: int = Field(default=3, ge=2, le=10, description="frames to keep")
     spacing: Duration = Field(default=1.0, gt=0, le=30,

@@ -49,6 +49,9 @@ class StreamParams(ProbeParams):
     port: int = Field(default=554, ge=1, le=65535)
     onvif_port: int | None = Field(default=None, ge=1, le=65535,
                                    description="discover the stream URI over ONVIF")
+    profile: Literal["first", "smallest"] = Field(
+        default="first", description="with onvif_port: the first profile's stream (the "
+                                     "main stream) or the smallest at least 320 wide")
     transport: Literal["tcp", "udp", "auto"] = Field(
         default="tcp", description="RTP over the RTSP connection (tcp), over UDP, or "
                                    "auto: TCP, then UDP when the camera refuses TCP")
@@ -78,12 +81,12 @@ async def resolve_url(target: Target, params: StreamParams, ctx: ProbeContext) -
     if params.url or params.path or params.onvif_port is None:
         return stream_url(target, params)
     from probes.onvif import discover_stream_uri  # the ONVIF stack loads only when used
-    key = (target.address, params.onvif_port)
+    key = (target.address, params.onvif_port, params.profile)
     loop = asyncio.get_running_loop()
     cached = ctx.clients.stream_uris.get(key)
     if cached is not None and loop.time() - cached[1] < DISCOVERY_TTL_S:
         return cached[0]
-    uri = await discover_stream_uri(target, params.onvif_port, ctx.clients)
+    uri = await discover_stream_uri(target, params.onvif_port, ctx.clients, params.profile)
     ctx.clients.stream_uris[key] = (uri, loop.time())
     return uri
 

@@ -163,11 +163,47 @@ async def test_stream_uri_discovered_over_onvif(emulate: Any, clients: SharedCli
     assert (r.status, r.values["codec"]) == (Status.OK, "H264"), r
     r = await run_probe(video.PROBE, target, video.VideoParams(onvif_port=port), clients, 15)
     assert r.status is Status.OK, r
-    assert device.calls.count("GetStreamUri") == 1  # discovered once, then cached
+    r = await run_probe(video.PROBE, target, video.VideoParams(onvif_port=port), clients, 15)
+    # discovered once per choice of profile (main for rtsp, the smallest for video), cached
+    assert device.calls.count("GetStreamUri") == 2
     broken = await emulate(Device(password="other"))
     r = await run_probe(rtsp.PROBE, target, rtsp.RtspParams(onvif_port=broken), clients, 10)
     assert (r.status, r.reason) == (Status.DOWN, "auth_failed")
     assert r.detail.startswith("stream URI discovery:")
+
+
+async def test_the_picture_is_diagnosed_on_the_sub_stream(emulate: Any, clients: SharedClients,
+                                                        rtsp_server: Any) -> None:
+    """A camera with a 1080p main stream and a 640x360 sub-stream: the video check
+    decodes the sub-stream (its analysis is 320 wide; 1080p costs ~4 ms a frame to
+    decode), the rtsp check and `profile: first` the main one."""
+    from probes.video import probe as video
+    from probes.video import rtsp
+    device = Device(rtsp_uri=rtsp_server.url("osd-live-1920x1080"),
+                    sub_rtsp_uri=rtsp_server.url("osd-live-640x360"))
+    port = await emulate(device)
+    target = Target("cam", "camera", "127.0.0.1", CREDS)
+    r = await run_probe(video.PROBE, target, video.VideoParams(onvif_port=port), clients, 15)
+    assert r.status is Status.OK and (r.values["width"], r.values["height"]) == (640, 360), r
+    r = await run_probe(video.PROBE, target, video.VideoParams(onvif_port=port, profile="first"),
+                        clients, 15)
+    assert (r.values["width"], r.values["height"]) == (1920, 1080), r
+    r = await run_probe(rtsp.PROBE, target, rtsp.RtspParams(onvif_port=port), clients, 10)
+    assert r.status is Status.OK
+    assert device.calls.count("GetStreamUri") == 2  # one per profile, then cached
+
+
+def test_the_smallest_profile_is_at_least_320_wide() -> None:
+    from types import SimpleNamespace as N
+
+    def profile(token: str, w: int | None, h: int | None) -> Any:
+        enc = N(Resolution=N(Width=w, Height=h)) if w is not None else None
+        return N(token=token, VideoEncoderConfiguration=enc)
+    main, sub, tiny = profile("m", 1920, 1080), profile("s", 704, 576), profile("t", 176, 144)
+    assert onvif.smallest([main, tiny, sub]).token == "s"
+    assert onvif.smallest([tiny]).token == "t"  # nothing larger: still a picture
+    assert onvif.smallest([profile("x", None, None), main]).token == "m"
+    assert onvif.smallest([profile("x", None, None)]).token == "x"
 
 
 # -- replies of every hostile shape, per action --------------------------------
