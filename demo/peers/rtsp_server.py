@@ -107,6 +107,10 @@ for _w, _h in RESOLUTIONS:
         f"mix.sink_1 videotestsrc is-live=true pattern=ball background-color=0x00000000 "
         f"foreground-color=0xffffffff ! video/x-raw,format=AYUV,width={_w},height={_h},"
         f"framerate=10/1 ! mix.sink_2")
+    if _w == 1920:  # /osd-live-1920x1080-25fps: a main stream at the usual frame rate
+        _caps25 = _caps.replace("framerate=10/1", "framerate=25/1")
+        MOUNTS["osd-live-1920x1080-25fps"] = MOUNTS[f"osd-live-{_w}x{_h}"].replace(
+            _caps, _caps25).replace("framerate=10/1", "framerate=25/1")
     # /osd-frozen-WxH: the sensor stopped, the camera's clock runs on
     MOUNTS[f"osd-frozen-{_w}x{_h}"] = f"{_still} ! videoconvert ! {osd(_h)}{_encode}"
     # /osd-black-WxH: no picture, the OSD still drawn

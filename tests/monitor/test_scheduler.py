@@ -203,3 +203,25 @@ async def test_cancelling_the_scheduler_cancels_runs_in_flight() -> None:
         assert sched.in_flight == 1
     assert cancelled.is_set()
     assert sched.in_flight == 0
+
+
+async def test_run_now_runs_out_of_turn_and_keeps_the_schedule() -> None:
+    """A camera's event re-runs its checks at once: one run now, never two at once,
+    and the regular runs stay where they were."""
+    rec = Recorder(lambda s: 2.0)
+    sched = Scheduler(rec.run, rec.on_result)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    sched.update([spec("cam", interval=100.0, timeout=10.0)])
+    async with running(sched):
+        await asyncio.sleep(1)
+        regular = sched._jobs["cam"].due
+        assert sched.run_now("cam") is True
+        assert sched.run_now("cam") is False  # already running: that run will tell
+        assert sched.run_now("nobody") is False
+        await asyncio.sleep(250)
+    starts = [round(s - t0, 3) for s in rec.starts["cam"]]
+    assert starts[0] == pytest.approx(1.0, abs=0.01)  # the run now
+    assert starts[1:] == [pytest.approx(regular - t0 + i * 100, abs=0.01)
+                          for i in range(len(starts) - 1)]
+    assert len(rec.results["cam"]) == len(starts)
