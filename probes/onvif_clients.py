@@ -96,13 +96,17 @@ class OnvifClients:
         await self._give_back(key, lent.camera)
 
     async def _give_back(self, key: Key, camera: ONVIFCamera) -> None:
+        # The pool changes before the first await: runs giving back at once (several
+        # runs of one device) must not overwrite each other's client unclosed.
+        surplus = []
         other = self._idle.pop(key, None)
         if other is not None and other is not camera:  # two runs at once: keep one
-            await _close(other)
+            surplus.append(other)
         self._idle[key] = camera
         while len(self._idle) > self.size:
-            _, oldest = self._idle.popitem(last=False)
-            await _close(oldest)
+            surplus.append(self._idle.popitem(last=False)[1])
+        for extra in surplus:
+            await _close(extra)
 
     async def close(self) -> None:
         """Close every idle client."""
