@@ -29,7 +29,7 @@ from monitor.faults.maintenance import MajorEvent
 from monitor.inventory import yamlfile
 from monitor.inventory.loader import unknown_region
 from monitor.tickets.calendar import WorkCalendar
-from probes.base import Duration
+from monitor.vocab import Duration
 
 Channel = Literal["email", "sms", "wecom", "dingtalk", "feishu"]
 

@@ -26,10 +26,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from monitor.vocab import Status  # noqa: E402
 from probes import onvif  # noqa: E402
 from probes.base import Credentials, ProbeContext, Target  # noqa: E402
 from probes.clients import SharedClients  # noqa: E402
-from probes.result import Status  # noqa: E402
 from probes.video import probe as video  # noqa: E402
 from probes.video import rtsp  # noqa: E402
 

@@ -35,7 +35,7 @@ from monitor.httpd import Stats
 from monitor.inventory import Inventory
 from monitor.state import CheckState
 from monitor.tickets.calendar import WorkCalendar
-from probes.result import Status
+from monitor.vocab import Status
 
 STATE_CODE = {CheckState.UNKNOWN: 0, CheckState.UP: 1, CheckState.WARNING: 2,
               CheckState.DOWN: 3}

@@ -425,41 +425,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_duty(args: argparse.Namespace) -> int:
     """Who is on duty (at a time), and who comes next."""
-    import datetime as dt
-
-    from alerts.roster import RosterError, load_roster
-    from monitor.inventory import InventoryError, load_inventory
-    settings = _settings(args)
-    if settings.alerts.roster is None:
-        print("monitor duty: no roster configured (alerts.roster in the settings)",
-              file=sys.stderr)
-        return EXIT_INVALID
-    try:
-        roster = load_roster(settings.alerts.roster, settings.sla.calendar)
-    except RosterError as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_INVALID
-    at = dt.datetime.now(dt.UTC)
-    if args.at:
-        at = dt.datetime.fromisoformat(args.at)
-        at = at if at.tzinfo else at.replace(tzinfo=roster.zone)
-    try:
-        events = load_inventory(settings.inventory).major_events
-    except InventoryError:
-        events = ()
-    order = roster.duty(at, events)
-    zh = settings.language == "zh"
-    local = at.astimezone(roster.zone).strftime("%Y-%m-%d %H:%M %a")
-    print(f"{'时间' if zh else 'at'}: {local}"
-          + (f" ({'办公时间' if zh else 'office hours'})" if roster.office_hours(at) else "")
-          + (f" ({'重大活动' if zh else 'major event'})" if any(e.active(at) for e in events)
-             else ""))
-    for i, person in enumerate(order):
-        role = ("值班" if zh else "on duty") if i == 0 else (
-            f"{'升级' if zh else 'then'} {i}")
-        channels = ", ".join(roster.channels(person, at))
-        print(f"  {role}: {roster.people[person].name} ({person}) — {channels}")
-    return 0
+    from monitor import wiring  # (the root: the core never imports alerts)
+    return wiring.duty(args)
 
 
 def cmd_assets(args: argparse.Namespace) -> int:
@@ -485,34 +452,8 @@ def cmd_assets(args: argparse.Namespace) -> int:
 
 def cmd_ack_token(args: argparse.Namespace) -> int:
     """Print a person token: it acknowledges any ticket as that person over MQTT."""
-    from pydantic import TypeAdapter, ValidationError
-
-    from alerts.links import make_person_token
-    from alerts.roster import RosterError, load_roster
-    from monitor.inventory.secrets import SecretError
-    from probes.base import Duration
-    settings = _settings(args)
-    cfg = settings.alerts
-    if cfg.link_secret is None:
-        print("monitor ack-token: no link secret configured (alerts.link_secret)",
-              file=sys.stderr)
-        return EXIT_INVALID
-    try:
-        ttl = TypeAdapter(Duration).validate_python(args.ttl)
-        secret = cfg.link_secret.resolve().encode()
-        if cfg.roster is not None and args.person not in load_roster(cfg.roster).people:
-            print(f"monitor ack-token: {args.person!r} is not in the roster {cfg.roster}",
-                  file=sys.stderr)
-            return EXIT_INVALID
-    except ValidationError as exc:
-        print(f"monitor ack-token: --ttl {args.ttl!r}: {exc.errors()[0]['msg']}",
-              file=sys.stderr)
-        return EXIT_INVALID
-    except (SecretError, RosterError) as exc:
-        print(f"monitor ack-token: {exc}", file=sys.stderr)
-        return EXIT_INVALID
-    print(make_person_token(secret, args.person, ttl))
-    return 0
+    from monitor import wiring  # (the root: the core never imports alerts)
+    return wiring.ack_token(args)
 
 
 def parser() -> argparse.ArgumentParser:

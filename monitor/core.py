@@ -31,11 +31,12 @@ from monitor.scheduler import JobSpec, Scheduler, UpdateSummary
 from monitor.state import StateMachine
 from monitor.store.store import Store, StoredCheck
 from monitor.topology import Topology
+from monitor.vocab import Status
 from monitor.watchers import CameraWatchers, WatchSpec
 from probes.base import ProbeContext, Target
 from probes.clients import SharedClients
 from probes.registry import PROBES
-from probes.result import ProbeEvent, ProbeResult, Status
+from probes.result import ProbeEvent, ProbeResult
 from probes.thresholds import judge
 
 if TYPE_CHECKING:

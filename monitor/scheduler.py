@@ -25,7 +25,8 @@ from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from probes.result import ProbeResult, Reason, Status
+from monitor.vocab import Status
+from probes.result import ProbeResult, Reason
 
 log = logging.getLogger(__name__)
 

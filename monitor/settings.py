@@ -25,7 +25,7 @@ from pydantic_settings import (
 from monitor.faults.levels import FaultRules
 from monitor.inventory.secrets import SecretRefField
 from monitor.tickets.sla import SlaPolicy
-from probes.base import Duration
+from monitor.vocab import Duration
 
 DEFAULT_SETTINGS_FILE = Path("/etc/monitor/monitor.toml")
 

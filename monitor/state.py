@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from probes.result import ProbeResult, Status
+from monitor.vocab import Status
+from probes.result import ProbeResult
 
 
 class CheckState(StrEnum):

@@ -23,9 +23,10 @@ from typing import Any, Literal
 import aiohttp
 from pydantic import Field, model_validator
 
+from monitor.vocab import Status
 from probes.base import ProbeContext, ProbeKind, ProbeParams, Target
 from probes.http import failure as http_failure
-from probes.result import ProbeResult, Status
+from probes.result import ProbeResult
 from probes.tcp import TcpFailure, close, connect, exchange, unescape
 
 MAX_BODY = 1024 * 1024

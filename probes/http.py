@@ -20,8 +20,9 @@ import aiohttp
 from cryptography import x509
 from pydantic import Field, model_validator
 
+from monitor.vocab import Status
 from probes.base import ProbeContext, ProbeKind, ProbeParams, Target
-from probes.result import ProbeResult, Reason, Status, Value
+from probes.result import ProbeResult, Reason, Value
 
 MAX_BODY = 1024 * 1024
 

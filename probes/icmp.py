@@ -6,8 +6,9 @@ from icmplib import async_ping
 from icmplib.exceptions import ICMPLibError, NameLookupError, SocketPermissionError
 from pydantic import Field
 
-from probes.base import Duration, ProbeContext, ProbeKind, ProbeParams, Target
-from probes.result import ProbeResult, Reason, Status
+from monitor.vocab import Duration, Status
+from probes.base import ProbeContext, ProbeKind, ProbeParams, Target
+from probes.result import ProbeResult, Reason
 
 
 class IcmpParams(ProbeParams):

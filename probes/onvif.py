@@ -33,10 +33,11 @@ import zeep.exceptions
 from lxml import etree
 from pydantic import Field
 
-from probes.base import Duration, ProbeContext, ProbeKind, ProbeParams, Target
+from monitor.vocab import Duration, Status
+from probes.base import ProbeContext, ProbeKind, ProbeParams, Target
 from probes.clients import SharedClients
 from probes.onvif_clients import Lent, ONVIFCamera, ONVIFError  # (tames the import)
-from probes.result import ProbeEvent, ProbeResult, Reason, Status, Value
+from probes.result import ProbeEvent, ProbeResult, Reason, Value
 
 MAX_AUTH_SKEW_S = 300  # the usual WS-Security window
 CLOCK_MOVED_S = 5.0  # a kept client whose device clock moved this much is rebuilt

@@ -13,22 +13,9 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from monitor.vocab import Status
+
 Value = float | int | str | bool | None
-
-
-class Status(StrEnum):
-    """How a single probe run ended."""
-
-    OK = "ok"
-    WARNING = "warning"
-    DOWN = "down"
-    TIMEOUT = "timeout"
-    ERROR = "error"
-
-    @property
-    def is_failure(self) -> bool:
-        """True for the statuses that count towards DOWN."""
-        return self in (Status.DOWN, Status.TIMEOUT, Status.ERROR)
 
 
 class Reason(StrEnum):

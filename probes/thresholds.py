@@ -15,7 +15,8 @@ from dataclasses import replace
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from probes.result import ProbeResult, Status
+from monitor.vocab import Status
+from probes.result import ProbeResult
 
 
 class Threshold(BaseModel):

@@ -16,7 +16,8 @@ from monitor.faults.levels import FaultLevel
 from monitor.state import CheckState
 from monitor.store.store import Store
 from monitor.tickets.store import FaultTicket, TicketStore
-from probes.result import ProbeResult, Status
+from monitor.vocab import Status
+from probes.result import ProbeResult
 
 UTC = dt.UTC
 

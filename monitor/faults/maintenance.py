@@ -13,7 +13,7 @@ import datetime as dt
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from probes.base import Duration
+from monitor.vocab import Duration
 
 
 class MaintenanceWindow(BaseModel):

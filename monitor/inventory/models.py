@@ -20,7 +20,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from monitor.faults.maintenance import MaintenanceWindow, MajorEvent
 from monitor.inventory.secrets import SecretRefField
-from probes.base import Credentials, Duration, ProbeParams
+from monitor.vocab import Duration
+from probes.base import Credentials, ProbeParams
 from probes.thresholds import Threshold
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]

@@ -28,7 +28,8 @@ from monitor.store.tables import (
     ForgetRequestRow,
     StateChangeRow,
 )
-from probes.result import ProbeResult, Status
+from monitor.vocab import Status
+from probes.result import ProbeResult
 
 
 def _dt(epoch: float | None) -> datetime | None:

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from monitor.faults.levels import FaultLevel
 from monitor.inventory.loader import unknown_region
 from monitor.tickets.calendar import WARN_DAYS, WorkCalendar
-from probes.base import Duration
+from monitor.vocab import Duration
 
 CLOCKS = ("acknowledge", "solution", "onsite", "repair")
 MINUTE, HOUR = 60.0, 3600.0

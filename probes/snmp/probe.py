@@ -20,8 +20,9 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from probes.base import Duration, ProbeContext, ProbeKind, ProbeParams, Target
-from probes.result import ProbeEvent, ProbeResult, Reason, Status, Value
+from monitor.vocab import Duration, Status
+from probes.base import ProbeContext, ProbeKind, ProbeParams, Target
+from probes.result import ProbeEvent, ProbeResult, Reason, Value
 from probes.snmp import ber, mib, usm
 from probes.snmp.client import Agent, Row, SnmpClient
 from probes.snmp.errors import SnmpError

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from monitor.vocab import Status
 from probes.base import ProbeContext, ProbeKind, Target
-from probes.result import ProbeResult, Reason, Status, Value
+from probes.result import ProbeResult, Reason, Value
 from probes.snmp import ber, mib
 from probes.snmp.errors import SnmpError
 from probes.snmp.probe import (

@@ -17,8 +17,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from probes.base import Duration, ProbeContext, ProbeKind, Target
-from probes.result import ProbeResult, Reason, Status, Value
+from monitor.vocab import Duration, Status
+from probes.base import ProbeContext, ProbeKind, Target
+from probes.result import ProbeResult, Reason, Value
 from probes.video.baseline import READY, Baseline, assess, recall, remember
 from probes.video.frames import GrabError, Sample, grab, with_credentials
 from probes.video.quality import VERDICTS, Measures, QualityLimits, Rect, judge, measure

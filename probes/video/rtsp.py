@@ -23,8 +23,9 @@ from urllib.request import parse_http_list, parse_keqv_list
 
 from pydantic import Field
 
+from monitor.vocab import Status
 from probes.base import ProbeContext, ProbeKind, ProbeParams, Target
-from probes.result import ProbeResult, Reason, Status
+from probes.result import ProbeResult, Reason
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 64 * 1024

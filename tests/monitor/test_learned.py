@@ -16,9 +16,10 @@ from monitor.events import CheckKey, EventBus
 from monitor.inventory.models import CheckConfig, Device, DeviceKind, Inventory, Site, SiteRole
 from monitor.scheduler import JobSpec
 from monitor.store.store import Store
+from monitor.vocab import Status
 from probes.base import Credentials
 from probes.clients import SharedClients
-from probes.result import ProbeResult, Status
+from probes.result import ProbeResult
 from probes.video.probe import VideoParams
 from tests.rtsp_peer import RtspServer
 

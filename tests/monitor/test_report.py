@@ -18,7 +18,8 @@ from monitor.report.clauses import outcome
 from monitor.state import CheckState
 from monitor.store.store import Store
 from monitor.tickets.store import FaultTicket, TicketStore
-from probes.result import ProbeResult, Status
+from monitor.vocab import Status
+from probes.result import ProbeResult
 
 CST = dt.timezone(dt.timedelta(hours=8))
 DEC = dt.datetime(2026, 12, 1, tzinfo=CST)

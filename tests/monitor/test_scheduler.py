@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from monitor.scheduler import JobSpec, Scheduler
-from probes.result import ProbeResult, Reason, Status
+from monitor.vocab import Status
+from probes.result import ProbeResult, Reason
 
 pytestmark = pytest.mark.looptime
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from monitor.state import CheckState, StateMachine
-from probes.result import ProbeResult, Status
+from monitor.vocab import Status
+from probes.result import ProbeResult
 
 U, W, D, X = CheckState.UNKNOWN, CheckState.UP, CheckState.WARNING, CheckState.DOWN
 R = {

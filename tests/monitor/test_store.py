@@ -16,8 +16,9 @@ from monitor.events import CheckKey, EventBus, FlappingChanged, StateChanged
 from monitor.state import CheckState, StateMachine
 from monitor.store.store import Store, StoredCheck
 from monitor.store.tables import TicketRow
+from monitor.vocab import Status
 from probes.clients import SharedClients
-from probes.result import ProbeResult, Status
+from probes.result import ProbeResult
 
 
 async def test_migrations_create_the_schema_and_are_idempotent(store_url: str) -> None:

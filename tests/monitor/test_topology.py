@@ -13,8 +13,9 @@ from monitor.events import EventBus
 from monitor.inventory import InventoryError, load_inventory
 from monitor.inventory.models import Inventory
 from monitor.topology import Attachment, Topology, keep, learn
+from monitor.vocab import Status
 from probes.clients import SharedClients
-from probes.result import ProbeResult, Status
+from probes.result import ProbeResult
 from tests.snmp_agents import ACCESS_CAMERAS, ACCESS_LEARNED, ACCESS_NAMED, Snmpsim
 
 PORT = "GigabitEthernet1/0/{}".format

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from monitor.vocab import Status
 from probes.base import ProbeContext, Target
 from probes.clients import SharedClients
 from probes.icmp import IcmpParams, run
-from probes.result import Reason, Status
+from probes.result import Reason
 from tests.netns import BLACKHOLE, NO_ROUTE, namespace, run_in
 
 

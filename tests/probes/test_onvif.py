@@ -15,10 +15,11 @@ import pytest
 from aiohttp import web
 
 from demo.peers.onvif_device import Device, onvif_app
+from monitor.vocab import Status
 from probes import onvif
 from probes.base import Credentials, ProbeContext, Target
 from probes.clients import SharedClients
-from probes.result import ProbeResult, Status
+from probes.result import ProbeResult
 from tests.conftest import free_port
 from tests.probes.budget import run_probe
 

@@ -24,10 +24,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from monitor.vocab import Status
 from probes import auth, backup, http, tcp
 from probes.base import Credentials, Target
 from probes.clients import SharedClients
-from probes.result import ProbeResult, Status
+from probes.result import ProbeResult
 from probes.thresholds import Threshold, judge
 from tests.probes.budget import run_probe
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from monitor.vocab import Status
 from probes.base import Credentials, ProbeContext, Target
 from probes.clients import SharedClients
-from probes.result import ProbeResult, Status
+from probes.result import ProbeResult
 from probes.snmp.probe import InterfaceSelect, SnmpParams, counter_rate
 from probes.snmp.probe import run as snmp_run
 from probes.snmp.topology import SnmpTopologyParams

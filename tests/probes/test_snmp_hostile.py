@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from monitor.vocab import Status
 from probes.clients import SharedClients
-from probes.result import ProbeResult, Status
+from probes.result import ProbeResult
 from probes.snmp import ber
 from tests.probes.test_snmp import Scripted, poll
 

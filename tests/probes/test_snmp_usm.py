@@ -21,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from monitor.vocab import Status
 from probes.base import Credentials
 from probes.clients import SharedClients
-from probes.result import Status
 from probes.snmp import ber, usm
 from tests.probes.test_snmp import poll
 from tests.probes.test_snmp_ber import mutated

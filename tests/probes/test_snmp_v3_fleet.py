@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from monitor.vocab import Status
 from probes.base import Credentials
 from probes.clients import SharedClients
-from probes.result import Status
 from tests.probes.test_snmp import poll
 from tests.snmp_agents import Snmpd
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from monitor.vocab import Status
 from probes.base import ProbeContext, Target
 from probes.clients import SharedClients
-from probes.result import Reason, Status
+from probes.result import Reason
 from probes.tcp import TcpParams, run
 from tests.conftest import free_port
 from tests.netns import BLACKHOLE, NO_ROUTE, namespace, run_in

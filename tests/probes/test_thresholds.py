@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from probes.result import ProbeResult, Status
+from monitor.vocab import Status
+from probes.result import ProbeResult
 from probes.thresholds import Threshold, judge
 
 CASES = [

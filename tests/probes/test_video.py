@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from monitor.vocab import Status
 from probes.base import Credentials, Target
 from probes.clients import SharedClients
-from probes.result import ProbeResult, Status
+from probes.result import ProbeResult
 from probes.video import probe as video
 from probes.video import rtsp
 from probes.video.frames import grab

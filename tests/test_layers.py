@@ -1,0 +1,69 @@
+"""The layers, as the imports draw them (every import, lazy ones inside functions too):
+
+* `probes` speak protocols: of the core they use the shared vocabulary alone
+  (`monitor.vocab`);
+* the core (`monitor` less the composition root, `daemon.py` and `wiring.py`) imports
+  neither `alerts` nor `exporters`: they read what it publishes;
+* the readers (`alerts`, `exporters`) do not import `probes`;
+* `monitor.vocab` is a leaf.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ROOT = frozenset({"monitor/daemon.py", "monitor/wiring.py"})
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def _violations(package: str, forbidden: tuple[str, ...], allowed: tuple[str, ...] = (),
+                skip: frozenset[str] = frozenset()) -> list[str]:
+    out = []
+    for path in sorted((REPO / package).rglob("*.py")):
+        rel = path.relative_to(REPO).as_posix()
+        if rel in skip:
+            continue
+        for line, module in _imports(path):
+            top = module.split(".")[0]
+            if top in forbidden and not any(module == a or module.startswith(a + ".")
+                                             for a in allowed):
+                out.append(f"{rel}:{line}: imports {module}")
+    return out
+
+
+def test_the_core_does_not_import_the_readers() -> None:
+    assert _violations("monitor", ("alerts", "exporters"), skip=ROOT) == []
+
+
+def test_the_readers_do_not_import_the_probes() -> None:
+    assert _violations("alerts", ("probes",)) == []
+    assert _violations("exporters", ("probes",)) == []
+
+
+def test_the_probes_use_only_the_cores_vocabulary() -> None:
+    assert _violations("probes", ("monitor", "alerts", "exporters"),
+                       allowed=("monitor.vocab",)) == []
+
+
+def test_the_vocabulary_is_a_leaf() -> None:
+    found = [m for _, m in _imports(REPO / "monitor" / "vocab.py")
+             if m.split(".")[0] in ("monitor", "probes", "alerts", "exporters")]
+    assert found == []
+
+
+def test_the_reader_finds_lazy_imports(tmp_path: Path) -> None:
+    sample = tmp_path / "x.py"
+    sample.write_text("def f():\n    from alerts.roster import Roster\n    import exporters\n")
+    assert [m for _, m in _imports(sample)] == ["alerts.roster", "exporters"]
