@@ -92,6 +92,8 @@ class MqttBridge:
             payload = {"event": event.kind, "number": event.number, "fault": event.fault_key,
                        "level": event.level, "site": event.site_id, "device": event.device_id,
                        "title": event.title, "members": list(event.members), "at": event.at}
+            if event.clock is not None:
+                payload["clock"] = event.clock
             await client.publish(f"{self.prefix}/ticket/{event.number}",
                                  json.dumps(payload, ensure_ascii=False).encode(), qos=1)
         else:

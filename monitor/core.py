@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -25,10 +25,12 @@ from monitor.events import (
     FlappingChanged,
     StateChanged,
 )
+from monitor.faults.engine import CheckHealth
+from monitor.faults.maintenance import major_event_factor
 from monitor.health import Health
 from monitor.inventory import CheckConfig, Device, Inventory
 from monitor.scheduler import JobSpec, Scheduler, UpdateSummary
-from monitor.state import StateMachine
+from monitor.state import CheckState, StateMachine
 from monitor.store.store import Store, StoredCheck
 from monitor.topology import Topology
 from monitor.vocab import Status
@@ -87,6 +89,8 @@ class Monitor:
         self._unsaved: list[CheckEvent] = []
         self._learning: dict[CheckKey, Mapping[str, Any]] = {}  # what each run was given
         self.threshold_factor = 1.0  # < 1 during a major event
+        self.interval_factor = 1.0  # < 1 during a major event
+        self.inventory: Inventory | None = None  # the one applied
         self.topology = Topology()  # who is plugged in where: inventory + forwarding tables
         # What cameras report by themselves (the daemon's; not `monitor once`'s)
         self.watchers = CameraWatchers(self._camera_said) if watch_events else None
@@ -106,8 +110,14 @@ class Monitor:
                         log.info("forgot what the check learned",
                                  extra={"fields": {"device": device, "check": key.check}})
 
-    async def apply(self, inventory: Inventory, interval_factor: float = 1.0) -> UpdateSummary:
-        """Run `inventory` from now on; unchanged checks keep state and schedule."""
+    async def apply(self, inventory: Inventory,
+                    interval_factor: float | None = None) -> UpdateSummary:
+        """Run `inventory` from now on; unchanged checks keep state and schedule.
+        Intervals are shortened by the major events on now (or `interval_factor`)."""
+        if interval_factor is None:
+            interval_factor = major_event_factor(inventory.major_events)
+        self.inventory, self.interval_factor = inventory, interval_factor
+        self.threshold_factor = major_event_factor(inventory.major_events, "threshold")
         specs = job_specs(inventory, interval_factor)
         jobs = {spec.key: spec.payload for spec in specs}
         self.topology.use_inventory(inventory)
@@ -137,6 +147,38 @@ class Monitor:
         if gone and self.store is not None:
             await self.store.forget(gone)
         return summary
+
+    async def follow_major_events(self) -> None:
+        """Shorten intervals and tighten thresholds while a major event is on (one
+        step: the daemon calls it every minute)."""
+        if self.inventory is None:
+            return
+        factor = major_event_factor(self.inventory.major_events)
+        self.threshold_factor = major_event_factor(self.inventory.major_events, "threshold")
+        if factor != self.interval_factor:
+            await self.apply(self.inventory, factor)
+            log.warning("major event started" if factor < 1 else "major event ended",
+                        extra={"fields": {"interval_factor": factor}})
+
+    def check_healths(self) -> Iterator[tuple[CheckKey, CheckHealth]]:
+        """The checks that are not up, as the fault engine follows them (what a restart
+        restored, for the engine to start from)."""
+        for key, machine in self.machines.items():
+            if machine.state in (CheckState.DOWN, CheckState.WARNING) and key in self.jobs:
+                last = machine.last_result
+                yield key, CheckHealth(machine.state, str(last.reason) if last else "",
+                                       self.jobs[key].check.kind, last.detail if last else "")
+
+    def device_states(self) -> dict[str, dict[str, object]]:
+        """Every device's checks and their states (what MQTT publishes)."""
+        out: dict[str, dict[str, object]] = {}
+        for key, machine in self.machines.items():
+            last = machine.last_result
+            out.setdefault(key.device_id, {})[key.check] = {
+                "state": machine.state.value, "since": machine.since,
+                "reason": str(last.reason) if last else None,
+                "detail": last.detail if last else None}
+        return out
 
     def _camera_said(self, key: CheckKey, said: CameraEvent) -> None:
         """A device reported a fault by itself: record it and re-run its checks now

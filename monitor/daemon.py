@@ -24,7 +24,6 @@ import logging
 import os
 import signal
 import socket
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 
@@ -48,13 +47,12 @@ from exporters.metrics import DaemonCollector, Exposition, View
 from monitor import systemd
 from monitor.core import Monitor
 from monitor.events import EventBus, Subscription, TicketEvent
-from monitor.faults.engine import CheckHealth, FaultEngine
+from monitor.faults.engine import FaultEngine
 from monitor.health import STORE, Health, every
 from monitor.httpd import Listener, connection_cap, quiet_accept_errors, raise_open_files_limit
 from monitor.inventory import Inventory, InventoryError, load_inventory
 from monitor.inventory.secrets import SecretError
 from monitor.settings import Settings
-from monitor.state import CheckState
 from monitor.store.store import Store
 from monitor.tickets.calendar import HolidaysError
 from monitor.tickets.store import ACTIVE, TicketStore
@@ -77,7 +75,6 @@ class Daemon:
         self.monitor: Monitor | None = None
         self.engine: FaultEngine | None = None
         self.inventory: Inventory | None = None
-        self.interval_factor = 1.0
         self.roster: Roster | None = None
         self.link_secret: bytes | None = None
         self.notifier: Notifier | None = None
@@ -158,8 +155,7 @@ class Daemon:
                           extra={"fields": {"problem": mismatch}})
             systemd.notify("READY=1", "STATUS=reload rejected: regions (see log)")
             return False
-        self.interval_factor = major_event_factor(inventory)
-        summary = await self.monitor.apply(inventory, self.interval_factor)
+        summary = await self.monitor.apply(inventory)
         self.inventory = inventory
         if self.engine is not None:
             self.engine.use_inventory(inventory)
@@ -261,7 +257,8 @@ class Daemon:
             tasks.append(asyncio.create_task(self.sender.run(), name="send"))
         if self.settings.mqtt is not None:
             m = self.settings.mqtt
-            self.mqtt = MqttBridge(m.host, m.port, tickets, self._device_states,
+            assert self.monitor is not None
+            self.mqtt = MqttBridge(m.host, m.port, tickets, self.monitor.device_states,
                                    prefix=m.topic_prefix, username=m.username,
                                    password=m.password.resolve() if m.password else None,
                                    secret=self.link_secret)
@@ -284,41 +281,6 @@ class Daemon:
             await notifier.run(self.health, wake)
         finally:
             listener.cancel()
-
-    def _device_states(self) -> Mapping[str, Mapping[str, object]]:
-        """Every device's checks and their states (for MQTT)."""
-        out: dict[str, dict[str, object]] = {}
-        if self.monitor is None:
-            return out
-        for key, machine in self.monitor.machines.items():
-            last = machine.last_result
-            out.setdefault(key.device_id, {})[key.check] = {
-                "state": machine.state.value, "since": machine.since,
-                "reason": str(last.reason) if last else None,
-                "detail": last.detail if last else None}
-        return out
-
-    async def _sla(self, tickets: TicketStore) -> None:
-        """Report each SLA clock that runs out, once."""
-        for number, clock, deadline, level in await tickets.breaches(dt.datetime.now(dt.UTC)):
-            log.warning("SLA breached", extra={"fields": {
-                "ticket": number, "clock": clock, "deadline": deadline.isoformat()}})
-            counts = self.metrics_view.breaches
-            counts[(level, clock)] = counts.get((level, clock), 0) + 1
-            self.bus.publish(TicketEvent("sla_breach", number, "", None, None, None,
-                                         clock, (), time.time(),
-                                         f"{clock} deadline {deadline.isoformat()}"))
-
-    async def _major_events(self) -> None:
-        """Shorten intervals and tighten thresholds while a major event is on."""
-        assert self.monitor is not None and self.inventory is not None
-        factor = major_event_factor(self.inventory)
-        self.monitor.threshold_factor = major_event_factor(self.inventory, "threshold")
-        if factor != self.interval_factor:
-            self.interval_factor = factor
-            await self.monitor.apply(self.inventory, factor)
-            log.warning("major event started" if factor < 1 else "major event ended",
-                        extra={"fields": {"interval_factor": factor}})
 
     async def _heartbeat(self) -> None:
         """Prove the store answers (`/healthz`'s store component), and record that this
@@ -421,16 +383,9 @@ class Daemon:
         try:
             await self.monitor.restore()
             self.metrics_view.breaches = await tickets.breach_counts()
-            self.interval_factor = major_event_factor(self.inventory)
-            await self.monitor.apply(self.inventory, self.interval_factor)
+            await self.monitor.apply(self.inventory)
             self.engine.use_inventory(self.inventory)
-            for key, machine in self.monitor.machines.items():  # what the restart restored
-                if machine.state in (CheckState.DOWN, CheckState.WARNING):
-                    last = machine.last_result
-                    self.engine.set_check(key, CheckHealth(
-                        machine.state, str(last.reason) if last else "",
-                        self.monitor.jobs[key].check.kind, last.detail if last else ""))
-            await self.engine.restore()
+            await self.engine.restore(self.monitor.check_healths())
             faults_events = self.bus.subscribe("faults")
             tasks.append(asyncio.create_task(self.monitor.scheduler.run(), name="scheduler"))
             tasks.append(asyncio.create_task(
@@ -439,8 +394,10 @@ class Daemon:
                 faults_events, topology=self.monitor.topology.learned, health=self.health),
                 name="faults"))
             for name, seconds, step in (
-                    (STORE, 10.0, self._heartbeat), ("sla", 30.0, partial(self._sla, tickets)),
-                    ("major_events", 60.0, self._major_events),
+                    (STORE, 10.0, self._heartbeat),
+                    ("sla", 30.0, partial(tickets.announce_breaches, self.bus,
+                                          self.metrics_view.breaches)),
+                    ("major_events", 60.0, self.monitor.follow_major_events),
                     ("calendar_check", 3600.0, _async(self._check_calendar))):
                 tasks.append(asyncio.create_task(
                     every(self.health, name, seconds, step, critical=name == STORE), name=name))
@@ -527,13 +484,6 @@ def _version() -> str:
         return importlib.metadata.version("sv-monitor")
     except importlib.metadata.PackageNotFoundError:
         return "0+unknown"
-
-
-def major_event_factor(inventory: Inventory, which: str = "interval") -> float:
-    """The interval (or threshold) factor of the major events on now (1.0: none)."""
-    now = dt.datetime.now(dt.UTC)
-    return min((getattr(e, f"{which}_factor") for e in inventory.major_events
-                if e.active(now)), default=1.0)
 
 
 def _redact(url: str) -> str:

@@ -84,6 +84,7 @@ class TicketEvent:
     members: tuple[str, ...]
     at: float
     detail: str = ""
+    clock: str | None = None  # sla_breach: which SLA clock ran out
 
 
 CheckEvent = StateChanged | FlappingChanged | DeviceEvent  # what the check history stores

@@ -31,7 +31,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from monitor import crashpoints
@@ -119,8 +119,11 @@ class FaultEngine:
         configured parent."""
         self.learned = dict(learned)
 
-    async def restore(self) -> None:
-        """Start from the active tickets in the store (after a restart)."""
+    async def restore(self, checks: Iterable[tuple[CheckKey, CheckHealth]] = ()) -> None:
+        """Start from the active tickets in the store and the checks' restored states
+        (after a restart)."""
+        for key, health in checks:
+            self.set_check(key, health)
         self.active = await self.tickets.active_faults()
 
     # -- the judgement --

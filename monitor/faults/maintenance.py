@@ -9,6 +9,7 @@ with checks run more often (`interval_factor`); the alerting routes by it too.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -100,3 +101,11 @@ class MajorEvent(BaseModel):
     def active(self, now: dt.datetime) -> bool:
         """Whether the event is on."""
         return self.start <= now < self.end
+
+
+def major_event_factor(events: Sequence[MajorEvent], which: str = "interval",
+                       now: dt.datetime | None = None) -> float:
+    """The interval (or threshold) factor of the major events on now (1.0: none)."""
+    now = now or dt.datetime.now(dt.UTC)
+    return min((getattr(e, f"{which}_factor") for e in events if e.active(now)),
+               default=1.0)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
@@ -20,6 +22,7 @@ from sqlalchemy import and_, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from monitor.events import EventBus, TicketEvent
 from monitor.faults.levels import FaultLevel
 from monitor.store.store import Store
 from monitor.store.tables import TicketAuditRow, TicketRow
@@ -45,6 +48,8 @@ STAMPS = {"ack": "acknowledged_at", "solution": "solution_at", "onsite": "onsite
           "resolve": "resolved_at", "close": "closed_at"}
 SYSTEM = "system"
 _AUDIT_LOCK = 0x73762D6175646974  # any constant; the same for every writer of one database
+
+log = logging.getLogger("monitor.tickets")
 
 
 class Breach(NamedTuple):
@@ -360,6 +365,19 @@ class TicketStore:
                 for clock in (deadlines or {}).get("breached", []):
                     counts[(level, clock)] = counts.get((level, clock), 0) + 1
         return counts
+
+    async def announce_breaches(self, bus: EventBus,
+                                counts: dict[tuple[int, str], int]) -> None:
+        """Report each SLA clock that ran out, once: logged, counted in `counts` (by
+        level and clock, for /metrics), published on `bus` (one pass; the daemon
+        calls it every 30 s)."""
+        for number, clock, deadline, level in await self.breaches(dt.datetime.now(dt.UTC)):
+            log.warning("SLA breached", extra={"fields": {
+                "ticket": number, "clock": clock, "deadline": deadline.isoformat()}})
+            counts[(level, clock)] = counts.get((level, clock), 0) + 1
+            bus.publish(TicketEvent("sla_breach", number, "", level, None, None, "", (),
+                                    time.time(), f"{clock} deadline {deadline.isoformat()}",
+                                    clock=clock))
 
     async def breaches(self, now: dt.datetime) -> list[Breach]:
         """Clocks run out since the last call, each once."""

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.core import job_specs
-from monitor.daemon import major_event_factor
-from monitor.faults.maintenance import MaintenanceWindow, MajorEvent
+from monitor.faults.maintenance import MaintenanceWindow, MajorEvent, major_event_factor
 from monitor.inventory import load_inventory
 
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -52,8 +51,8 @@ major_events:
      end: "{(now + dt.timedelta(hours=1)).isoformat()}", interval_factor: 0.25}}
 """)
     inventory = load_inventory(path)
-    factor = major_event_factor(inventory)
+    factor = major_event_factor(inventory.major_events)
     assert factor == 0.25
-    assert major_event_factor(inventory, "threshold") == 0.8
+    assert major_event_factor(inventory.major_events, "threshold") == 0.8
     assert [s.interval_s for s in job_specs(inventory, factor)] == [15.0, 5.0]  # not < timeout
     assert MajorEvent(name="x", start=now, end=now + dt.timedelta(1)).active(now)

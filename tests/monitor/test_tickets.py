@@ -4,6 +4,7 @@ on SQLite and on PostgreSQL (the deadlines themselves: test_sla.py)."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -89,4 +90,28 @@ async def test_deadlines_pauses_and_breaches_once(store_url: str) -> None:
     assert await tickets.breach_counts() == {(3, "acknowledge"): 1, (3, "onsite"): 1,
                                              (3, "solution"): 1}  # what a restart counts
     assert [a["action"] for a in ticket.audit].count("pause") == 1
+    await store.close()
+
+
+async def test_breaches_are_announced_with_their_clock(tmp_path: Path) -> None:
+    """The SLA loop lives with the tickets: each breach logged, counted and published
+    once, the clock in its own field (it travelled in the event's title)."""
+    from monitor.events import EventBus, TicketEvent
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    tickets = TicketStore(store)
+    number = (await tickets.open_fault(FAULT, dt.datetime.now(dt.UTC)
+                                       - dt.timedelta(days=30))).number
+    bus = EventBus()
+    seen = bus.subscribe("test")
+    counts: dict[tuple[int, str], int] = {}
+    await tickets.announce_breaches(bus, counts)
+    await tickets.announce_breaches(bus, counts)  # each once
+    events = []
+    while not seen.queue.empty():
+        events.append(await anext(seen))
+    assert events and all(isinstance(e, TicketEvent) and e.kind == "sla_breach"
+                          and e.number == number and e.title == "" for e in events)
+    clocks = {e.clock for e in events}
+    assert "acknowledge" in clocks and "repair" in clocks
+    assert counts == {(3, clock): 1 for clock in clocks}
     await store.close()
