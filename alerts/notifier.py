@@ -33,6 +33,7 @@ from alerts.links import make_token
 from alerts.outbox import Item, Outbox
 from alerts.roster import Roster
 from monitor import crashpoints
+from monitor.events import Subscription, TicketEvent
 from monitor.faults.maintenance import MajorEvent
 from monitor.health import Health, attempt
 from monitor.tickets.sla import SlaPolicy
@@ -168,11 +169,28 @@ class Notifier:
             items += self._robot_items(ticket, kind, step, clock)
         return items
 
-    async def run(self, health: Health, wake: asyncio.Event, every_s: float = 2.0,
+    async def run(self, health: Health, events: Subscription, every_s: float = 2.0,
                   escalate_every_s: float = 30.0) -> None:
-        """Until cancelled: catch up with the audit when woken (a ticket event on the bus)
-        or every `every_s` (changes made by other processes, the backlog after a
-        restart); escalate every `escalate_every_s`."""
+        """Until cancelled: catch up with the audit when a ticket event comes on the bus
+        (`events`; the events themselves are read from the store) or every `every_s`
+        (changes made by other processes, the backlog after a restart); escalate every
+        `escalate_every_s`."""
+        wake = asyncio.Event()
+
+        async def listen() -> None:
+            async for event in events:
+                if isinstance(event, TicketEvent):
+                    wake.set()
+
+        listener = asyncio.create_task(listen(), name="notify wake")
+        try:
+            await self._run(health, wake, every_s, escalate_every_s)
+        finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+
+    async def _run(self, health: Health, wake: asyncio.Event, every_s: float,
+                   escalate_every_s: float) -> None:
         last_escalation = 0.0
         while True:
             with contextlib.suppress(TimeoutError):

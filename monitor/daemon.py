@@ -46,7 +46,7 @@ from alerts.web import routes as ack_routes
 from exporters.metrics import DaemonCollector, Exposition, View
 from monitor import systemd
 from monitor.core import Monitor
-from monitor.events import EventBus, Subscription, TicketEvent
+from monitor.events import EventBus
 from monitor.faults.engine import FaultEngine
 from monitor.health import STORE, Health, every
 from monitor.httpd import Listener, connection_cap, quiet_accept_errors, raise_open_files_limit
@@ -253,7 +253,7 @@ class Daemon:
                 rate_limit=cfg.rate_limit, sms_max_chars=cfg.sms_max_chars,
                 health=self.health)
             tasks.append(asyncio.create_task(
-                self._notify(notifier, self.bus.subscribe("alerts")), name="notify"))
+                notifier.run(self.health, self.bus.subscribe("alerts")), name="notify"))
             tasks.append(asyncio.create_task(self.sender.run(), name="send"))
         if self.settings.mqtt is not None:
             m = self.settings.mqtt
@@ -265,22 +265,6 @@ class Daemon:
             tasks.append(asyncio.create_task(self.mqtt.run(self.bus.subscribe("mqtt")),
                                              name="mqtt"))
         return tasks
-
-    async def _notify(self, notifier: Notifier, events: Subscription) -> None:
-        """The notifier, woken by each ticket event on the bus (it reads the events
-        themselves from the store)."""
-        wake = asyncio.Event()
-
-        async def listen() -> None:
-            async for event in events:
-                if isinstance(event, TicketEvent):
-                    wake.set()
-
-        listener = asyncio.create_task(listen())
-        try:
-            await notifier.run(self.health, wake)
-        finally:
-            listener.cancel()
 
     async def _heartbeat(self) -> None:
         """Prove the store answers (`/healthz`'s store component), and record that this
