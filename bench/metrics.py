@@ -20,6 +20,7 @@ import gzip
 import statistics
 import sys
 import time
+import tracemalloc
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -29,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from prometheus_client import CollectorRegistry, generate_latest
 
 from bench.scheduler import NoopParams, cpu_s, inventory, rss_mb
-from exporters.metrics import DaemonCollector, Exposition, View
+from exporters import series
+from exporters.metrics import DaemonCollector, Exposition, View, check_series, feed
 from monitor.core import Monitor
 from monitor.events import EventBus
 from probes import registry
@@ -59,11 +61,14 @@ async def run(n_checks: int, seconds: float) -> None:
     monitor = Monitor(None, EventBus(), SharedClients(), max_in_flight=10_000,
                       kind_limits={"noop": 10_000})
     estate = inventory(n_checks, 10.0)
+    checks = check_series()
+    monitor.result_hooks.append(feed(checks))
     await monitor.apply(estate)
     view = View(monitor=monitor, inventory=lambda: estate, tickets=tickets(300),
                 channels=["email", "sms"])
     registry_ = CollectorRegistry()
-    registry_.register(DaemonCollector(view))
+    collector = DaemonCollector(view)
+    registry_.register(collector)
     task = asyncio.create_task(monitor.scheduler.run())
     await asyncio.sleep(10.5)  # every check has run once: its values are there
 
@@ -85,24 +90,39 @@ async def run(n_checks: int, seconds: float) -> None:
         return sorted(times), body, (stats.lag_quantile(0.99) or 0) * 1000, cpu
 
     async def on_loop() -> bytes:
-        return generate_latest(registry_)
+        view.device_statuses = checks.device_statuses()
+        return series.text(checks.snapshot()) + collector.device_text() + \
+            generate_latest(registry_)
 
-    exposition = Exposition(registry_, max_age_s=0.0)
+    async def prepare() -> None:
+        checks.keep_only(monitor.jobs)
+        view.device_statuses = checks.device_statuses()
+
+    exposition = Exposition(registry_, max_age_s=0.0, checks=checks,
+                            extra=collector.device_text)
     _, _, quiet, quiet_cpu = await scrape_every_second(nothing, seconds)
     loop_times, _, loop_lag, _ = await scrape_every_second(on_loop, seconds)
     times, body, lag, cpu = await scrape_every_second(
-        partial(exposition.render, nothing), seconds)
-    series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+        partial(exposition.render, prepare), seconds)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    c0 = time.process_time()
+    await exposition.render(prepare)
+    scrape_cpu = time.process_time() - c0  # alone: the CPU one scrape costs
+    tracemalloc.start()
+    await exposition.render(prepare)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    n_series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
     start = time.perf_counter()
     packed = gzip.compress(body, 1)  # what a Prometheus asking for gzip gets
     gzip_s = time.perf_counter() - start
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
     print(f"{n_checks} checks, {len(estate.devices)} devices, 300 open tickets: "
-          f"{series:,} series, {len(body) / 1e6:.1f} MB per scrape "
+          f"{n_series:,} series, {len(body) / 1e6:.1f} MB per scrape "
           f"({len(packed) / 1e6:.2f} MB gzipped, in {gzip_s * 1000:.0f} ms)")
     print(f"scrape (worker thread): median {statistics.median(times) * 1000:.0f} ms, "
-          f"max {times[-1] * 1000:.0f} ms; on the event loop: median "
+          f"max {times[-1] * 1000:.0f} ms; alone {scrape_cpu * 1000:.0f} ms CPU, peak "
+          f"traced memory {peak / 1e6:.0f} MB (the body included); on the event loop: median "
           f"{statistics.median(loop_times) * 1000:.0f} ms")
     print(f"scheduler lag p99 at {n_checks / 10:,.0f} runs/s: {quiet:.1f} ms without scrapes "
           f"(CPU {quiet_cpu * 100:.0f}% of a core); with a scrape every second: "

@@ -14,12 +14,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
-import gc
 import gzip
 import platform
 import re
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
@@ -29,16 +28,16 @@ from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from monitor.core import Monitor
+from exporters import series
+from exporters.series import Snapshot
+from monitor.core import CheckJob, Monitor
+from monitor.events import CheckKey
 from monitor.health import Health
 from monitor.httpd import Stats
 from monitor.inventory import Inventory
-from monitor.state import CheckState
+from monitor.state import StateMachine
 from monitor.tickets.calendar import WorkCalendar
-from monitor.vocab import Status
 
-STATE_CODE = {CheckState.UNKNOWN: 0, CheckState.UP: 1, CheckState.WARNING: 2,
-              CheckState.DOWN: 3}
 # Raw counters and bookkeeping values: their rates are exported, not them.
 SKIP_VALUES = {"sampled_at", "if_in_octets", "if_out_octets", "if_in_errors",
                "if_in_discards", "if_out_errors", "packets_sent", "packets_received"}
@@ -84,6 +83,9 @@ class View:
     http: Sequence[Stats] = ()  # the HTTP listeners
     accept_errors: int = 0
     zone: tzinfo = dt.UTC
+    # each device's status from its checks (`CheckSeries.device_statuses`, taken on the
+    # event loop before each rendering)
+    device_statuses: Mapping[str, str] = field(default_factory=dict)
 
 
 class DaemonCollector(Collector):
@@ -94,57 +96,12 @@ class DaemonCollector(Collector):
 
     def collect(self) -> Iterator[Any]:
         """Every family, from the state right now."""
-        yield from self._checks()
         yield from self._devices_and_sites()
         yield from self._tickets()
         yield from self._alerts()
         yield from self._daemon()
         yield from self._calendar()
         yield from self._health()
-
-    def _checks(self) -> Iterator[Any]:
-        monitor, inventory = self.view.monitor, self.view.inventory()
-        labels = ["site", "device", "kind", "check", "probe"]
-        success = GaugeMetricFamily("probe_success", "Whether the last run of the check "
-                                    "succeeded (ok or warning)", labels=labels)
-        duration = GaugeMetricFamily("probe_duration_seconds", "How long the last run took",
-                                     labels=labels)
-        state = GaugeMetricFamily("sv_check_state", "The check's state: 0 unknown, 1 up, "
-                                  "2 warning, 3 down", labels=labels)
-        flapping = GaugeMetricFamily("sv_check_flapping", "1 while the check flaps",
-                                     labels=labels)
-        values: dict[str, GaugeMetricFamily] = {}
-        if monitor is None or inventory is None:
-            yield from (success, duration, state, flapping)
-            return
-        # list(): one atomic copy, as this runs in a thread while the loop reloads
-        for key, job in list(monitor.jobs.items()):
-            device = inventory.devices.get(key.device_id)
-            machine = monitor.machines.get(key)
-            if device is None or machine is None:
-                continue
-            base = [job.site_id, key.device_id, device.kind.value, key.check, job.check.kind]
-            state.add_metric(base, STATE_CODE[machine.state])
-            flapping.add_metric(base, int(machine.flapping))
-            last = machine.last_result
-            if last is None:
-                continue
-            success.add_metric(base, int(last.status in (Status.OK, Status.WARNING)))
-            if last.latency_s is not None:
-                duration.add_metric(base, last.latency_s)
-            for name, value in last.values.items():
-                if not isinstance(value, int | float) or value is None:
-                    continue
-                stem, _, item = name.partition("[")
-                if stem in SKIP_VALUES:
-                    continue
-                metric, factor = value_metric(stem)
-                family = values.get(metric)
-                if family is None:
-                    family = values[metric] = GaugeMetricFamily(
-                        metric, f"The check's last value of {stem}", labels=[*labels, "item"])
-                family.add_metric([*base, item.rstrip("]")], float(value) * factor)
-        yield from (success, duration, state, flapping, *values.values())
 
     def _device_levels(self) -> dict[str, int]:
         levels: dict[str, int] = {}
@@ -154,12 +111,19 @@ class DaemonCollector(Collector):
                     levels[member] = min(levels.get(member, 9), int(t["level"]))
         return levels
 
+    def device_text(self) -> bytes:
+        """sv_device_up and sv_device_fault_level (a line per device: written directly,
+        as prometheus-client's objects cost ~10 µs a series)."""
+        inventory = self.view.inventory()
+        if inventory is None:
+            return series.device_text([])
+        statuses, levels = self.view.device_statuses, self._device_levels()
+        return series.device_text([
+            series.DeviceRow(d.site, d.id, d.kind.value, statuses.get(d.id) != "down",
+                             levels.get(d.id, 0)) for d in inventory.devices.values()])
+
     def _devices_and_sites(self) -> Iterator[Any]:
         monitor, inventory = self.view.monitor, self.view.inventory()
-        up = GaugeMetricFamily("sv_device_up", "1 unless a check of the device is down",
-                               labels=["site", "device", "kind"])
-        level = GaugeMetricFamily("sv_device_fault_level", "The device's most severe open "
-                                  "fault level, 1-4 (0: none)", labels=["site", "device", "kind"])
         by_state = GaugeMetricFamily("sv_site_devices", "Devices by state",
                                      labels=["site", "state"])
         worst = GaugeMetricFamily("sv_site_worst_fault_level", "The site's most severe open "
@@ -168,23 +132,13 @@ class DaemonCollector(Collector):
         open_by_level = GaugeMetricFamily("sv_site_open_tickets", "Open tickets by level",
                                           labels=["site", "level"])
         if monitor is None or inventory is None:
-            yield from (up, level, by_state, worst, info, open_by_level)
+            yield from (by_state, worst, info, open_by_level)
             return
-        states: dict[str, set[CheckState]] = defaultdict(set)
-        for key, machine in list(monitor.machines.items()):
-            states[key.device_id].add(machine.state)
-        levels = self._device_levels()
+        statuses = self.view.device_statuses
         counts: dict[str, dict[str, int]] = {s: {"up": 0, "degraded": 0, "down": 0,
                                                  "unknown": 0} for s in inventory.sites}
         for device in inventory.devices.values():
-            seen = states.get(device.id, set())
-            status = ("down" if CheckState.DOWN in seen else "degraded"
-                      if CheckState.WARNING in seen else "up" if CheckState.UP in seen
-                      else "unknown")
-            counts[device.site][status] += 1
-            labels = [device.site, device.id, device.kind.value]
-            up.add_metric(labels, int(status != "down"))
-            level.add_metric(labels, levels.get(device.id, 0))
+            counts[device.site][statuses.get(device.id, "unknown")] += 1
         for site_id, site in inventory.sites.items():
             for status, n in counts[site_id].items():
                 by_state.add_metric([site_id, status], n)
@@ -194,7 +148,7 @@ class DaemonCollector(Collector):
             worst.add_metric([site_id], min(site_levels, default=0))
             for lv in (1, 2, 3, 4):
                 open_by_level.add_metric([site_id, str(lv)], site_levels.count(lv))
-        yield from (up, level, by_state, worst, info, open_by_level)
+        yield from (by_state, worst, info, open_by_level)
 
     def _tickets(self) -> Iterator[Any]:
         left = GaugeMetricFamily("sv_ticket_sla_seconds_left", "Seconds left on an open "
@@ -346,30 +300,28 @@ class DaemonCollector(Collector):
         yield from (up, errors)
 
 
-def _render(registry: CollectorRegistry) -> bytes:
-    # The rendering makes ~5 objects a series and no cycles: reference counting frees
-    # them all.  Left on, the cyclic collector would see them pile up and run full
-    # collections of the whole heap, ~100 ms each, a dozen per scrape of a large estate,
-    # stopping every thread (bench/metrics.py measured it).
-    gc.disable()
-    try:
-        return generate_latest(registry)
-    finally:
-        gc.enable()
+def _render(registry: CollectorRegistry, checks: Snapshot | None,
+            extra: Callable[[], bytes] | None) -> bytes:
+    kept = series.text(checks) if checks is not None else b""
+    return kept + (extra() if extra is not None else b"") + generate_latest(registry)
 
 
 class Exposition:
     """The text a scrape gets, rendered off the event loop.
 
-    prometheus-client's exposition costs ~15 µs a series, which for a large estate is
-    seconds (bench/metrics.py); on the event loop that would stall every check and
-    inflate the latencies they measure.  So the collector runs in a worker thread (it
-    reads the state through atomic copies), concurrent scrapes share one rendering,
-    and a rendering younger than `max_age_s` is served again.
+    The per-check series (most of a large estate's) come rendered from `checks`
+    (`exporters.series`: formatted as results arrive); prometheus-client renders the
+    rest -- devices, sites, tickets, the daemon -- in a worker thread, with the
+    joining of the kept text.  Concurrent scrapes share one rendering, and a
+    rendering younger than `max_age_s` is served again.
     """
 
-    def __init__(self, registry: CollectorRegistry, max_age_s: float = 1.0) -> None:
+    def __init__(self, registry: CollectorRegistry, max_age_s: float = 1.0,
+                 checks: series.CheckSeries | None = None,
+                 extra: Callable[[], bytes] | None = None) -> None:
         self.registry = registry
+        self.checks = checks
+        self.extra = extra  # more text written directly, in the worker thread
         self.max_age_s = max_age_s
         self._lock = asyncio.Lock()
         self._body = b""
@@ -383,7 +335,9 @@ class Exposition:
         async with self._lock:
             if time.monotonic() - self._at >= self.max_age_s:
                 await prepare()
-                self._body = await asyncio.to_thread(_render, self.registry)
+                kept = self.checks.snapshot() if self.checks is not None else None
+                self._body = await asyncio.to_thread(_render, self.registry, kept,
+                                                     self.extra)
                 self._gzipped = None
                 self._at = time.monotonic()
             if not gzipped:
@@ -391,3 +345,15 @@ class Exposition:
             if self._gzipped is None:
                 self._gzipped = await asyncio.to_thread(gzip.compress, self._body, 1)
             return self._gzipped
+
+
+def check_series() -> series.CheckSeries:
+    """The per-check series cache, with this module's value names and skips."""
+    return series.CheckSeries(value_metric, SKIP_VALUES)
+
+
+def feed(checks: series.CheckSeries) -> Callable[[CheckKey, CheckJob, StateMachine], None]:
+    """The core's result hook that keeps `checks` current."""
+    def hook(key: CheckKey, job: CheckJob, machine: StateMachine) -> None:
+        checks.update(key, job.site_id, job.target.device_kind, job.check.kind, machine)
+    return hook

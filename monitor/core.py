@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,9 @@ class CheckJob:
     site_id: str
 
 
+ResultHook = Callable[[CheckKey, "CheckJob", StateMachine], None]
+
+
 def job_specs(inventory: Inventory, interval_factor: float = 1.0) -> list[JobSpec]:
     """One scheduler job per configured check (intervals scaled during a major event)."""
     return [_spec(device, check, interval_factor) for device, check in inventory.checks()]
@@ -88,6 +91,10 @@ class Monitor:
         self._dirty: set[CheckKey] = set()
         self._unsaved: list[CheckEvent] = []
         self._learning: dict[CheckKey, Mapping[str, Any]] = {}  # what each run was given
+        # Called with each check whose state or last result changed (a reader's cache:
+        # the exporters' rendered series); a hook that raises is logged, never fatal.
+        self.result_hooks: list[ResultHook] = []
+        self._hook_failing = False
         self.threshold_factor = 1.0  # < 1 during a major event
         self.interval_factor = 1.0  # < 1 during a major event
         self.inventory: Inventory | None = None  # the one applied
@@ -133,6 +140,7 @@ class Monitor:
                     last = machine.last_result
                     if c.kind == "snmp_topology" and last and last.status is Status.OK:
                         self.topology.saw(key.device_id, last.values)  # as it was learned
+                self._tell(key, job, machine)
             machine.fail_after, machine.recover_after = c.fail_after, c.recover_after
             machine.flap_window_s, machine.flap_changes = c.flap_window_s, c.flap_changes
         for key in removed:
@@ -147,6 +155,21 @@ class Monitor:
         if gone and self.store is not None:
             await self.store.forget(gone)
         return summary
+
+    def _tell(self, key: CheckKey, job: CheckJob, machine: StateMachine) -> None:
+        failed = False
+        for hook in self.result_hooks:
+            try:
+                hook(key, job, machine)
+            except Exception as exc:
+                failed = True
+                self.health.failed("result_hooks", exc)
+                log.exception("a result hook failed", extra={"fields": {
+                    "device": key.device_id, "check": key.check}})
+        if failed != self._hook_failing:
+            self._hook_failing = failed
+            if not failed:
+                self.health.ok("result_hooks")
 
     async def follow_major_events(self) -> None:
         """Shorten intervals and tighten thresholds while a major event is on (one
@@ -249,6 +272,7 @@ class Monitor:
         if result.learned is not None and self._learning.pop(key, None) is machine.learned:
             machine.learned = result.learned
         self._dirty.add(key)
+        self._tell(key, job, machine)
         if job.check.kind == "snmp_topology" and result.status is Status.OK:
             self.topology.saw(key.device_id, result.values)
         events: list[CheckEvent] = []

@@ -43,7 +43,7 @@ from alerts.roster import Roster, RosterError, load_roster
 from alerts.sender import Sender
 from alerts.setup import build_channels
 from alerts.web import routes as ack_routes
-from exporters.metrics import DaemonCollector, Exposition, View
+from exporters.metrics import DaemonCollector, Exposition, View, check_series, feed
 from monitor import systemd
 from monitor.core import Monitor
 from monitor.events import EventBus
@@ -82,12 +82,15 @@ class Daemon:
         self.mqtt: MqttBridge | None = None
         self.metrics_view = View(inventory=lambda: self.inventory, version=_version())
         self.registry = CollectorRegistry()
-        self.registry.register(DaemonCollector(self.metrics_view))
+        collector = DaemonCollector(self.metrics_view)
+        self.registry.register(collector)
         # The usual process_*, python_info and python_gc_* series, as every exporter has.
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
-        self.exposition = Exposition(self.registry)
+        self.checks = check_series()  # the per-check series, rendered as results come
+        self.exposition = Exposition(self.registry, checks=self.checks,
+                                     extra=collector.device_text)
         self.health = Health(grace_s=settings.health_grace)
         self.metrics_view.health = self.health
         self.metrics_view.calendar = settings.sla.calendar
@@ -170,6 +173,9 @@ class Daemon:
     async def _metrics_view(self, tickets: TicketStore) -> None:
         """Fill what the collector reads that lives in the store or the sender."""
         view = self.metrics_view
+        if self.monitor is not None:
+            self.checks.keep_only(self.monitor.jobs)
+        view.device_statuses = self.checks.device_statuses()
         view.reloads = {"ok": self.reloads, "failed": self.reload_failures}
         view.engine_errors = self.engine.errors_total if self.engine else 0
         if self.mqtt is not None:
@@ -358,6 +364,7 @@ class Daemon:
                                kind_limits=self.settings.kind_concurrency,
                                health=self.health, watch_events=True)
         self.metrics_view.monitor = self.monitor
+        self.monitor.result_hooks.append(feed(self.checks))
         tasks: list[asyncio.Task[None]] = []
         loop = asyncio.get_running_loop()
         tickets = TicketStore(self.store, self.settings.sla, self.settings.reopen_window)
