@@ -37,6 +37,7 @@ from monitor.httpd import Stats
 from monitor.inventory import Inventory
 from monitor.state import StateMachine
 from monitor.tickets.calendar import WorkCalendar
+from monitor.tickets.sla import clocks_paused, running_clocks
 
 # Raw counters and bookkeeping values: their rates are exported, not them.
 SKIP_VALUES = {"sampled_at", "if_in_octets", "if_out_octets", "if_in_errors",
@@ -45,9 +46,6 @@ SKIP_VALUES = {"sampled_at", "if_in_octets", "if_out_octets", "if_in_errors",
 # insists on bytes; the dashboards multiply by 8 again to show bit rates).
 SUFFIXES = (("_s", "_seconds", 1.0), ("_bps", "_bytes_per_second", 1 / 8),
             ("_c", "_celsius", 1.0), ("_rate", "_per_second", 1.0))
-CLOCKS = ("acknowledge", "solution", "onsite", "repair")
-DONE = {"acknowledge": "acknowledged_at", "solution": "solution_at", "onsite": "onsite_at",
-        "repair": "resolved_at"}
 
 
 @functools.cache
@@ -157,14 +155,12 @@ class DaemonCollector(Collector):
         now = dt.datetime.now(dt.UTC)
         for t in self.view.tickets:
             deadlines = t["deadlines"] or {}
-            pauses = deadlines.get("paused", [])
-            if pauses and pauses[-1][1] is None:
+            if clocks_paused(deadlines):
                 continue  # paused: no clock runs
-            for clock in CLOCKS:
-                if clock in deadlines and t.get(DONE[clock]) is None:
-                    due = dt.datetime.fromisoformat(deadlines[clock])
-                    left.add_metric([t["number"], t["site_id"], str(t["level"]), clock],
-                                    (due - now).total_seconds())
+            for clock in running_clocks(t):
+                due = dt.datetime.fromisoformat(deadlines[clock])
+                left.add_metric([t["number"], t["site_id"], str(t["level"]), clock],
+                                (due - now).total_seconds())
         breaches = CounterMetricFamily("sv_sla_breaches", "SLA clocks that ran out",
                                        labels=["level", "clock"])
         for (lv, clock), n in sorted(self.view.breaches.items()):

@@ -18,15 +18,17 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from monitor.tickets.sla import DONE_STAMP
+
 Outcome = Literal["met", "breached", "open", "n/a"]
 OUTCOMES: tuple[Outcome, ...] = ("met", "breached", "open", "n/a")
 
-CLAUSES = {
-    "acknowledge": ("响应", "acknowledge", "acknowledged_at"),
-    "solution": ("2小时内提出解决方案 (1.4.1)", "solution within 2 h (1.4.1)", "solution_at"),
+CLAUSES = {  # each SLA clock's contract clause, in Chinese and English
+    "acknowledge": ("响应", "acknowledge"),
+    "solution": ("2小时内提出解决方案 (1.4.1)", "solution within 2 h (1.4.1)"),
     "onsite": ("到达现场：青岛1小时、省内24小时 (1.4.6)",
-               "on site: 1 h Qingdao, 24 h elsewhere (1.4.6)", "onsite_at"),
-    "repair": ("5个工作日内修复 (1.4.5)", "repair within 5 working days (1.4.5)", "resolved_at"),
+               "on site: 1 h Qingdao, 24 h elsewhere (1.4.6)"),
+    "repair": ("5个工作日内修复 (1.4.5)", "repair within 5 working days (1.4.5)"),
 }
 
 
@@ -36,7 +38,7 @@ def outcome(clause: str, ticket: Mapping[str, Any], now: dt.datetime) -> Outcome
     if clause not in deadlines:
         return None
     due = dt.datetime.fromisoformat(deadlines[clause])
-    stamp = ticket[CLAUSES[clause][2]]
+    stamp = ticket[DONE_STAMP[clause]]
     if stamp is not None:
         return "met" if stamp <= due else "breached"
     resolved = ticket["resolved_at"]

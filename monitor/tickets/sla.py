@@ -20,8 +20,9 @@ the customer); a pause moves every open deadline by its length.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
@@ -32,6 +33,22 @@ from monitor.tickets.calendar import WARN_DAYS, WorkCalendar
 from monitor.vocab import Duration
 
 CLOCKS = ("acknowledge", "solution", "onsite", "repair")
+# The one table of clocks: each clock and the ticket's stamp that stops it (tickets,
+# metrics, the ticket text and the report read it here).
+DONE_STAMP = {"acknowledge": "acknowledged_at", "solution": "solution_at",
+              "onsite": "onsite_at", "repair": "resolved_at"}
+
+
+def clocks_paused(deadlines: Mapping[str, Any]) -> bool:
+    """Whether a ticket's clocks stand still now (an open pause)."""
+    pauses = deadlines.get("paused", [])
+    return bool(pauses) and pauses[-1][1] is None
+
+
+def running_clocks(ticket: Mapping[str, Any]) -> list[str]:
+    """The clocks of a ticket (a row) that have a deadline and are not done yet."""
+    deadlines = ticket["deadlines"] or {}
+    return [c for c in CLOCKS if c in deadlines and ticket.get(DONE_STAMP[c]) is None]
 MINUTE, HOUR = 60.0, 3600.0
 
 

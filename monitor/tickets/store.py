@@ -26,7 +26,7 @@ from monitor.events import EventBus, TicketEvent
 from monitor.faults.levels import FaultLevel
 from monitor.store.store import Store
 from monitor.store.tables import TicketAuditRow, TicketRow
-from monitor.tickets.sla import CLOCKS, SlaPolicy
+from monitor.tickets.sla import CLOCKS, DONE_STAMP, SlaPolicy, clocks_paused, running_clocks
 
 ACTIVE = ("open", "acknowledged", "onsite")
 STATES = (*ACTIVE, "resolved", "closed")
@@ -208,10 +208,8 @@ class TicketStore:
         """A raised ticket's deadlines: each clock still running is due by the sooner of
         its old deadline and the new level's, counted from now."""
         deadlines = dict(row["deadlines"])
-        done = {"acknowledge": row["acknowledged_at"], "solution": row["solution_at"],
-                "onsite": row["onsite_at"], "repair": row["resolved_at"]}
         for clock, due in self.policy.deadlines(fault.level, fault.region, now).items():
-            if done.get(clock) is None and (clock not in deadlines
+            if row[DONE_STAMP[clock]] is None and (clock not in deadlines
                                             or due < _when(deadlines[clock])):
                 deadlines[clock] = _iso(due)
         return deadlines
@@ -387,14 +385,11 @@ class TicketStore:
                                        )).mappings().all()
             for row in rows:
                 deadlines = dict(row["deadlines"])
-                pauses = deadlines.get("paused", [])
-                if pauses and pauses[-1][1] is None:
+                if clocks_paused(deadlines):
                     continue  # paused: no clock runs
                 breached = list(deadlines.get("breached", []))
-                done = {"acknowledge": row["acknowledged_at"], "solution": row["solution_at"],
-                        "onsite": row["onsite_at"], "repair": row["resolved_at"]}
-                new = [c for c in CLOCKS if c in deadlines and c not in breached
-                       and done[c] is None and _when(deadlines[c]) <= now]
+                new = [c for c in running_clocks(dict(row)) if c not in breached
+                       and _when(deadlines[c]) <= now]
                 if not new:
                     continue
                 await conn.execute(update(TicketRow).where(TicketRow.id == row["id"]).values(

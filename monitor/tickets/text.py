@@ -7,6 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor.faults.levels import FaultLevel
+from monitor.tickets.sla import DONE_STAMP
 from monitor.tickets.store import Ticket
 
 WORDS: dict[str, dict[str, Any]] = {
@@ -44,8 +45,6 @@ WORDS: dict[str, dict[str, Any]] = {
         "breached": "BREACHED", "none": "none", "paused": "paused",
     },
 }
-DONE = {"acknowledge": "acknowledged_at", "solution": "solution_at", "onsite": "onsite_at",
-        "repair": "resolved_at"}
 
 
 def local(value: dt.datetime | str | None, zone: ZoneInfo) -> str:
@@ -65,8 +64,8 @@ def level_text(level: int, language: str) -> str:
 def next_deadline(ticket: Ticket, language: str, zone: ZoneInfo) -> str:
     """The earliest clock still running, and whether it has run out."""
     words = WORDS[language]
-    running = [(dt.datetime.fromisoformat(ticket.deadlines[c]), c) for c in DONE
-               if c in ticket.deadlines and ticket.row.get(DONE[c]) is None]
+    running = [(dt.datetime.fromisoformat(ticket.deadlines[c]), c) for c in DONE_STAMP
+               if c in ticket.deadlines and ticket.row.get(DONE_STAMP[c]) is None]
     if ticket.state not in ("open", "acknowledged", "onsite") or not running:
         return ""
     when, clock = min(running)
@@ -113,7 +112,7 @@ def card(ticket: Ticket, language: str, zone: ZoneInfo) -> str:
         lines.append(f"{f[key]}: {ticket.row.get(key) or ''}")
     lines.append(f"{f['deadlines']}:")
     breached = ticket.deadlines.get("breached", [])
-    for clock in DONE:
+    for clock in DONE_STAMP:
         if clock in ticket.deadlines:
             mark = f" {words['breached']}" if clock in breached else ""
             lines.append(f"  {words['clocks'][clock]}: {local(ticket.deadlines[clock], zone)}"
