@@ -34,6 +34,7 @@ from alerts.outbox import Item, Outbox
 from alerts.roster import Roster
 from monitor import crashpoints
 from monitor.events import Subscription, TicketEvent
+from monitor.faults.levels import FaultLevel
 from monitor.faults.maintenance import MajorEvent
 from monitor.health import Health, attempt
 from monitor.tickets.sla import SlaPolicy
@@ -207,7 +208,7 @@ class Notifier:
         items: list[Item] = []
         for ticket in await self.tickets.tickets(("open",)):
             duty = self.roster.duty(now, self.major_events(), ticket.region)
-            ack_s = self.policy.acknowledge.get(ticket.level, 3600.0)
+            ack_s = self.policy.acknowledge.get(FaultLevel(ticket.level), 3600.0)
             waited = (now - ticket.opened_at).total_seconds()
             # One step per acknowledge time past the acknowledge deadline's start: the
             # opening, or the raise that tightened it, moved by any pause.

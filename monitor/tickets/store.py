@@ -14,7 +14,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -103,18 +103,51 @@ class Outcome:
     number: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Ticket:
-    """A ticket as read back, with its audit trail."""
+    """A ticket as read back: the columns of `TicketRow` (a test keeps them equal),
+    typed, with its audit trail."""
 
-    row: dict[str, Any]
+    id: int
+    number: str
+    fault_key: str
+    level: int
+    state: str
+    site_id: str
+    device_id: str | None
+    title: str
+    description: str
+    members: list[str]
+    region: str
+    suppressed: bool
+    opened_at: dt.datetime
+    acknowledged_at: dt.datetime | None
+    solution_at: dt.datetime | None
+    onsite_at: dt.datetime | None
+    resolved_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    engineer: str | None
+    actions_taken: str
+    parts_replaced: str
+    customer_confirmation: str | None
+    deadlines: dict[str, Any]
+    reopened: int
+    updated_at: dt.datetime
     audit: list[dict[str, Any]] = field(default_factory=list)
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.row[name]
-        except KeyError as exc:
-            raise AttributeError(name) from exc
+    @classmethod
+    def from_row(cls, row: Any, audit: Iterable[Any] = ()) -> Ticket:
+        """From a `TicketRow` mapping (and its audit rows)."""
+        return cls(**{name: row[name] for name in TICKET_COLUMNS},
+                   audit=[dict(a) for a in audit])
+
+    @property
+    def row(self) -> dict[str, Any]:
+        """The columns as a mapping (for the readers that list every field)."""
+        return {name: getattr(self, name) for name in TICKET_COLUMNS}
+
+
+TICKET_COLUMNS = tuple(c.name for c in TicketRow.__table__.columns)
 
 
 def _iso(value: dt.datetime) -> str:
@@ -335,11 +368,11 @@ class TicketStore:
             if row is None:
                 return None
             if not audit:
-                return Ticket(dict(row))
+                return Ticket.from_row(row)
             trail = (await conn.execute(select(TicketAuditRow).where(
                 TicketAuditRow.ticket_id == row["id"]).order_by(TicketAuditRow.id))
             ).mappings().all()
-            return Ticket(dict(row), [dict(a) for a in trail])
+            return Ticket.from_row(row, trail)
 
     async def tickets(self, states: tuple[str, ...] | None = None,
                    since: dt.datetime | None = None) -> list[Ticket]:
@@ -350,7 +383,7 @@ class TicketStore:
         if since is not None:
             query = query.where(TicketRow.opened_at >= since)
         async with self.store.engine.connect() as conn:
-            return [Ticket(dict(r)) for r in (await conn.execute(query)).mappings()]
+            return [Ticket.from_row(r) for r in (await conn.execute(query)).mappings()]
 
     # -- SLA --
 

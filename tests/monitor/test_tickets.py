@@ -115,3 +115,15 @@ async def test_breaches_are_announced_with_their_clock(tmp_path: Path) -> None:
     assert "acknowledge" in clocks and "repair" in clocks
     assert counts == {(3, clock): 1 for clock in clocks}
     await store.close()
+
+
+def test_a_ticket_has_every_column_typed() -> None:
+    """`Ticket` names the columns of `TicketRow` (it read them through `__getattr__`
+    over a dict, so a renamed column failed only where it was used)."""
+    import dataclasses
+
+    from monitor.store.tables import TicketRow
+    from monitor.tickets.store import TICKET_COLUMNS, Ticket
+    fields = [f.name for f in dataclasses.fields(Ticket) if f.name != "audit"]
+    assert fields == [c.name for c in TicketRow.__table__.columns] == list(TICKET_COLUMNS)
+    assert not hasattr(Ticket, "__getattr__") or "__getattr__" not in Ticket.__dict__
