@@ -8,7 +8,7 @@ exposition in a worker thread), the size of the exposition and its number of
 series, and the scheduler's lag while scrapes run every second next to 2,000
 check runs/s (the first, on the event loop itself, for comparison).
 
-Run:  .venv/bin/python bench/metrics.py [--checks 20000] [--seconds 15]
+Run:  .venv/bin/python bench/metrics.py [--checks 20000] [--seconds 15] [--every 1]
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def tickets(n: int) -> list[dict[str, object]]:
              "resolved_at": None} for i in range(n)]
 
 
-async def run(n_checks: int, seconds: float) -> None:
+async def run(n_checks: int, seconds: float, every: float) -> None:
     monitor = Monitor(None, EventBus(), SharedClients(), max_in_flight=10_000,
                       kind_limits={"noop": 10_000})
     estate = inventory(n_checks, 10.0)
@@ -75,7 +75,7 @@ async def run(n_checks: int, seconds: float) -> None:
     async def nothing() -> None:
         return None
 
-    async def scrape_every_second(scrape: Callable[[], Awaitable[bytes]],
+    async def scrape_every(scrape: Callable[[], Awaitable[bytes]],
                                   seconds: float) -> tuple[list[float], bytes, float, float]:
         stats = monitor.scheduler.stats
         stats.lag_s.clear()
@@ -85,7 +85,7 @@ async def run(n_checks: int, seconds: float) -> None:
             start = time.perf_counter()
             body = await scrape()
             times.append(time.perf_counter() - start)
-            await asyncio.sleep(max(0.0, 1.0 - times[-1]))
+            await asyncio.sleep(max(0.0, every - times[-1]))
         cpu = (cpu_s() - cpu0) / (time.monotonic() - t0)
         return sorted(times), body, (stats.lag_quantile(0.99) or 0) * 1000, cpu
 
@@ -100,9 +100,9 @@ async def run(n_checks: int, seconds: float) -> None:
 
     exposition = Exposition(registry_, max_age_s=0.0, checks=checks,
                             extra=collector.device_text)
-    _, _, quiet, quiet_cpu = await scrape_every_second(nothing, seconds)
-    loop_times, _, loop_lag, _ = await scrape_every_second(on_loop, seconds)
-    times, body, lag, cpu = await scrape_every_second(
+    _, _, quiet, quiet_cpu = await scrape_every(nothing, seconds)
+    loop_times, _, loop_lag, _ = await scrape_every(on_loop, seconds)
+    times, body, lag, cpu = await scrape_every(
         partial(exposition.render, prepare), seconds)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
@@ -125,7 +125,7 @@ async def run(n_checks: int, seconds: float) -> None:
           f"traced memory {peak / 1e6:.0f} MB (the body included); on the event loop: median "
           f"{statistics.median(loop_times) * 1000:.0f} ms")
     print(f"scheduler lag p99 at {n_checks / 10:,.0f} runs/s: {quiet:.1f} ms without scrapes "
-          f"(CPU {quiet_cpu * 100:.0f}% of a core); with a scrape every second: "
+          f"(CPU {quiet_cpu * 100:.0f}% of a core); with a scrape every {every:g} s: "
           f"{lag:.1f} ms (CPU {cpu * 100:.0f}%), and {loop_lag:.0f} ms were it rendered on "
           f"the event loop; RSS {rss_mb():.0f} MB")
 
@@ -134,12 +134,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checks", type=int, default=20_000)
     p.add_argument("--seconds", type=float, default=15.0, help="per measurement")
+    p.add_argument("--every", type=float, default=1.0, help="seconds between scrapes")
     args = p.parse_args()
     registry.PROBES = {**registry.PROBES,  # type: ignore[misc]
                        "noop": ProbeKind("noop", NoopParams, valued, "returns values")}
     import monitor.core
     monitor.core.PROBES = registry.PROBES  # type: ignore[misc]
-    asyncio.run(run(args.checks, args.seconds))
+    asyncio.run(run(args.checks, args.seconds, args.every))
 
 
 if __name__ == "__main__":
