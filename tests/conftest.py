@@ -10,7 +10,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,7 @@ import pytest
 from probes.clients import SharedClients
 
 if TYPE_CHECKING:
+    from demo.peers.onvif_device import Device as OnvifDevice
     from tests.rtsp_peer import RtspServer
     from tests.snmp_agents import Snmpd, Snmpsim
 
@@ -191,3 +192,24 @@ def rtsp_auth_server() -> Iterator[RtspServer]:
     server = RtspServer(("admin", "s3cret"))
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def emulate() -> AsyncIterator[Callable[[OnvifDevice], Awaitable[int]]]:
+    """Serve ONVIF device emulators (demo/peers/onvif_device.py) on loopback: call it
+    with a `Device`, get its port; all stopped after the test."""
+    from aiohttp import web
+
+    from demo.peers.onvif_device import onvif_app
+    runners: list[web.AppRunner] = []
+
+    async def start(device: OnvifDevice) -> int:
+        runner = web.AppRunner(onvif_app(device), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        runners.append(runner)
+        return int(runner.addresses[0][1])
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()

@@ -5,15 +5,14 @@ immediate re-checks -- which confirm; the event alone opens nothing."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from demo.peers.onvif_device import Device, onvif_app
+from demo.peers.onvif_device import Device
 from monitor.core import Monitor
 from monitor.events import CheckKey, DeviceEvent, EventBus, StateChanged
 from monitor.inventory.models import CheckConfig, DeviceKind, Inventory, Site, SiteRole
@@ -28,20 +27,6 @@ from probes.tcp import TcpParams
 pytestmark = pytest.mark.peers
 
 
-@pytest.fixture
-async def emulate() -> AsyncIterator[Callable[[Device], Awaitable[int]]]:
-    runners: list[web.AppRunner] = []
-
-    async def start(device: Device) -> int:
-        runner = web.AppRunner(onvif_app(device), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        runners.append(runner)
-        return int(runner.addresses[0][1])
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
 
 
 def _inventory(port: int, events: bool = True, password: str = "onvif-pass") -> Inventory:

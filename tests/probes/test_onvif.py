@@ -7,14 +7,12 @@ import asyncio
 import datetime as dt
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from demo.peers.onvif_device import Device, onvif_app
+from demo.peers.onvif_device import Device
 from monitor.vocab import Status
 from probes import onvif
 from probes.base import Credentials, ProbeContext, Target
@@ -27,20 +25,6 @@ pytestmark = pytest.mark.peers
 CREDS = Credentials("admin", "onvif-pass")
 
 
-@pytest.fixture
-async def emulate() -> AsyncIterator[Callable[[Device], Awaitable[int]]]:
-    runners: list[web.AppRunner] = []
-
-    async def start(device: Device) -> int:
-        runner = web.AppRunner(onvif_app(device), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        runners.append(runner)
-        return int(runner.addresses[0][1])
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
 
 
 async def check(clients: SharedClients, port: int, kind: Any = onvif.PROBE,
