@@ -162,10 +162,11 @@ class Monitor:
             try:
                 hook(key, job, machine)
             except Exception as exc:
+                if not failed and not self._hook_failing:  # (once per outage, not per result)
+                    log.exception("a result hook failed", extra={"fields": {
+                        "device": key.device_id, "check": key.check}})
                 failed = True
                 self.health.failed("result_hooks", exc)
-                log.exception("a result hook failed", extra={"fields": {
-                    "device": key.device_id, "check": key.check}})
         if failed != self._hook_failing:
             self._hook_failing = failed
             if not failed:
