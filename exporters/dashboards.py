@@ -46,11 +46,43 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
+from monitor.vocab import Reason
+
 OUT = Path(__file__).parent / "grafana" / "dashboards"
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="sv-prometheus")
 LEVEL_COLOURS = {0: ("正常", "green"), 1: ("一级", "dark-red"), 2: ("二级", "red"),
                  3: ("三级", "orange"), 4: ("四级", "yellow")}
 CENTRAL = "proxy_server|auth_server|backup_server"
+# Every result reason (`monitor.vocab.Reason`) in the words the wall shows; a test keeps
+# the keys equal to the enumeration.
+REASON_TEXT: dict[Reason, str] = {
+    Reason.OK: "正常", Reason.UNREACHABLE: "不可达", Reason.REFUSED: "连接被拒绝",
+    Reason.TIMEOUT: "超时", Reason.AUTH_FAILED: "认证失败", Reason.DNS_FAILED: "域名解析失败",
+    Reason.PROTOCOL_ERROR: "协议错误", Reason.PROBE_CRASHED: "检查程序异常",
+    Reason.ICMP_NOT_PERMITTED: "无权发送ICMP",
+    Reason.MALFORMED_RESPONSE: "应答格式错误", Reason.AGENT_ERROR: "SNMP代理错误",
+    Reason.NO_SUCH_OBJECT: "无此对象", Reason.REBOOTED: "设备重启",
+    Reason.INVENTORY_DRIFT: "设备型号变化", Reason.PORT_DOWN: "接入端口中断",
+    Reason.UPLINK_DOWN: "上联端口中断", Reason.UPLINK_MISSING: "上联端口缺失",
+    Reason.SENSOR_FAILED: "传感器故障", Reason.NOT_FOUND: "无此视频流",
+    Reason.UNAVAILABLE: "服务器满载", Reason.MALFORMED_SDP: "SDP格式错误",
+    Reason.NO_VIDEO: "无视频轨", Reason.NO_FRAMES: "无视频帧", Reason.TOO_FEW_FRAMES: "视频帧过少",
+    Reason.STREAM_ERROR: "视频流错误", Reason.HTTP_ERROR: "服务器拒绝",
+    Reason.BLACK_SCREEN: "黑屏", Reason.SIGNAL_LOSS: "无信号", Reason.FROZEN: "画面冻结",
+    Reason.BLURRED: "图像模糊", Reason.TOO_DARK: "过暗", Reason.TOO_BRIGHT: "过亮",
+    Reason.COLOUR_CAST: "偏色", Reason.NOISE: "噪声", Reason.OCCLUDED: "遮挡",
+    Reason.NO_COLOUR: "白天黑白（红外未切换）", Reason.SOAP_FAULT: "ONVIF错误",
+    Reason.NO_PROFILE: "无媒体配置", Reason.CLOCK_SKEW_AUTH: "时钟偏差致认证失败",
+    Reason.CLOCK_DRIFT: "时钟偏差", Reason.PTZ_ERROR: "云台错误", Reason.PTZ_STUCK: "云台卡死",
+    Reason.PTZ_UNSUPPORTED: "不支持云台", Reason.PTZ_NOT_RETURNED: "云台未复位",
+    Reason.NOT_RECORDING: "未录像", Reason.RECORDING_UNSUPPORTED: "不支持录像查询",
+    Reason.AUTH_FAIL_OPEN: "接受错误密码", Reason.HTTP_STATUS: "HTTP状态异常",
+    Reason.BODY_MISMATCH: "应答内容不符", Reason.TLS_INVALID: "证书无效",
+    Reason.TLS_CERT_EXPIRING: "证书将过期", Reason.UNEXPECTED_REPLY: "应答不符",
+    Reason.NO_BACKUP: "无备份", Reason.BAD_BACKUP_STATUS: "备份状态不可读",
+    Reason.BACKUP_STALE: "备份过期", Reason.LOGIN_SLOW: "登录缓慢",
+    Reason.LOGIN_UNCLEAR: "登录结果不明",
+}
 
 
 def query(expr: str, legend: str = "", instant: bool = False) -> Dataquery:
@@ -74,6 +106,12 @@ def up_mapping() -> Mappings:
     """1/0 as 正常/故障 in green/red."""
     return [ValueMap(options={"1": ValueMappingResult(text="正常", color="green", index=0),
                               "0": ValueMappingResult(text="故障", color="red", index=1)})]
+
+
+def reason_mapping() -> Mappings:
+    """Each reason code as its words (`REASON_TEXT`); a threshold's code stays as it is."""
+    return [ValueMap(options={str(r): ValueMappingResult(text=t, index=i)
+                              for i, (r, t) in enumerate(REASON_TEXT.items())})]
 
 
 def columns(names: dict[str, str]) -> DataTransformerConfig:
@@ -182,11 +220,12 @@ def site() -> Dashboard:
             .with_transformation(columns({"device": "设备", "kind": "类型", "site": "站点",
                                           "Value": "故障级别"})))
         .with_panel(
-            table.Panel().title("检查状态（3=故障，2=告警）").span(12).height(8)
-            .with_target(query('sv_check_state{site="$site"} >= 2', instant=True)
+            table.Panel().title("异常检查及原因").span(12).height(8)
+            .with_target(query('sv_check_reason{site="$site"}', instant=True)
                          .format(PromQueryFormat.TABLE))
             .with_transformation(columns({"device": "设备", "check": "检查", "site": "站点",
-                                          "Value": "状态"})))
+                                          "reason": "原因"}))
+            .mappings(reason_mapping()))
         .with_panel(
             timeseries.Panel().title("接口流量").span(12).height(8).unit("bps")
             .with_target(query('8 * sv_probe_if_in_bytes_per_second{site="$site"}',

@@ -30,6 +30,8 @@ FIXED = {  # family → help, in the order they are written
     "probe_duration_seconds": "How long the last run took",
     "sv_check_state": "The check's state: 0 unknown, 1 up, 2 warning, 3 down",
     "sv_check_flapping": "1 while the check flaps",
+    "sv_check_reason": "1 for the reason of the check's last run when it was not ok "
+                       "(the README's list of reasons)",
 }
 
 
@@ -87,6 +89,9 @@ class CheckSeries:
         if last is not None:
             ok = last.status in (Status.OK, Status.WARNING)
             lines["probe_success"] = [f"probe_success{{{labels}}} {1.0 if ok else 0.0}\n"]
+            if last.status is not Status.OK:
+                lines["sv_check_reason"] = [f'sv_check_reason{{{labels},reason='
+                                            f'"{_escape(str(last.reason))}"}} 1.0\n']
             if last.latency_s is not None:
                 lines["probe_duration_seconds"] = [
                     f"probe_duration_seconds{{{labels}}} {_go(last.latency_s)}\n"]

@@ -56,8 +56,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     if settings is None:
         return EXIT_INVALID
-    from monitor.daemon import config_problems
-    problems = config_problems(settings, inv.regions)
+    from monitor.wiring import config_problems
+    problems = config_problems(settings, inv)
     for text in problems:
         print(text, file=sys.stderr)
     warning = settings.sla.coverage_warning(datetime.now(UTC))

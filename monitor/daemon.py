@@ -24,7 +24,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 
 from aiohttp import web
@@ -56,6 +56,7 @@ from monitor.settings import Settings
 from monitor.store.store import Store
 from monitor.tickets.calendar import HolidaysError
 from monitor.tickets.store import ACTIVE, TicketStore
+from monitor.wiring import config_problems, shrink_problem
 from probes.clients import SharedClients
 
 log = logging.getLogger("monitor.daemon")
@@ -150,7 +151,7 @@ class Daemon:
                       extra={"fields": {"problem": shrunk}})
             systemd.notify("READY=1", "STATUS=reload rejected: devices dropped (see log)")
             return False
-        if mismatches := config_problems(self.settings, inventory.regions):
+        if mismatches := config_problems(self.settings, inventory):
             self.reload_failures += 1
             self.metrics_view.last_reload_ok = False
             for mismatch in mismatches:
@@ -350,7 +351,7 @@ class Daemon:
         if empty := shrink_problem(self.settings, None, self.inventory):
             log.error("inventory invalid", extra={"fields": {"problem": empty}})
             return EX_CONFIG
-        if mismatches := config_problems(self.settings, self.inventory.regions):
+        if mismatches := config_problems(self.settings, self.inventory):
             for mismatch in mismatches:
                 log.error("configuration invalid", extra={"fields": {"problem": mismatch}})
             return EX_CONFIG
@@ -434,34 +435,6 @@ class Daemon:
             await self.store.close()
         log.info("stopped")
         return 0
-
-
-def shrink_problem(settings: Settings, old: Inventory | None, new: Inventory,
-                   force: bool = False) -> str | None:
-    """Why `new` must not replace `old`: no devices at all (unless the settings allow
-    it), or -- unless forced -- fewer than half of the devices before.  A truncated
-    file must not silently stop the monitoring of the province."""
-    if not new.devices and not settings.allow_empty_inventory:
-        return (f"{new.path}: no devices: refusing to monitor nothing (a truncated or "
-                "empty file?); set allow_empty_inventory = true if that is meant")
-    if old is not None and not force and len(new.devices) < len(old.devices) / 2:
-        gone = len(old.devices) - len(new.devices)
-        return (f"{new.path}: drops {gone} of {len(old.devices)} devices (more than half; "
-                "a truncated file?); to apply it anyway: systemctl kill -s USR1 sv-monitor")
-    return None
-
-
-def config_problems(settings: Settings, regions: Sequence[str]) -> list[str]:
-    """What does not fit between the settings, the roster and the inventory's regions."""
-    problems = settings.sla.unknown_regions(regions)
-    if settings.alerts.roster is not None:
-        try:
-            roster = load_roster(settings.alerts.roster)
-        except RosterError as exc:
-            problems.append(str(exc))
-        else:
-            problems += [f"{settings.alerts.roster}: {p}" for p in roster.unknown_regions(regions)]
-    return problems
 
 
 def _async(fn: Callable[[], None]) -> Callable[[], Awaitable[None]]:

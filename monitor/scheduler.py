@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.vocab import Status
+from probes.errors import ProbeError
 from probes.result import ProbeResult, Reason
 
 log = logging.getLogger(__name__)
@@ -238,6 +239,8 @@ class Scheduler:
             except TimeoutError:
                 self.stats.timeouts_total += 1
                 result = ProbeResult.timeout(spec.timeout_s)
+            except ProbeError as exc:  # what the probe saw, though it should have said so
+                result = exc.result()
             except Exception as exc:  # a probe bug must not take the scheduler down
                 self.stats.crashes_total += 1
                 log.exception("probe crashed: %s", spec.key)

@@ -66,3 +66,77 @@ class Status(StrEnum):
     def is_failure(self) -> bool:
         """True for the statuses that count towards DOWN."""
         return self in (Status.DOWN, Status.TIMEOUT, Status.ERROR)
+
+
+class Reason(StrEnum):
+    """Why a check ended as it did: the one list of the machine codes a result carries.
+
+    The probes return these (and no other string: a test reads their source), the fault
+    rules match them, the dashboards turn them into words and the README lists them (a
+    test keeps the list equal to this one).  A threshold that fires adds one form more:
+    ``<value>_high`` / ``<value>_low`` (e.g. ``storage_used_ratio_high``), or the code
+    the inventory's threshold names.
+    """
+
+    # -- any probe
+    OK = "ok"
+    UNREACHABLE = "unreachable"
+    REFUSED = "refused"
+    TIMEOUT = "timeout"
+    AUTH_FAILED = "auth_failed"
+    DNS_FAILED = "dns_failed"
+    PROTOCOL_ERROR = "protocol_error"
+    PROBE_CRASHED = "probe_crashed"
+    ICMP_NOT_PERMITTED = "icmp_not_permitted"
+    # -- SNMP
+    MALFORMED_RESPONSE = "malformed_response"
+    AGENT_ERROR = "agent_error"
+    NO_SUCH_OBJECT = "no_such_object"
+    REBOOTED = "rebooted"
+    INVENTORY_DRIFT = "inventory_drift"
+    PORT_DOWN = "port_down"
+    UPLINK_DOWN = "uplink_down"
+    UPLINK_MISSING = "uplink_missing"
+    SENSOR_FAILED = "sensor_failed"
+    # -- RTSP and the picture
+    NOT_FOUND = "not_found"
+    UNAVAILABLE = "unavailable"
+    MALFORMED_SDP = "malformed_sdp"
+    NO_VIDEO = "no_video"
+    NO_FRAMES = "no_frames"
+    TOO_FEW_FRAMES = "too_few_frames"
+    STREAM_ERROR = "stream_error"
+    HTTP_ERROR = "http_error"
+    BLACK_SCREEN = "black_screen"
+    SIGNAL_LOSS = "signal_loss"
+    FROZEN = "frozen"
+    BLURRED = "blurred"
+    TOO_DARK = "too_dark"
+    TOO_BRIGHT = "too_bright"
+    COLOUR_CAST = "colour_cast"
+    NOISE = "noise"
+    OCCLUDED = "occluded"
+    NO_COLOUR = "no_colour"
+    # -- ONVIF
+    SOAP_FAULT = "soap_fault"
+    NO_PROFILE = "no_profile"
+    CLOCK_SKEW_AUTH = "clock_skew_auth"
+    CLOCK_DRIFT = "clock_drift"
+    PTZ_ERROR = "ptz_error"
+    PTZ_STUCK = "ptz_stuck"
+    PTZ_UNSUPPORTED = "ptz_unsupported"
+    PTZ_NOT_RETURNED = "ptz_not_returned"
+    NOT_RECORDING = "not_recording"
+    RECORDING_UNSUPPORTED = "recording_unsupported"
+    # -- the central servers
+    AUTH_FAIL_OPEN = "auth_fail_open"
+    HTTP_STATUS = "http_status"
+    BODY_MISMATCH = "body_mismatch"
+    TLS_INVALID = "tls_invalid"
+    TLS_CERT_EXPIRING = "tls_cert_expiring"
+    UNEXPECTED_REPLY = "unexpected_reply"
+    NO_BACKUP = "no_backup"
+    BAD_BACKUP_STATUS = "bad_backup_status"
+    BACKUP_STALE = "backup_stale"
+    LOGIN_SLOW = "login_slow"
+    LOGIN_UNCLEAR = "login_unclear"

@@ -1,6 +1,6 @@
-"""The composition root's commands: what the CLI needs from the readers (the roster
-and signed links of `alerts`), wired here so that the rest of the core never imports
-them (`tests/test_layers.py`).  With `monitor.daemon`, the root.
+"""The composition root's commands and checks: what the CLI and the daemon need from
+the readers (the roster and signed links of `alerts`), wired here so that the rest of
+the core never imports them (`tests/test_layers.py`).  With `monitor.daemon`, the root.
 """
 
 from __future__ import annotations
@@ -9,12 +9,14 @@ import argparse
 import datetime as dt
 import sys
 
+from alerts.roster import RosterError, load_roster
 from monitor.cli import EXIT_INVALID, _settings
+from monitor.inventory import Inventory
+from monitor.settings import Settings
 
 
 def duty(args: argparse.Namespace) -> int:
     """Who is on duty (at a time), and who comes next."""
-    from alerts.roster import RosterError, load_roster
     from monitor.inventory import InventoryError, load_inventory
     settings = _settings(args)
     if settings.alerts.roster is None:
@@ -54,7 +56,6 @@ def ack_token(args: argparse.Namespace) -> int:
     from pydantic import TypeAdapter, ValidationError
 
     from alerts.links import make_person_token
-    from alerts.roster import RosterError, load_roster
     from monitor.inventory.secrets import SecretError
     from monitor.vocab import Duration
     settings = _settings(args)
@@ -79,3 +80,36 @@ def ack_token(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     print(make_person_token(secret, args.person, ttl))
     return 0
+
+
+def shrink_problem(settings: Settings, old: Inventory | None, new: Inventory,
+                   force: bool = False) -> str | None:
+    """Why `new` must not replace `old`: no devices at all (unless the settings allow
+    it), or -- unless forced -- fewer than half of the devices before.  A truncated
+    file must not silently stop the monitoring of the province."""
+    if not new.devices and not settings.allow_empty_inventory:
+        return (f"{new.path}: no devices: refusing to monitor nothing (a truncated or "
+                "empty file?); set allow_empty_inventory = true if that is meant")
+    if old is not None and not force and len(new.devices) < len(old.devices) / 2:
+        gone = len(old.devices) - len(new.devices)
+        return (f"{new.path}: drops {gone} of {len(old.devices)} devices (more than half; "
+                "a truncated file?); to apply it anyway: systemctl kill -s USR1 sv-monitor")
+    return None
+
+
+def config_problems(settings: Settings, inventory: Inventory) -> list[str]:
+    """What does not fit between the settings, the roster and the inventory: regions
+    unknown to either; fault rules that name a reason no result carries."""
+    regions = inventory.regions
+    problems = settings.sla.unknown_regions(regions)
+    own = frozenset(t.reason for _, check in inventory.checks()
+                    for t in check.thresholds.values() if t.reason)
+    problems += [f"settings: {p}" for p in settings.faults.unknown_reasons(own)]
+    if settings.alerts.roster is not None:
+        try:
+            roster = load_roster(settings.alerts.roster)
+        except RosterError as exc:
+            problems.append(str(exc))
+        else:
+            problems += [f"{settings.alerts.roster}: {p}" for p in roster.unknown_regions(regions)]
+    return problems

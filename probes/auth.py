@@ -23,7 +23,7 @@ from typing import Literal
 import aiohttp
 from pydantic import Field, model_validator
 
-from monitor.vocab import Status
+from monitor.vocab import Reason, Status
 from probes.base import ProbeContext, ProbeKind, ProbeParams, Target
 from probes.http import failure as http_failure
 from probes.result import ProbeResult
@@ -164,7 +164,7 @@ async def run(target: Target, params: AuthLoginParams, ctx: ProbeContext) -> Pro
         async with asyncio.timeout(max(0.1, ctx.remaining())):
             wrong_ok = await login(wrong)
     except TimeoutError:
-        return ProbeResult(Status.TIMEOUT, "timeout",
+        return ProbeResult(Status.TIMEOUT, Reason.TIMEOUT,
                            f"{which} got no answer within its half of the budget",
                            values={"login_s": loop.time() - start})
     except TcpFailure as exc:
@@ -172,20 +172,20 @@ async def run(target: Target, params: AuthLoginParams, ctx: ProbeContext) -> Pro
     except aiohttp.ClientError as exc:
         return http_failure(exc, _login_url(target, params))
     except OSError as exc:
-        return ProbeResult.down("protocol_error", f"login exchange failed: {exc}")
+        return ProbeResult.down(Reason.PROTOCOL_ERROR, f"login exchange failed: {exc}")
     if wrong_ok is None and canary_ok is True:
         wrong_ok = False  # the canary got a cookie or token, the wrong password did not
     values = {"login_s": took, "canary_accepted": canary_ok,
               "wrong_password_rejected": None if wrong_ok is None else not wrong_ok}
     if wrong_ok:
-        return ProbeResult(Status.DOWN, "auth_fail_open",
+        return ProbeResult(Status.DOWN, Reason.AUTH_FAIL_OPEN,
                            "the server ACCEPTED A WRONG PASSWORD: it lets anyone in",
                            values=values)
     if canary_ok is False:
-        return ProbeResult(Status.DOWN, "auth_failed",
+        return ProbeResult(Status.DOWN, Reason.AUTH_FAILED,
                            f"the canary login of {user!r} was refused", values=values)
     if canary_ok is None or wrong_ok is None:
-        return ProbeResult(Status.WARNING, "login_unclear",
+        return ProbeResult(Status.WARNING, Reason.LOGIN_UNCLEAR,
                            "cannot tell accepted from refused logins: the replies carry no "
                            "session cookie, token or failure flag (set success_match)",
                            values=values)
@@ -202,6 +202,6 @@ PROBE = ProbeKind(
     default_timeout_s=10.0,
     default_concurrency=20,
     # a slow but working password server warns before its logins time out
-    default_thresholds={"login_s": {"warning": 2.0, "reason": "login_slow"}},
+    default_thresholds={"login_s": {"warning": 2.0, "reason": Reason.LOGIN_SLOW}},
     required_credentials=lambda params: ("username", "password"),
 )

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import aiohttp
 from pydantic import Field, model_validator
 
-from monitor.vocab import Status
+from monitor.vocab import Reason, Status
 from probes.base import ProbeContext, ProbeKind, ProbeParams, Target
 from probes.http import failure as http_failure
 from probes.result import ProbeResult
@@ -104,7 +104,7 @@ async def run(target: Target, params: BackupParams, ctx: ProbeContext) -> ProbeR
             assert params.glob is not None
             stamp: Any = await asyncio.to_thread(_newest, params.glob)
             if stamp is None:
-                return ProbeResult.down("no_backup", f"no file matches {params.glob}")
+                return ProbeResult.down(Reason.NO_BACKUP, f"no file matches {params.glob}")
         elif params.source == "http":
             stamp = await _from_http(target, params, ctx.clients.http)
         else:
@@ -118,7 +118,7 @@ async def run(target: Target, params: BackupParams, ctx: ProbeContext) -> ProbeR
                 await close(writer)
             m = pattern.search(reply)
             if not m:
-                return ProbeResult.down("unexpected_reply", f"no match for {params.match!r}")
+                return ProbeResult.down(Reason.UNEXPECTED_REPLY, f"no match for {params.match!r}")
             stamp = m.group(1).decode("utf-8", "replace")
         at = parse_time(stamp)
     except TcpFailure as exc:
@@ -126,7 +126,8 @@ async def run(target: Target, params: BackupParams, ctx: ProbeContext) -> ProbeR
     except aiohttp.ClientError as exc:
         return http_failure(exc, params.url or target.address)
     except (LookupError, ValueError, TypeError, json.JSONDecodeError) as exc:
-        return ProbeResult(Status.ERROR, "bad_backup_status", f"cannot read the backup time: {exc}")
+        return ProbeResult(Status.ERROR, Reason.BAD_BACKUP_STATUS,
+                           f"cannot read the backup time: {exc}")
     age = time.time() - at
     when = datetime.fromtimestamp(at, UTC).astimezone().strftime("%Y-%m-%d %H:%M")
     return ProbeResult.ok(f"last backup {when} ({age / 3600:.1f} h ago)",
@@ -142,5 +143,5 @@ PROBE = ProbeKind(
     default_timeout_s=10.0,
     default_concurrency=20,
     default_thresholds={"backup_age_s": {"warning": 26 * 3600, "down": 50 * 3600,
-                                         "reason": "backup_stale"}},
+                                         "reason": Reason.BACKUP_STALE}},
 )

@@ -90,7 +90,7 @@ async def certificate_days(url: str) -> float | None:
 def failure(exc: BaseException, url: str) -> ProbeResult:
     """A result for an aiohttp failure."""
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return ProbeResult.down("tls_invalid", f"{url}: certificate not trusted: "
+        return ProbeResult.down(Reason.TLS_INVALID, f"{url}: certificate not trusted: "
                                               f"{exc.certificate_error}")
     if isinstance(exc, aiohttp.ClientConnectorError):
         inner = exc.os_error
@@ -122,17 +122,17 @@ async def run(target: Target, params: HttpParams, ctx: ProbeContext) -> ProbeRes
     except aiohttp.ClientError as exc:
         return failure(exc, url)
     except ssl.SSLError as exc:
-        return ProbeResult.down("tls_error", f"{url}: {exc.reason or exc}")
+        return ProbeResult.down(Reason.TLS_INVALID, f"{url}: {exc.reason or exc}")
     except OSError as exc:
         return ProbeResult.down(Reason.UNREACHABLE, f"{url}: {exc.strerror or exc}")
     if response.status not in params.expect_status:
-        reason = "auth_failed" if response.status in (401, 403) else "http_status"
+        reason = Reason.AUTH_FAILED if response.status in (401, 403) else Reason.HTTP_STATUS
         return ProbeResult(Status.DOWN, reason, f"{url} answered {response.status}",
                            values=values)
     if params.body_match is not None:
         text = body.decode("utf-8", "replace")
         if not re.search(params.body_match, text):
-            return ProbeResult(Status.DOWN, "body_mismatch",
+            return ProbeResult(Status.DOWN, Reason.BODY_MISMATCH,
                                f"{url}: the body does not match {params.body_match!r}",
                                values=values)
     return ProbeResult.ok(f"{url} answered {response.status}", values=values)
@@ -154,5 +154,5 @@ PROBE = ProbeKind(
     default_timeout_s=10.0,
     default_concurrency=200,
     default_thresholds={"tls_cert_days_left": {"warning": 30, "down": 7, "below": True,
-                                               "reason": "tls_cert_expiring"}},
+                                               "reason": Reason.TLS_CERT_EXPIRING}},
 )

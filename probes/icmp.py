@@ -37,7 +37,7 @@ async def run(target: Target, params: IcmpParams, ctx: ProbeContext) -> ProbeRes
         return ProbeResult.down(Reason.DNS_FAILED, f"cannot resolve {target.address}")
     except SocketPermissionError:
         return ProbeResult.error(
-            "icmp_not_permitted",
+            Reason.ICMP_NOT_PERMITTED,
             "no permission for ICMP sockets: grant CAP_NET_RAW or widen net.ipv4.ping_group_range",
         )
     except ICMPLibError as exc:

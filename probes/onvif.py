@@ -85,11 +85,12 @@ def failure(exc: BaseException, where: str, drift: float | None) -> ProbeResult:
             # already compensated: what is refused is the user or the password.
             return ProbeResult(Status.DOWN, Reason.AUTH_FAILED,
                                f"{where}: wrong credentials ({text})", values=values)
-        return ProbeResult(Status.ERROR, "soap_fault", f"{where}: {text}", values=values)
+        return ProbeResult(Status.ERROR, Reason.SOAP_FAULT, f"{where}: {text}", values=values)
     if isinstance(exc, etree.XMLSyntaxError | zeep.exceptions.XMLParseError |
                   zeep.exceptions.XMLSyntaxError | zeep.exceptions.ValidationError |
                   zeep.exceptions.DTDForbidden | zeep.exceptions.EntitiesForbidden):
-        return ProbeResult(Status.ERROR, "malformed_response", f"{where}: {exc}", values=values)
+        return ProbeResult(Status.ERROR, Reason.MALFORMED_RESPONSE, f"{where}: {exc}",
+                           values=values)
     if isinstance(exc, aiohttp.ClientConnectorError):
         if isinstance(exc.os_error, ConnectionRefusedError):
             return ProbeResult(Status.DOWN, Reason.REFUSED, f"{where}: connection refused")
@@ -101,7 +102,7 @@ def failure(exc: BaseException, where: str, drift: float | None) -> ProbeResult:
     if _raised_in_parser(exc):
         # zeep (non-strict, as onvif-zeep-async sets it) has no error of its own for a
         # reply of the wrong shape: it trips over it (TypeError, AttributeError, …).
-        return ProbeResult(Status.ERROR, "malformed_response",
+        return ProbeResult(Status.ERROR, Reason.MALFORMED_RESPONSE,
                            f"{where}: a reply of the wrong shape ({type(exc).__name__}: "
                            f"{str(exc)[:120]})", values=values)
     raise exc
@@ -128,7 +129,7 @@ def _camera_time(answer: Any) -> dt.datetime:
                            time_.Second, tzinfo=dt.UTC)
     except (AttributeError, TypeError, ValueError, OverflowError):
         raise OnvifFailure(ProbeResult(
-            Status.ERROR, "malformed_response",
+            Status.ERROR, Reason.MALFORMED_RESPONSE,
             "GetSystemDateAndTime carried no valid UTC time")) from None
 
 
@@ -196,7 +197,7 @@ async def _ask(lent: Lent, params: OnvifParams, where: str,
     devicemgmt = await camera.create_devicemgmt_service()
     info = await devicemgmt.GetDeviceInformation()
     if info is None or not (info.Manufacturer or info.Model):
-        raise OnvifFailure(ProbeResult(Status.ERROR, "malformed_response",
+        raise OnvifFailure(ProbeResult(Status.ERROR, Reason.MALFORMED_RESPONSE,
                                        f"{where}: GetDeviceInformation came back empty"))
     values: dict[str, Value] = {
         "clock_offset_s": drift, "clock_drift_s": abs(drift),
@@ -210,7 +211,7 @@ async def _media_and_more(camera: ONVIFCamera, params: OnvifParams,
     media = await camera.create_media_service()
     profiles = await media.GetProfiles()
     if not profiles:
-        return ProbeResult(Status.DOWN, "no_profile", f"{where} has no media profile",
+        return ProbeResult(Status.DOWN, Reason.NO_PROFILE, f"{where} has no media profile",
                            values=values)
     profile = profiles[0]
     uri = await media.GetStreamUri({"ProfileToken": profile.token, "StreamSetup": {
@@ -231,7 +232,7 @@ async def _media_and_more(camera: ONVIFCamera, params: OnvifParams,
             # The PTZ service's own reply is broken (a firmware that builds an invalid
             # PTZStatus): a PTZ fault of this camera, the rest of it still checked.
             status = None
-            problems.append((Status.WARNING, "ptz_error", "PTZ GetStatus gave no readable "
+            problems.append((Status.WARNING, Reason.PTZ_ERROR, "PTZ GetStatus gave no readable "
                              f"status ({type(exc).__name__}: {str(exc)[:100]})"))
         else:
             error = _str(getattr(status, "Error", None))
@@ -242,22 +243,22 @@ async def _media_and_more(camera: ONVIFCamera, params: OnvifParams,
                 values["ptz_pan"] = _float(getattr(pan_tilt, "x", None))
                 values["ptz_tilt"] = _float(getattr(pan_tilt, "y", None))
             if status is None or (error and error.strip().upper() != "NONE"):
-                problems.append((Status.WARNING, "ptz_error",
+                problems.append((Status.WARNING, Reason.PTZ_ERROR,
                                  f"PTZ reports {error or 'no status'}"))
     if params.recording:
         _recording = await _recording_age(camera)
         values["recording_supported"] = _recording is not None
         if _recording is None:
-            problems.append((Status.WARNING, "recording_unsupported",
+            problems.append((Status.WARNING, Reason.RECORDING_UNSUPPORTED,
                              "the device offers no ONVIF search service: recording unknown"))
         else:
             values["recording_age_s"] = _recording
             if _recording > params.recording_max_age:
-                problems.append((Status.DOWN, "not_recording",
+                problems.append((Status.DOWN, Reason.NOT_RECORDING,
                                  f"the newest recording is {_recording / 60:.0f} min old"))
     drift = values["clock_drift_s"]
     if isinstance(drift, float) and drift > MAX_AUTH_SKEW_S:
-        problems.append((Status.WARNING, "clock_skew_auth",
+        problems.append((Status.WARNING, Reason.CLOCK_SKEW_AUTH,
                          f"the clock is {values['clock_offset_s']:+.0f} s off: ONVIF clients "
                          "that do not compensate are refused (WS-Security digests)"))
     if problems:
@@ -306,7 +307,7 @@ async def discover_stream_uri(target: Target, port: int, clients: SharedClients,
             media = await lent.camera.create_media_service()
             profiles = await media.GetProfiles()
             if not profiles:
-                raise RtspError("no_profile", f"{target.address}:{port} has no media profile")
+                raise RtspError(Reason.NO_PROFILE, f"{target.address}:{port} has no media profile")
             chosen = smallest(profiles) if profile == "smallest" else profiles[0]
             uri = await media.GetStreamUri({"ProfileToken": chosen.token, "StreamSetup": {
                 "Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}})
@@ -314,10 +315,10 @@ async def discover_stream_uri(target: Target, port: int, clients: SharedClients,
         raise
     except Exception as exc:
         result = failure(exc, f"{target.address}:{port} (ONVIF)", None)
-        raise RtspError(result.reason, f"stream URI discovery: {result.detail}",
+        raise RtspError(Reason(result.reason), f"stream URI discovery: {result.detail}",
                         result.status) from exc
     if uri is None or not str(uri.Uri or "").startswith("rtsp"):
-        raise RtspError("malformed_response", "GetStreamUri gave no rtsp:// URI", Status.ERROR)
+        raise RtspError(Reason.MALFORMED_RESPONSE, "GetStreamUri gave no rtsp:// URI", Status.ERROR)
     return str(uri.Uri)
 
 
@@ -350,7 +351,7 @@ def _with_drift_events(result: ProbeResult, ctx: ProbeContext) -> ProbeResult:
         return result
     if result.status is Status.OK:
         detail = "; ".join(e.detail for e in events)
-        return ProbeResult(Status.WARNING, "inventory_drift", detail, result.latency_s,
+        return ProbeResult(Status.WARNING, Reason.INVENTORY_DRIFT, detail, result.latency_s,
                            result.values, tuple(events))
     return ProbeResult(result.status, result.reason, result.detail, result.latency_s,
                        result.values, tuple(events))
@@ -364,7 +365,7 @@ PROBE = ProbeKind(
     default_interval_s=300.0,
     default_timeout_s=20.0,
     default_concurrency=50,
-    default_thresholds={"clock_drift_s": {"warning": 10.0, "reason": "clock_drift"}},
+    default_thresholds={"clock_drift_s": {"warning": 10.0, "reason": Reason.CLOCK_DRIFT}},
 )
 
 
@@ -381,7 +382,7 @@ async def _position(ptz: Any, token: str) -> tuple[float, float]:
     status = await ptz.GetStatus({"ProfileToken": token})
     pan_tilt = getattr(getattr(status, "Position", None), "PanTilt", None)
     if pan_tilt is None:
-        raise OnvifFailure(ProbeResult(Status.ERROR, "malformed_response",
+        raise OnvifFailure(ProbeResult(Status.ERROR, Reason.MALFORMED_RESPONSE,
                                        "PTZ GetStatus carried no position"))
     return float(pan_tilt.x), float(pan_tilt.y)
 
@@ -409,7 +410,7 @@ async def run_ptz_move(target: Target, params: PtzMoveParams, ctx: ProbeContext)
     try:
         await camera.update_xaddrs()
         if "http://www.onvif.org/ver20/ptz/wsdl" not in camera.xaddrs:
-            return ProbeResult(Status.WARNING, "ptz_unsupported", f"{where} offers no PTZ")
+            return ProbeResult(Status.WARNING, Reason.PTZ_UNSUPPORTED, f"{where} offers no PTZ")
         profiles = await (await camera.create_media_service()).GetProfiles()
         token = profiles[0].token
         ptz = await camera.create_ptz_service()
@@ -430,11 +431,11 @@ async def run_ptz_move(target: Target, params: PtzMoveParams, ctx: ProbeContext)
     error = abs(back[0] - start[0]) + abs(back[1] - start[1])
     values: dict[str, Value] = {"ptz_moved": moved[0] - start[0], "ptz_return_error": error}
     if abs(moved[0] - goal[0]) > params.tolerance:
-        return ProbeResult(Status.DOWN, "ptz_stuck",
+        return ProbeResult(Status.DOWN, Reason.PTZ_STUCK,
                            f"asked to pan {params.pan:+.2f}, moved {moved[0] - start[0]:+.3f}",
                            values=values)
     if error > params.tolerance:
-        return ProbeResult(Status.WARNING, "ptz_not_returned",
+        return ProbeResult(Status.WARNING, Reason.PTZ_NOT_RETURNED,
                            f"did not return to its position (off by {error:.3f})", values=values)
     return ProbeResult.ok(f"panned {params.pan:+.2f} and returned", values=values)
 

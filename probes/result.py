@@ -10,30 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from typing import Any
 
-from monitor.vocab import Status
+from monitor.vocab import Reason, Status
+
+__all__ = ["ProbeEvent", "ProbeResult", "Reason", "Status", "Value"]
 
 Value = float | int | str | bool | None
-
-
-class Reason(StrEnum):
-    """Machine reason codes shared by several probes.
-
-    A probe may use a code of its own (a plain string); these are the ones the
-    core and more than one probe rely on.
-    """
-
-    OK = "ok"
-    UNREACHABLE = "unreachable"
-    REFUSED = "refused"
-    TIMEOUT = "timeout"
-    AUTH_FAILED = "auth_failed"
-    DNS_FAILED = "dns_failed"
-    PROTOCOL_ERROR = "protocol_error"
-    PROBE_CRASHED = "probe_crashed"
-    THRESHOLD = "threshold"
 
 
 @dataclass(frozen=True, slots=True)

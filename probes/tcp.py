@@ -112,7 +112,7 @@ async def run(target: Target, params: TcpParams, ctx: ProbeContext) -> ProbeResu
             return ProbeResult.down(Reason.PROTOCOL_ERROR, f"{where}: {exc.strerror or exc}")
         if pattern is not None and not pattern.search(reply):
             shown = reply[:80].decode("utf-8", "replace")
-            return ProbeResult.down("unexpected_reply",
+            return ProbeResult.down(Reason.UNEXPECTED_REPLY,
                                     f"{where} replied {shown!r}, not /{params.expect}/",
                                     values={"connect_s": latency})
         return ProbeResult.ok(f"{where} answered as expected",

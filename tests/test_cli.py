@@ -108,6 +108,27 @@ def test_bad_settings_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "(at line 2, column" in capsys.readouterr().err
 
 
+def test_check_refuses_a_fault_rule_no_result_can_match(
+        inventory: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A rule with a typo in its reason would never match: the fault it was written
+    for would get a default level, silently.  `monitor check` says so; a threshold's
+    own code and the `_high`/`_low` forms are codes results carry."""
+    inventory.write_text(inventory.read_text().replace(
+        "{kind: tcp, name: open, port:",
+        "{kind: tcp, name: open, thresholds: {connect_s: {warning: 1, reason: slow_open}},"
+        " port:"))
+    settings = tmp_path / "monitor.toml"
+    settings.write_text(f'inventory = "{inventory}"\n'
+                        '[[faults.rules]]\nlevel = 4\ntitle_zh = "模糊"\n'
+                        'title_en = "blur"\nreasons = ["blured", "slow_open", "rtt_s_high"]\n')
+    assert main(["--settings", str(settings), "check"]) == 1
+    err = capsys.readouterr().err
+    assert "settings: fault rule 1 (blur): no result has the reason 'blured'" in err
+    assert "slow_open" not in err and "rtt_s_high" not in err
+    settings.write_text(settings.read_text().replace('"blured", ', ""))
+    assert main(["--settings", str(settings), "check"]) == 0
+
+
 def test_ack_token(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                    monkeypatch: pytest.MonkeyPatch) -> None:
     """`monitor ack-token li`: a person token the MQTT bridge takes for li alone."""

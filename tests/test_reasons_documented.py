@@ -1,10 +1,14 @@
-"""Every reason code a probe can return is in the README's list.
+"""The result reasons are one enumeration (`monitor.vocab.Reason`), and everyone uses it.
 
-The codes are collected from the probes' source (their syntax tree, not a list kept
-by hand): the reason argument of every `ProbeResult(...)`, every problem recorded as
-`(Status.X, "reason", detail)`, every `GrabError` / `RtspError` / `ProbeResult`
-reason, the `reason` of the SNMP error classes, and the picture verdicts.  A new
-code without a line in the README fails here.
+* The README's list of reason codes is exactly `Reason` (both ways).
+* The probes name reasons only as `Reason.X`: their source (syntax tree) has no string
+  literal where a reason goes -- the argument of `ProbeResult(...)`,
+  `ProbeResult.down/error`, a problem `(Status.X, reason, detail)`, a `GrabError` /
+  `RtspError`, an error class's `reason`, a `reason = ...`, a default threshold's
+  ``{"reason": ...}`` -- so a code cannot exist
+  that the list lacks.
+* Every member is returned by something (no dead codes), the default fault rules and
+  the dashboards' value mappings name members only.
 """
 
 from __future__ import annotations
@@ -13,65 +17,103 @@ import ast
 import re
 from pathlib import Path
 
-from probes.video.quality import VERDICTS
+from exporters.dashboards import REASON_TEXT
+from monitor.faults.levels import DEFAULT_RULES, FaultRules, is_reason
+from monitor.vocab import Reason
 
 REPO = Path(__file__).resolve().parent.parent
-RAISERS = {"GrabError": 0, "RtspError": 0, "ProbeResult": 1, "problem": 1}
-NOT_CODES = {"threshold"}  # the core's marker; the README names `<value>_high/_low`
+RAISERS = {"GrabError": 0, "RtspError": 0, "ProbeResult": 1, "problem": 1, "down": 0,
+           "error": 0, "ProbeError": 1}
 
 
-def _literal(node: ast.AST) -> str | None:
-    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) \
-        else None
+def _reason_nodes(tree: ast.AST) -> list[ast.AST]:
+    """The expressions that stand where a reason goes."""
+    out: list[ast.AST] = []
 
+    def choices(node: ast.AST) -> list[ast.AST]:
+        if isinstance(node, ast.IfExp):
+            return choices(node.body) + choices(node.orelse)
+        return [node]
 
-def _choices(node: ast.AST) -> set[str]:
-    if isinstance(node, ast.IfExp):
-        return _choices(node.body) | _choices(node.orelse)
-    code = _literal(node)
-    return {code} if code else set()
-
-
-def reasons_in(source: str) -> set[str]:
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             name = node.func.attr if isinstance(node.func, ast.Attribute) else \
                 getattr(node.func, "id", "")
             if name in RAISERS and len(node.args) > RAISERS[name]:
-                code = _literal(node.args[RAISERS[name]])
-                if code:
-                    found.add(code)
-            for kw in node.keywords:
-                if kw.arg == "reason" and (code := _literal(kw.value)):
-                    found.add(code)
+                out += choices(node.args[RAISERS[name]])
+            out += [c for kw in node.keywords if kw.arg == "reason" for c in choices(kw.value)]
         elif isinstance(node, ast.Tuple) and len(node.elts) == 3 and isinstance(
                 node.elts[0], ast.Attribute) and getattr(node.elts[0].value, "id", "") == \
-                "Status" and (code := _literal(node.elts[1])):
-            found.add(code)  # (Status.WARNING, "ptz_error", detail)
+                "Status":
+            out += choices(node.elts[1])  # (Status.WARNING, Reason.PTZ_ERROR, detail)
         elif isinstance(node, ast.Assign) and any(
                 getattr(t, "id", "") == "reason" for t in node.targets):
-            found |= _choices(node.value)  # reason = "a" if x else "b" (not f-strings)
-        elif isinstance(node, ast.Dict):  # a default threshold's {"reason": "..."}
-            for key, value in zip(node.keys, node.values, strict=True):
-                if key is not None and _literal(key) == "reason" and (code := _literal(value)):
-                    found.add(code)
-        elif isinstance(node, ast.Attribute) and getattr(node.value, "id", "") == "Reason":
-            found.add(node.attr.lower())
-    return found
+            out += choices(node.value)
+        elif isinstance(node, ast.Dict):  # a default threshold's {"reason": ...}
+            out += [v for k, v in zip(node.keys, node.values, strict=True)
+                    if isinstance(k, ast.Constant) and k.value == "reason"]
+    return out
 
 
-def test_every_reason_is_in_the_readme() -> None:
-    codes: set[str] = set(VERDICTS)
-    for path in sorted((REPO / "probes").rglob("*.py")):
-        codes |= reasons_in(path.read_text())
-    codes -= NOT_CODES
-    readme = (REPO / "README.md").read_text()
-    start = readme.index("* `reason`: a machine code")
-    listed = set(re.findall(r"`([a-z_]+)`", readme[start:readme.index("* `detail`", start)]))
-    missing = sorted(codes - listed)
-    assert not missing, f"reasons the probes return that README.md does not list: {missing}"
-    assert len(codes) > 40  # the collection itself works
+def literal_reasons(source: str) -> list[str]:
+    """The string literals standing where a reason goes (there should be none)."""
+    return [n.value for n in _reason_nodes(ast.parse(source))
+            if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+
+
+def named_reasons(source: str) -> set[str]:
+    """The members named as ``Reason.X``."""
+    return {n.attr for n in ast.walk(ast.parse(source))
+            if isinstance(n, ast.Attribute) and getattr(n.value, "id", "") == "Reason"}
+
+
+def _sources(*folders: str) -> dict[str, str]:
+    return {p.relative_to(REPO).as_posix(): p.read_text(encoding="utf-8")
+            for folder in folders for p in sorted((REPO / folder).rglob("*.py"))}
+
+
+def readme_reasons() -> set[str]:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    start = readme.index("* `reason`: a machine code") + len("* `reason`")
+    return set(re.findall(r"`([a-z_]+)`", readme[start:readme.index("* `detail`", start)]))
+
+
+def test_the_readme_lists_exactly_the_reasons() -> None:
+    # (less the threshold form and the metric named)
+    listed = readme_reasons() - {"value", "storage_used_ratio_high", "sv_check_reason"}
+    codes = {r.value for r in Reason}
+    assert sorted(codes - listed) == [], "reasons README.md does not list"
+    assert sorted(listed - codes) == [], "README.md lists codes that are not reasons"
+
+
+def test_the_probes_name_reasons_only_from_the_enumeration() -> None:
+    found = {path: codes for path, source in _sources("probes").items()
+             if (codes := literal_reasons(source))}
+    assert found == {}, "write Reason.X, not a string: a new code goes into monitor.vocab"
+
+
+def test_every_reason_is_returned_by_something() -> None:
+    named: set[str] = set()
+    for source in _sources("probes", "monitor").values():
+        named |= named_reasons(source)
+    named.discard("__members__")
+    unused = sorted(r.name for r in Reason if r.name not in named)
+    assert unused == [], "members no probe returns (remove them, or they drift)"
+
+
+def test_the_fault_rules_and_dashboards_name_reasons() -> None:
+    assert FaultRules().unknown_reasons() == []
+    assert all(is_reason(code) for rule in DEFAULT_RULES for code in rule.reasons)
+    assert set(REASON_TEXT) == set(Reason)
+
+
+def test_a_rule_naming_no_reason_is_found() -> None:
+    rules = FaultRules.model_validate({"rules": [
+        {"level": 4, "title_zh": "模糊", "title_en": "blur", "reasons": ["blured"]},
+        {"level": 4, "title_zh": "丢包", "title_en": "loss",
+         "reasons": ["loss_ratio_high", "blurred", "my_code"]}]})
+    assert rules.unknown_reasons(frozenset({"my_code"})) == [
+        "fault rule 1 (blur): no result has the reason 'blured'"]
 
 
 def test_the_collector_finds_each_form() -> None:
@@ -83,7 +125,11 @@ problems.append((Status.WARNING, "four", "x"))
 reading.problem(Status.WARNING, "five", "x")
 reason = "six" if x else "seven"
 ProbeResult(Status.OK, Reason.AUTH_FAILED)
-PROBE = ProbeKind(default_thresholds={"x": {"warning": 1, "reason": "eight"}})
+ProbeResult.down("eight", "x")
+class E(SnmpError):
+    reason = "nine"
+PROBE = ProbeKind(default_thresholds={"x": {"warning": 1, "reason": "ten"}})
 '''
-    assert reasons_in(source) == {"one", "two", "three", "four", "five", "six", "seven",
-                                  "auth_failed", "eight"}
+    assert sorted(literal_reasons(source)) == sorted(
+        ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"])
+    assert named_reasons(source) == {"AUTH_FAILED"}

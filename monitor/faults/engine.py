@@ -42,12 +42,14 @@ from monitor.inventory.models import Device, DeviceKind, Inventory, SiteRole
 from monitor.state import CheckState
 from monitor.tickets.store import FaultTicket, TicketStore
 from monitor.topology import Attachment
+from monitor.vocab import Reason
 
 log = logging.getLogger("monitor.faults")
 
 HEALTH = "fault_engine"  # the component's name in /healthz
-TRANSMISSION_REASONS = {"port_down", "uplink_down"}
-PICTURE_REASONS = {"black_screen", "signal_loss", "frozen", "no_frames", "too_few_frames"}
+TRANSMISSION_REASONS = {Reason.PORT_DOWN, Reason.UPLINK_DOWN}
+PICTURE_REASONS = {Reason.BLACK_SCREEN, Reason.SIGNAL_LOSS, Reason.FROZEN, Reason.NO_FRAMES,
+                   Reason.TOO_FEW_FRAMES}
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.inventory.models import DeviceKind, SiteRole
 from monitor.state import CheckState
+from monitor.vocab import Reason
 
 
 class FaultLevel(IntEnum):
@@ -76,38 +77,40 @@ D, W = [CheckState.DOWN], [CheckState.WARNING]
 DEFAULT_RULES: tuple[Rule, ...] = (
     # level 1: the platform is down for the province or a centre
     _r(1, "密码验证服务器接受错误密码", "password server accepts wrong passwords",
-       reasons=["auth_fail_open"], states=D + W),
+       reasons=[Reason.AUTH_FAIL_OPEN], states=D + W),
     # The device answers, its SNMP agent refuses or errs: not "unreachable" (it sent
     # engineers to healthy switches).  If the device is down too, its other checks say so.
     _r(3, "SNMP访问被拒绝", "SNMP access refused", checks=["snmp", "snmp_topology"],
-       reasons=["auth_failed"]),
+       reasons=[Reason.AUTH_FAILED]),
     _r(3, "SNMP代理错误", "SNMP agent error", checks=["snmp", "snmp_topology"],
-       reasons=["agent_error", "malformed_response"]),
+       reasons=[Reason.AGENT_ERROR, Reason.MALFORMED_RESPONSE]),
     _r(1, "视频代理转发服务器故障", "proxy-forwarding server down", device_kinds=["proxy_server"]),
     _r(1, "密码验证服务器故障", "password-verification server down",
        device_kinds=["auth_server"]),
     _r(1, "核心交换机不可达", "core switch unreachable", device_kinds=["switch"],
        labels={"role": "core"}),
     # level 2: one site or one recorder is lost
-    _r(2, "站点上联中断", "site uplink down", reasons=["uplink_down"]),
-    _r(2, "硬盘录像机未录像", "DVR not recording", reasons=["not_recording"], states=D + W),
+    _r(2, "站点上联中断", "site uplink down", reasons=[Reason.UPLINK_DOWN]),
+    _r(2, "硬盘录像机未录像", "DVR not recording", reasons=[Reason.NOT_RECORDING], states=D + W),
     _r(2, "硬盘录像机故障", "DVR down", device_kinds=["dvr"]),
     _r(2, "自动备份服务器故障", "backup server failing", device_kinds=["backup_server"]),
     _r(2, "大屏主机故障", "big-screen host down", device_kinds=["big_screen_host"]),
     _r(2, "交换机不可达", "switch unreachable", device_kinds=["switch"]),
     # level 3: one end device is lost
-    _r(3, "云台不可控", "PTZ not controllable", reasons=["ptz_stuck", "ptz_error"], states=D + W),
-    _r(3, "接入端口中断", "access port down", reasons=["port_down"], states=D + W),
+    _r(3, "云台不可控", "PTZ not controllable", reasons=[Reason.PTZ_STUCK, Reason.PTZ_ERROR],
+       states=D + W),
+    _r(3, "接入端口中断", "access port down", reasons=[Reason.PORT_DOWN], states=D + W),
     _r(3, "摄像机无视频", "camera without video", device_kinds=["camera"]),
     _r(3, "设备故障", "device down"),
     # level 4: degraded, still working
     _r(4, "图像质量异常", "image-quality fault",
-       reasons=["blurred", "too_dark", "too_bright", "colour_cast", "noise", "occluded",
-                "no_colour"],
+       reasons=[Reason.BLURRED, Reason.TOO_DARK, Reason.TOO_BRIGHT, Reason.COLOUR_CAST,
+                Reason.NOISE, Reason.OCCLUDED, Reason.NO_COLOUR],
        states=D + W),
-    _r(4, "时钟偏差", "clock drift", reasons=["clock_drift", "clock_skew_auth"], states=D + W),
+    _r(4, "时钟偏差", "clock drift", reasons=[Reason.CLOCK_DRIFT, Reason.CLOCK_SKEW_AUTH],
+       states=D + W),
     _r(4, "磁盘将满", "disk nearly full", reasons=["storage_used_ratio_high"], states=D + W),
-    _r(4, "设备意外重启", "unexpected reboot", reasons=["rebooted"], states=D + W),
+    _r(4, "设备意外重启", "unexpected reboot", reasons=[Reason.REBOOTED], states=D + W),
     _r(4, "性能下降", "degraded", states=W),
 )
 
@@ -135,3 +138,16 @@ class FaultRules(BaseModel):
                 weight = self.role_weight.get(SiteRole(role), 0) if role else 0
                 return FaultLevel(max(1, rule.level - weight)), rule
         return None
+
+    def unknown_reasons(self, also: frozenset[str] = frozenset()) -> list[str]:
+        """The reasons rules name that no result can carry: not a `Reason`, not a
+        threshold's ``<value>_high``/``_low``, not in `also` (the inventory's own
+        threshold codes).  Such a rule never matches: a typo, or a code renamed."""
+        return [f"fault rule {i} ({rule.title_en}): no result has the reason {reason!r}"
+                for i, rule in enumerate(self.rules, 1) for reason in rule.reasons
+                if not is_reason(reason) and reason not in also]
+
+
+def is_reason(code: str) -> bool:
+    """A code a result may carry: a `Reason` or a threshold's ``<value>_high/_low``."""
+    return code in Reason.__members__.values() or code.endswith(("_high", "_low"))

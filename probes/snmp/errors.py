@@ -1,47 +1,45 @@
-"""SNMP errors, each carrying the reason code its result reports.
-
-    SnmpError                     reason
-    ├── SnmpTimeout               timeout          no answer (a wrong v1/v2c community, too:
-    │                                              agents drop those silently, by design)
-    ├── SnmpMalformed             malformed_response  a reply that is not valid SNMP
-    ├── SnmpAuthFailed            auth_failed      v3: the agent's report PDU says so
-    ├── SnmpAgentError            agent_error      error-status in the response (tooBig, genErr, …)
-    └── SnmpUnreachable           unreachable      no route, or the name does not resolve
-
-The probe turns each into a `ProbeResult`; none escapes it.
+"""SNMP errors: the `SnmpError` branch of the probes' one error tree (drawn, with the
+reason each reports, in `probes.errors`).  The probe turns each into a `ProbeResult`;
+none escapes it.
 """
 
 from __future__ import annotations
 
+from probes.errors import ProbeError
+from probes.result import Reason, Status
 
-class SnmpError(Exception):
+
+class SnmpError(ProbeError):
     """Base of SNMP failures."""
 
-    reason = "protocol_error"
+    reason = Reason.PROTOCOL_ERROR
+    status = Status.ERROR  # the check could not be carried out
 
 
 class SnmpTimeout(SnmpError):
     """No response within the time given."""
 
-    reason = "timeout"
+    reason = Reason.TIMEOUT
+    status = Status.TIMEOUT
 
 
 class SnmpMalformed(SnmpError):
     """The agent sent bytes that are not a valid response."""
 
-    reason = "malformed_response"
+    reason = Reason.MALFORMED_RESPONSE
 
 
 class SnmpAuthFailed(SnmpError):
     """SNMPv3 authentication or privacy failed (wrong user, key or engine time)."""
 
-    reason = "auth_failed"
+    reason = Reason.AUTH_FAILED
+    status = Status.DOWN
 
 
 class SnmpAgentError(SnmpError):
     """The response carries a non-zero error-status."""
 
-    reason = "agent_error"
+    reason = Reason.AGENT_ERROR
 
     STATUS = ("noError", "tooBig", "noSuchName", "badValue", "readOnly", "genErr",
               "noAccess", "wrongType", "wrongLength", "wrongEncoding", "wrongValue",
@@ -49,7 +47,7 @@ class SnmpAgentError(SnmpError):
               "undoFailed", "authorizationError", "notWritable", "inconsistentName")
 
     def __init__(self, status: int, index: int) -> None:
-        self.status, self.index = status, index
+        self.error_status, self.index = status, index
         name = self.STATUS[status] if 0 <= status < len(self.STATUS) else str(status)
         super().__init__(f"agent answered {name} (error-index {index})")
 
@@ -57,4 +55,5 @@ class SnmpAgentError(SnmpError):
 class SnmpUnreachable(SnmpError):
     """The agent cannot be addressed."""
 
-    reason = "unreachable"
+    reason = Reason.UNREACHABLE
+    status = Status.DOWN

@@ -265,7 +265,7 @@ async def read_system(agent: Agent, client: SnmpClient, ctx: ProbeContext,
         else:
             reading.values[scalar.key] = _text(value)
     if not found:
-        reading.problem(Status.ERROR, "no_such_object",
+        reading.problem(Status.ERROR, Reason.NO_SUCH_OBJECT,
                         "the agent has no SNMPv2-MIB system group")
         return
     restart = _restart(ctx, reading)
@@ -289,13 +289,13 @@ async def read_system(agent: Agent, client: SnmpClient, ctx: ProbeContext,
             reading.events.append(ProbeEvent("reboot", f"rebooted: {restart}{how}", values))
             ago = f"{_age(uptime)} ago; " if isinstance(uptime, float) else ""
             had = f"had been up {_age(before)}" if isinstance(before, float) else restart
-            reading.problem(Status.WARNING, "rebooted", f"rebooted ({ago}{had}){how}")
+            reading.problem(Status.WARNING, Reason.REBOOTED, f"rebooted ({ago}{had}){how}")
     for key in ("sys_descr", "sys_object_id"):
         old, new = _prev(ctx, key), reading.values.get(key)
         if isinstance(old, str) and isinstance(new, str) and old != new:
             reading.events.append(ProbeEvent("inventory_drift", f"{key} changed: {old!r} → {new!r}",
                                              {"field": key, "old": old, "new": new}))
-            reading.problem(Status.WARNING, "inventory_drift", f"{key} changed to {new!r}")
+            reading.problem(Status.WARNING, Reason.INVENTORY_DRIFT, f"{key} changed to {new!r}")
 
 
 def _restart(ctx: ProbeContext, reading: Reading) -> str | None:
@@ -390,7 +390,7 @@ async def read_interfaces(agent: Agent, client: SnmpClient, ctx: ProbeContext,
     found = {label[i] for i in chosen} | {_text(descr.get(i)) for i in chosen}
     for uplink in select.uplinks:
         if uplink not in found:
-            reading.problem(Status.WARNING, "uplink_missing",
+            reading.problem(Status.WARNING, Reason.UPLINK_MISSING,
                             f"uplink {uplink!r} is not on the agent")
     elapsed = _elapsed(ctx, reading)
     rows = {c.key: _rows(table, c) for c in counters}
@@ -407,7 +407,7 @@ async def read_interfaces(agent: Agent, client: SnmpClient, ctx: ProbeContext,
             if is_uplink or matters(index):
                 down += 1
                 reading.problem(Status.DOWN if is_uplink else Status.WARNING,
-                                "uplink_down" if is_uplink else "port_down",
+                                Reason.UPLINK_DOWN if is_uplink else Reason.PORT_DOWN,
                                 f"{'uplink' if is_uplink else 'port'} {name} is down")
             else:
                 unwatched += 1  # an empty access port: a value, not a state
@@ -494,7 +494,7 @@ async def read_sensors(agent: Agent, client: SnmpClient, ctx: ProbeContext,
         count += 1
         reading.values[f"temperature_c[{name}]"] = raw * 10.0**exponent
         if status.get(index, mib.SENSOR_OK) != mib.SENSOR_OK:
-            reading.problem(Status.WARNING, "sensor_failed", f"sensor {name} is not ok")
+            reading.problem(Status.WARNING, Reason.SENSOR_FAILED, f"sensor {name} is not ok")
     reading.values["temperature_sensors"] = count
 
 
@@ -524,10 +524,8 @@ async def run(target: Target, params: SnmpParams, ctx: ProbeContext) -> ProbeRes
 
 
 def failure(exc: SnmpError) -> ProbeResult:
-    """The result for an SNMP failure."""
-    status = {"timeout": Status.TIMEOUT, "auth_failed": Status.DOWN,
-              "unreachable": Status.DOWN}.get(exc.reason, Status.ERROR)
-    return ProbeResult(status, exc.reason, str(exc))
+    """The result for an SNMP failure (its status and reason: `probes.errors`)."""
+    return exc.result()
 
 
 PROBE = ProbeKind(

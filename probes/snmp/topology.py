@@ -89,7 +89,7 @@ async def run(target: Target, params: SnmpTopologyParams, ctx: ProbeContext) -> 
     values["fdb_entries"] = fdb
     values["lldp_neighbours"] = neighbours
     if not names:
-        return ProbeResult(Status.ERROR, "no_such_object", "the agent has no IF-MIB ifTable",
+        return ProbeResult(Status.ERROR, Reason.NO_SUCH_OBJECT, "the agent has no IF-MIB ifTable",
                            values=values)
     return ProbeResult(Status.OK, Reason.OK,
                        f"{fdb} MAC addresses, {neighbours} LLDP neighbours", values=values)

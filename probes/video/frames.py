@@ -22,15 +22,17 @@ import av.error
 import numpy as np
 import numpy.typing as npt
 
+from probes.errors import ProbeError
+from probes.result import Reason
+
 Frame = npt.NDArray[np.uint8]  # H x W x 3, RGB
 
 
-class GrabError(Exception):
-    """Frames could not be pulled; `reason` is the result's reason code."""
+class GrabError(ProbeError):
+    """Frames could not be pulled (`probes.errors`)."""
 
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail, reason)
 
 
 @dataclass
@@ -94,23 +96,23 @@ def grab(url: str, *, count: int, spacing_s: float, timeout_s: float,
             "analyzeduration": "0", "probesize": "32768",
         }, timeout=(io_timeout, stall))
     except av.error.HTTPUnauthorizedError as exc:
-        raise GrabError("auth_failed", "the stream asks for other credentials (401)") from exc
+        raise GrabError(Reason.AUTH_FAILED, "the stream asks for other credentials (401)") from exc
     except av.error.HTTPNotFoundError as exc:
-        raise GrabError("not_found", "no such stream (404)") from exc
+        raise GrabError(Reason.NOT_FOUND, "no such stream (404)") from exc
     except av.error.HTTPError as exc:
-        raise GrabError("http_error", f"the server refused the stream: {exc}") from exc
+        raise GrabError(Reason.HTTP_ERROR, f"the server refused the stream: {exc}") from exc
     except ConnectionRefusedError as exc:
-        raise GrabError("refused", "connection refused") from exc
+        raise GrabError(Reason.REFUSED, "connection refused") from exc
     except (TimeoutError, av.error.ExitError) as exc:
-        raise GrabError("timeout", f"no stream within {timeout_s:g} s") from exc
+        raise GrabError(Reason.TIMEOUT, f"no stream within {timeout_s:g} s") from exc
     except av.error.FFmpegError as exc:
-        raise GrabError("stream_error", f"cannot open the stream: {exc}") from exc
+        raise GrabError(Reason.STREAM_ERROR, f"cannot open the stream: {exc}") from exc
     except OSError as exc:
-        raise GrabError("unreachable", str(exc)) from exc
+        raise GrabError(Reason.UNREACHABLE, str(exc)) from exc
     sample = Sample()
     try:
         if not container.streams.video:
-            raise GrabError("no_video", "the stream has no video track")
+            raise GrabError(Reason.NO_VIDEO, "the stream has no video track")
         stream = container.streams.video[0]
         sample.codec = stream.codec_context.name
         first_t = last_t = None
@@ -143,12 +145,12 @@ def grab(url: str, *, count: int, spacing_s: float, timeout_s: float,
             sample.fps = (decoded - 1) / (last_t - first_t)
     except av.error.FFmpegError as exc:
         if not sample.frames:
-            raise GrabError("stream_error", f"the stream broke off: {exc}") from exc
+            raise GrabError(Reason.STREAM_ERROR, f"the stream broke off: {exc}") from exc
     except (TimeoutError, OSError) as exc:
         if not sample.frames:
-            raise GrabError("timeout", f"the stream stalled: {exc}") from exc
+            raise GrabError(Reason.TIMEOUT, f"the stream stalled: {exc}") from exc
     finally:
         container.close()
     if not sample.frames:
-        raise GrabError("no_frames", f"no decodable frame within {timeout_s:g} s")
+        raise GrabError(Reason.NO_FRAMES, f"no decodable frame within {timeout_s:g} s")
     return sample

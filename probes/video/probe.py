@@ -127,7 +127,7 @@ async def run(target: Target, params: VideoParams, ctx: ProbeContext) -> ProbeRe
         "first_frame_s": sample.first_frame_s, "fps": sample.fps, "width": sample.width,
         "height": sample.height, "codec": sample.codec, "frames": len(sample.frames)}
     if len(sample.frames) < params.frames:
-        return ProbeResult(Status.DOWN, "too_few_frames",
+        return ProbeResult(Status.DOWN, Reason.TOO_FEW_FRAMES,
                            f"{len(sample.frames)} of {params.frames} frames within the budget",
                            values=values)
     if not params.diagnose:

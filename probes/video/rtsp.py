@@ -25,6 +25,7 @@ from pydantic import Field
 
 from monitor.vocab import Status
 from probes.base import ProbeContext, ProbeKind, ProbeParams, Target
+from probes.errors import ProbeError
 from probes.result import ProbeResult, Reason
 
 MAX_HEAD = 64 * 1024
@@ -32,12 +33,11 @@ MAX_BODY = 64 * 1024
 USER_AGENT = "sv-monitor"
 
 
-class RtspError(Exception):
-    """An RTSP exchange failed; `reason` is the result's reason code."""
+class RtspError(ProbeError):
+    """An RTSP exchange failed (`probes.errors`)."""
 
-    def __init__(self, reason: str, detail: str, status: Status = Status.DOWN) -> None:
-        super().__init__(detail)
-        self.reason, self.status = reason, status
+    def __init__(self, reason: Reason, detail: str, status: Status = Status.DOWN) -> None:
+        super().__init__(detail, reason, status)
 
 
 class StreamParams(ProbeParams):
@@ -127,13 +127,13 @@ def parse_sdp(text: str) -> Sdp:
     """The media, codecs and (where a vendor attribute gives it) resolution."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines or not lines[0].startswith("v=") or not any(x.startswith("m=") for x in lines):
-        raise RtspError("malformed_sdp", "the SDP has no version or no media line",
+        raise RtspError(Reason.MALFORMED_SDP, "the SDP has no version or no media line",
                         Status.ERROR)
     sdp = Sdp()
     current = None
     for line in lines:
         if len(line) < 2 or line[1] != "=":
-            raise RtspError("malformed_sdp", f"not an SDP line: {line[:60]!r}", Status.ERROR)
+            raise RtspError(Reason.MALFORMED_SDP, f"not an SDP line: {line[:60]!r}", Status.ERROR)
         if line.startswith("m="):
             current = line[2:].split(" ", 1)[0]
             sdp.media.append(current)
@@ -169,7 +169,7 @@ class Authenticator:
                 try:
                     challenge = parse_keqv_list(parse_http_list(rest))
                 except (ValueError, IndexError):  # "a=" (IndexError), "a" (ValueError)
-                    raise RtspError("malformed_response", "a Digest challenge that cannot "
+                    raise RtspError(Reason.MALFORMED_RESPONSE, "a Digest challenge that cannot "
                                     f"be read: {value[:80]!r}", Status.ERROR) from None
                 self.scheme, self.challenge = "digest", challenge
                 return True
@@ -254,15 +254,15 @@ class RtspConnection:
         try:
             head = await self.reader.readuntil(b"\r\n\r\n")
         except asyncio.LimitOverrunError as exc:
-            raise RtspError("malformed_response", f"reply headers over {MAX_HEAD} bytes",
+            raise RtspError(Reason.MALFORMED_RESPONSE, f"reply headers over {MAX_HEAD} bytes",
                             Status.ERROR) from exc
         except asyncio.IncompleteReadError as exc:
-            raise RtspError("malformed_response", "the server closed the connection mid-reply",
+            raise RtspError(Reason.MALFORMED_RESPONSE, "the server closed the connection mid-reply",
                             Status.ERROR) from exc
         text = head.decode("utf-8", "replace").split("\r\n")
         m = re.match(r"^RTSP/1\.\d (\d{3}) ?(.*)$", text[0])
         if not m:
-            raise RtspError("malformed_response", f"not an RTSP reply: {text[0][:60]!r}",
+            raise RtspError(Reason.MALFORMED_RESPONSE, f"not an RTSP reply: {text[0][:60]!r}",
                             Status.ERROR)
         response = Response(int(m.group(1)), m.group(2))
         for line in text[1:]:
@@ -270,32 +270,32 @@ class RtspConnection:
                 continue
             name, sep, value = line.partition(":")
             if not sep:
-                raise RtspError("malformed_response", f"bad header line {line[:60]!r}",
+                raise RtspError(Reason.MALFORMED_RESPONSE, f"bad header line {line[:60]!r}",
                                 Status.ERROR)
             response.headers.setdefault(name.strip().lower(), []).append(value.strip())
         length = response.header("content-length") or "0"
         if not (length.isascii() and length.isdigit()) or len(length) > 12 \
                 or int(length) > MAX_BODY:
-            raise RtspError("malformed_response", f"reply body of {length[:20]} bytes refused",
+            raise RtspError(Reason.MALFORMED_RESPONSE, f"reply body of {length[:20]} bytes refused",
                             Status.ERROR)
         if int(length):
             try:
                 response.body = await self.reader.readexactly(int(length))
             except asyncio.IncompleteReadError as exc:
-                raise RtspError("malformed_response", "the reply body was cut short",
+                raise RtspError(Reason.MALFORMED_RESPONSE, "the reply body was cut short",
                                 Status.ERROR) from exc
         return response
 
 
-_FAILURES = {401: ("auth_failed", "wrong credentials (401)"),
-             404: ("not_found", "no such stream (404)"),
-             503: ("unavailable", "the server is out of capacity (503)")}
+_FAILURES = {401: (Reason.AUTH_FAILED, "wrong credentials (401)"),
+             404: (Reason.NOT_FOUND, "no such stream (404)"),
+             503: (Reason.UNAVAILABLE, "the server is out of capacity (503)")}
 
 
 def _check(response: Response, method: str) -> None:
     if response.status == 200:
         return
-    reason, text = _FAILURES.get(response.status, ("rtsp_error", ""))
+    reason, text = _FAILURES.get(response.status, (Reason.HTTP_ERROR, ""))
     raise RtspError(reason, f"{method}: {text or f'{response.status} {response.phrase}'}")
 
 
@@ -323,7 +323,7 @@ async def run(target: Target, params: RtspParams, ctx: ProbeContext) -> ProbeRes
         "codec": ",".join(sdp.codecs) or None, "width": sdp.width, "height": sdp.height,
         "tracks": len(sdp.media)}
     if params.require_video and "video" not in sdp.media:
-        return ProbeResult(Status.DOWN, "no_video", f"{url} offers no video track",
+        return ProbeResult(Status.DOWN, Reason.NO_VIDEO, f"{url} offers no video track",
                            values=values)
     size = f" {sdp.width}x{sdp.height}" if sdp.width else ""
     return ProbeResult.ok(f"{','.join(sdp.codecs) or 'no codec named'}{size}", values=values)

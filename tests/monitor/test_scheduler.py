@@ -13,6 +13,7 @@ import pytest
 from monitor.scheduler import JobSpec, Scheduler
 from monitor.vocab import Status
 from probes.result import ProbeResult, Reason
+from probes.snmp.errors import SnmpTimeout
 
 pytestmark = pytest.mark.looptime
 
@@ -106,13 +107,15 @@ async def test_timeout_and_crash_become_results_and_others_continue() -> None:
     def behaviour(s: JobSpec) -> float | Exception:
         if s.key == "boom":
             return RuntimeError("probe bug")
+        if s.key == "escaped":  # an error of the tree that a probe forgot to catch
+            return SnmpTimeout("no answer from 127.0.0.1:161")
         if s.key == "slow":
             return 100.0
         return 0.0
 
     rec = Recorder(behaviour)
     sched = Scheduler(rec.run, rec.on_result)
-    sched.update([spec("boom"), spec("slow", timeout=3.0), spec("fine")])
+    sched.update([spec("boom"), spec("slow", timeout=3.0), spec("fine"), spec("escaped")])
     async with running(sched):
         await asyncio.sleep(35)
     boom = rec.results["boom"]
@@ -123,6 +126,9 @@ async def test_timeout_and_crash_become_results_and_others_continue() -> None:
     assert {(r.status, r.reason) for r in slow} == {(Status.TIMEOUT, Reason.TIMEOUT)}
     assert all(r.latency_s == pytest.approx(3.0, abs=0.01) for r in slow)
     assert len(rec.results["fine"]) == len(boom) == len(slow)
+    escaped = rec.results["escaped"]  # what the device did, not a crash
+    assert {(r.status, r.reason, r.detail) for r in escaped} == {
+        (Status.TIMEOUT, Reason.TIMEOUT, "no answer from 127.0.0.1:161")}
     assert sched.stats.crashes_total == len(boom)
     assert sched.stats.timeouts_total == len(slow)
 
