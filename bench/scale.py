@@ -3,7 +3,7 @@
 The daemon is a subprocess (its own settings from the environment, SQLite store)
 watching N switches, each with the switch profile's SNMP check (system group and
 IF-MIB interfaces, every 60 s).  90 % of them answer: net-snmp's snmpd, reporting
-`--ports` interfaces (dummy links); 10 % are black-holed: a UDP socket bound on
+`--ports` interfaces (veth links); 10 % are black-holed: a UDP socket bound on
 their port that never reads (the packets vanish, no ICMP -- a dead switch behind a
 WAN link).  Every switch has an address of its own (127.x.y.z) so that the
 daemon keeps per-target state as it would for a real fleet.
@@ -47,7 +47,7 @@ defaults:
       checks:
         - {kind: snmp, interval: 60s, timeout: 10s, read: [system, interfaces]}
 credentials:
-  ro: {community: public}
+  ro: {community: env:SV_BENCH_COMMUNITY}
 regions: [jinan]
 sites:
 """
@@ -110,6 +110,7 @@ def devices_up(text: str) -> tuple[int, int]:
 def start_snmpd(folder: Path) -> subprocess.Popen[bytes]:
     conf = folder / "snmpd.conf"
     conf.write_text(f"agentAddress udp:{SNMP_PORT}\nrocommunity public\n"
+                    "dontLogTCPWrappersConnects yes\n"
                     "sysLocation bench\nsysContact bench\n")
     proc = subprocess.Popen(["snmpd", "-f", "-Lf", str(folder / "snmpd.log"), "-C", "-c",
                              str(conf), "-p", str(folder / "snmpd.pid")],
@@ -122,9 +123,11 @@ def start_snmpd(folder: Path) -> subprocess.Popen[bytes]:
 
 def inner(args: argparse.Namespace) -> None:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    for p in range(args.ports):
-        subprocess.run(["ip", "link", "add", f"port{p}", "type", "dummy"], check=True)
-        subprocess.run(["ip", "link", "set", f"port{p}", "up"], check=True)
+    for p in range(0, args.ports, 2):  # veth pairs (this kernel has no dummy links)
+        subprocess.run(["ip", "link", "add", f"port{p}", "type", "veth", "peer", "name",
+                        f"port{p + 1}"], check=True)
+        for name in (f"port{p}", f"port{p + 1}"):
+            subprocess.run(["ip", "link", "set", name, "up"], check=True)
     hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     hole.bind(("0.0.0.0", HOLE_PORT))  # never read: what arrives is dropped, no ICMP
     with tempfile.TemporaryDirectory(prefix="svscale-") as tmp_:
@@ -137,7 +140,7 @@ def inner(args: argparse.Namespace) -> None:
         env |= {"MONITOR_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'monitor.db'}",
                 "MONITOR_HTTP_LISTEN": http, "MONITOR_INVENTORY": str(inventory),
                 "MONITOR_MAX_IN_FLIGHT": str(args.in_flight),
-                "MONITOR_ALLOW_EMPTY_INVENTORY": "false"}
+                "MONITOR_ALLOW_EMPTY_INVENTORY": "false", "SV_BENCH_COMMUNITY": "public"}
         started = time.monotonic()
         with open(tmp / "daemon.log", "wb") as log:
             daemon = subprocess.Popen([sys.executable, "-m", "monitor", "run"], cwd=REPO,

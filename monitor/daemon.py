@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import importlib.metadata
 import logging
 import os
 import signal
@@ -27,35 +26,21 @@ import socket
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 
-from aiohttp import web
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    GCCollector,
-    PlatformCollector,
-    ProcessCollector,
-)
-
-from alerts.mqtt import MqttBridge
-from alerts.notifier import Notifier
-from alerts.outbox import Outbox
+from alerts import setup as alerts_setup
 from alerts.roster import Roster, RosterError, load_roster
-from alerts.sender import Sender
-from alerts.setup import build_channels
-from alerts.web import routes as ack_routes
-from exporters.metrics import DaemonCollector, Exposition, View, check_series, feed
 from monitor import systemd
 from monitor.core import Monitor
+from monitor.endpoints import Endpoints
 from monitor.events import EventBus
 from monitor.faults.engine import FaultEngine
 from monitor.health import STORE, Health, every
-from monitor.httpd import Listener, connection_cap, quiet_accept_errors, raise_open_files_limit
+from monitor.httpd import raise_open_files_limit
 from monitor.inventory import Inventory, InventoryError, load_inventory
 from monitor.inventory.secrets import SecretError
 from monitor.settings import Settings
 from monitor.store.store import Store
 from monitor.tickets.calendar import HolidaysError
-from monitor.tickets.store import ACTIVE, TicketStore
+from monitor.tickets.store import TicketStore
 from monitor.wiring import config_problems, shrink_problem
 from probes.clients import SharedClients
 
@@ -78,24 +63,10 @@ class Daemon:
         self.inventory: Inventory | None = None
         self.roster: Roster | None = None
         self.link_secret: bytes | None = None
-        self.notifier: Notifier | None = None
-        self.sender: Sender | None = None
-        self.mqtt: MqttBridge | None = None
-        self.metrics_view = View(inventory=lambda: self.inventory, version=_version())
-        self.registry = CollectorRegistry()
-        collector = DaemonCollector(self.metrics_view)
-        self.registry.register(collector)
-        # The usual process_*, python_info and python_gc_* series, as every exporter has.
-        ProcessCollector(registry=self.registry)
-        PlatformCollector(registry=self.registry)
-        GCCollector(registry=self.registry)
-        self.checks = check_series()  # the per-check series, rendered as results come
-        self.exposition = Exposition(self.registry, checks=self.checks,
-                                     extra=collector.device_text)
+        self.alerts = alerts_setup.Alerts()
         self.health = Health(grace_s=settings.health_grace)
-        self.metrics_view.health = self.health
-        self.metrics_view.calendar = settings.sla.calendar
-        self.metrics_view.zone = settings.sla.zone
+        self.endpoints = Endpoints(self)
+        self.metrics_view = self.endpoints.view
         self.stopping = asyncio.Event()
         self.reloads = 0
         self.reload_failures = 0
@@ -122,7 +93,7 @@ class Daemon:
         except HolidaysError as exc:
             log.error("holidays file rejected, keeping the previous days",
                       extra={"fields": {"problem": str(exc)}})
-        self._check_calendar()
+        self.check_calendar()
         if self.settings.alerts.roster is not None:
             try:
                 roster = await asyncio.to_thread(load_roster, self.settings.alerts.roster,
@@ -132,8 +103,8 @@ class Daemon:
                           extra={"fields": {"problem": str(exc)}})
             else:
                 self.roster = roster
-                if self.notifier is not None:
-                    self.notifier.roster = roster
+                if self.alerts.notifier is not None:
+                    self.alerts.notifier.roster = roster
         try:
             inventory = await self.load()
         except InventoryError as exc:
@@ -171,108 +142,6 @@ class Daemon:
         systemd.notify("READY=1", self._status())
         return True
 
-    async def _metrics_view(self, tickets: TicketStore) -> None:
-        """Fill what the collector reads that lives in the store or the sender."""
-        view = self.metrics_view
-        if self.monitor is not None:
-            self.checks.keep_only(self.monitor.jobs)
-        view.device_statuses = self.checks.device_statuses()
-        view.reloads = {"ok": self.reloads, "failed": self.reload_failures}
-        view.engine_errors = self.engine.errors_total if self.engine else 0
-        if self.mqtt is not None:
-            view.mqtt_acks = dict(self.mqtt.acks_total)
-        try:  # what lives in the store: on an outage the last known values stay
-            view.tickets = [t.row for t in await tickets.tickets(ACTIVE)]
-            if self.sender is not None:
-                view.outbox = await self.sender.outbox.depth()
-        except Exception as exc:
-            self.health.failed("metrics", exc)
-        else:
-            self.health.ok("metrics")
-        if self.sender is not None:
-            view.deliveries, view.failures = self.sender.delivered_total, \
-                self.sender.failures_total
-            view.failing, view.channels = list(self.sender.failing), list(self.sender.channels)
-
-    async def _start_http(self, tickets: TicketStore) -> list[Listener]:
-        """The HTTP listeners: the ack links' pages on `http_listen`; /metrics and
-        /healthz there too, or on `metrics_listen` alone when it is set."""
-
-        async def metrics(request: web.Request) -> web.Response:
-            gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
-            body = await self.exposition.render(partial(self._metrics_view, tickets), gzipped)
-            headers = {"Content-Type": CONTENT_TYPE_LATEST, "Vary": "Accept-Encoding"}
-            if gzipped:
-                headers["Content-Encoding"] = "gzip"
-            return web.Response(body=body, headers=headers)
-
-        async def health(request: web.Request) -> web.Response:
-            self._check_calendar()
-            status, body = self.health.report()
-            body["checks"] = len(self.monitor.jobs) if self.monitor else 0
-            return web.json_response(body, status=status)
-
-        def private(app: web.Application) -> None:
-            app.router.add_get("/metrics", metrics)
-            app.router.add_get("/healthz", health)
-
-        def public(app: web.Application) -> None:
-            if self.link_secret is not None:
-                app.add_routes(ack_routes(tickets, self.link_secret))
-            if self.settings.metrics_listen is None:
-                private(app)
-
-        listeners = [("http", self.settings.http_listen, public)]
-        if self.settings.metrics_listen is not None:
-            listeners.append(("metrics", self.settings.metrics_listen, private))
-        cap = connection_cap(self.settings.http_max_connections, len(listeners))
-        quiet_accept_errors(asyncio.get_running_loop(), self._accept_failed)
-        started: list[Listener] = []
-        for name, address, setup in listeners:
-            listener = Listener(name, setup, address, max_connections=cap,
-                                header_timeout_s=self.settings.http_header_timeout)
-            await listener.start()
-            started.append(listener)
-            log.info("HTTP listening", extra={"fields": {
-                "listener": name, "address": address, "max_connections": cap}})
-        self.metrics_view.http = [listener.stats for listener in started]
-        return started
-
-    def _accept_failed(self) -> None:
-        self.metrics_view.accept_errors += 1
-
-    async def _start_alerts(self, tickets: TicketStore) -> list[asyncio.Task[None]]:
-        """Notifier, sender and MQTT bridge, as configured."""
-        assert self.store is not None
-        tasks: list[asyncio.Task[None]] = []
-        cfg = self.settings.alerts
-        if self.roster is not None:
-            outbox = Outbox(self.store)
-            channels = build_channels(cfg, self.clients.http)
-            notifier = Notifier(
-                self.roster, outbox, tickets, self.settings.sla, public_url=cfg.public_url,
-                link_secret=self.link_secret, link_ttl_s=cfg.link_ttl,
-                robots=[r.kind for r in cfg.robots], sms_levels=cfg.sms_levels,
-                gather_s=cfg.gather, remind_every_s=cfg.remind_every,
-                major_events=lambda: self.inventory.major_events if self.inventory else ())
-            self.notifier, self.sender = notifier, Sender(
-                outbox, channels, self.settings.sla.zone, storm_threshold=cfg.storm_threshold,
-                rate_limit=cfg.rate_limit, sms_max_chars=cfg.sms_max_chars,
-                health=self.health)
-            tasks.append(asyncio.create_task(
-                notifier.run(self.health, self.bus.subscribe("alerts")), name="notify"))
-            tasks.append(asyncio.create_task(self.sender.run(), name="send"))
-        if self.settings.mqtt is not None:
-            m = self.settings.mqtt
-            assert self.monitor is not None
-            self.mqtt = MqttBridge(m.host, m.port, tickets, self.monitor.device_states,
-                                   prefix=m.topic_prefix, username=m.username,
-                                   password=m.password.resolve() if m.password else None,
-                                   secret=self.link_secret)
-            tasks.append(asyncio.create_task(self.mqtt.run(self.bus.subscribe("mqtt")),
-                                             name="mqtt"))
-        return tasks
-
     async def _heartbeat(self) -> None:
         """Prove the store answers (`/healthz`'s store component), and record that this
         run is still observing (the report's time observed)."""
@@ -289,7 +158,7 @@ class Daemon:
         except Exception as exc:  # the store is away: the run ends at its last heartbeat
             log.warning("run end not recorded", extra={"fields": {"error": str(exc)}})
 
-    def _check_calendar(self) -> None:
+    def check_calendar(self) -> None:
         """The holiday data's coverage, into the health (a warning is logged once)."""
         warning = self.settings.sla.coverage_warning(dt.datetime.now(dt.UTC))
         if warning:
@@ -312,19 +181,7 @@ class Daemon:
                 f"{lag:.2f}s" if lag is not None else "n/a")
 
         self.health.watch("scheduler", scheduler, critical=True)
-        if self.sender is not None:
-            sender = self.sender
-
-            def channels() -> tuple[str, str]:
-                if sender.failing:
-                    return "failing", "; ".join(f"{c}: {e}" for c, e in sender.failing.items())
-                return "ok", ", ".join(sender.channels)
-
-            self.health.watch("alert_channels", channels)
-        if self.mqtt is not None:
-            mqtt = self.mqtt
-            self.health.watch("mqtt", lambda: ("ok", "connected") if mqtt.connected
-                              else ("failing", "not connected to the broker"))
+        self.alerts.watch(self.health)
 
     def _status(self) -> str:
         assert self.inventory is not None
@@ -355,7 +212,7 @@ class Daemon:
             for mismatch in mismatches:
                 log.error("configuration invalid", extra={"fields": {"problem": mismatch}})
             return EX_CONFIG
-        self._check_calendar()
+        self.check_calendar()
         self.store = await Store.open(self.settings.database_url)
         self.run_id = await self.store.run_started(socket.gethostname(), os.getpid(),
                                                    dt.datetime.now(dt.UTC))
@@ -365,7 +222,7 @@ class Daemon:
                                kind_limits=self.settings.kind_concurrency,
                                health=self.health, watch_events=True)
         self.metrics_view.monitor = self.monitor
-        self.monitor.result_hooks.append(feed(self.checks))
+        self.monitor.result_hooks.append(self.endpoints.result_hook())
         tasks: list[asyncio.Task[None]] = []
         loop = asyncio.get_running_loop()
         tickets = TicketStore(self.store, self.settings.sla, self.settings.reopen_window)
@@ -390,12 +247,18 @@ class Daemon:
                     ("sla", 30.0, partial(tickets.announce_breaches, self.bus,
                                           self.metrics_view.breaches)),
                     ("major_events", 60.0, self.monitor.follow_major_events),
-                    ("calendar_check", 3600.0, _async(self._check_calendar))):
+                    ("calendar_check", 3600.0, _async(self.check_calendar))):
                 tasks.append(asyncio.create_task(
                     every(self.health, name, seconds, step, critical=name == STORE), name=name))
-            tasks += await self._start_alerts(tickets)
+            assert self.store is not None
+            self.alerts = alerts_setup.start(
+                self.settings, self.store, tickets, self.bus, self.health, self.clients.http,
+                self.roster, self.link_secret,
+                lambda: self.inventory.major_events if self.inventory else (),
+                self.monitor.device_states)
+            tasks += self.alerts.tasks
             self._watch({t.get_name(): t for t in tasks})
-            http = await self._start_http(tickets)
+            http = await self.endpoints.start(tickets)
             interval = systemd.watchdog_interval()
             if interval:
                 tasks.append(asyncio.create_task(systemd.watchdog(interval), name="watchdog"))
@@ -441,13 +304,6 @@ def _async(fn: Callable[[], None]) -> Callable[[], Awaitable[None]]:
     async def step() -> None:
         fn()
     return step
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("sv-monitor")
-    except importlib.metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 def _redact(url: str) -> str:

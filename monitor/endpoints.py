@@ -1,0 +1,135 @@
+"""The composition root's HTTP side: `/metrics`, `/healthz` and the ack links' pages,
+on one or two listeners.  With `monitor.daemon` and `monitor.wiring`, the root: it
+joins the readers (`exporters`, `alerts`) to what the core publishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+)
+
+from alerts.web import routes as ack_routes
+from exporters.metrics import DaemonCollector, Exposition, View, check_series, feed
+from monitor.httpd import Listener, connection_cap, quiet_accept_errors
+from monitor.tickets.store import ACTIVE, TicketStore
+
+if TYPE_CHECKING:
+    from monitor.daemon import Daemon
+
+log = logging.getLogger("monitor.daemon")
+
+
+class Endpoints:
+    """The daemon's metrics (collector, kept per-check series) and its listeners."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        settings = daemon.settings
+        self.view = View(inventory=lambda: daemon.inventory, version=_version(),
+                         health=daemon.health, calendar=settings.sla.calendar,
+                         zone=settings.sla.zone)
+        self.registry = CollectorRegistry()
+        collector = DaemonCollector(self.view)
+        self.registry.register(collector)
+        # The usual process_*, python_info and python_gc_* series, as every exporter has.
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        self.checks = check_series()  # the per-check series, rendered as results come
+        self.exposition = Exposition(self.registry, checks=self.checks,
+                                     extra=collector.device_text)
+
+    def result_hook(self) -> Callable[..., None]:
+        """For the core's `result_hooks`: keep each check's lines as its results come."""
+        return feed(self.checks)
+
+    async def _fill(self, tickets: TicketStore) -> None:
+        """What the collector reads from the store and the alerting side, taken on the
+        loop before a rendering."""
+        d, view = self.daemon, self.view
+        if d.monitor is not None:
+            self.checks.keep_only(d.monitor.jobs)
+        view.device_statuses = self.checks.device_statuses()
+        view.reloads = {"ok": d.reloads, "failed": d.reload_failures}
+        view.engine_errors = d.engine.errors_total if d.engine else 0
+        sender, mqtt = d.alerts.sender, d.alerts.mqtt
+        if mqtt is not None:
+            view.mqtt_acks = dict(mqtt.acks_total)
+        try:  # what lives in the store: on an outage the last known values stay
+            view.tickets = [t.row for t in await tickets.tickets(ACTIVE)]
+            if sender is not None:
+                view.outbox = await sender.outbox.depth()
+        except Exception as exc:
+            d.health.failed("metrics", exc)
+        else:
+            d.health.ok("metrics")
+        if sender is not None:
+            view.deliveries, view.failures = sender.delivered_total, sender.failures_total
+            view.failing, view.channels = list(sender.failing), list(sender.channels)
+
+    async def start(self, tickets: TicketStore) -> list[Listener]:
+        """The HTTP listeners: the ack links' pages on `http_listen`; /metrics and
+        /healthz there too, or on `metrics_listen` alone when it is set."""
+        d, settings = self.daemon, self.daemon.settings
+
+        async def metrics(request: web.Request) -> web.Response:
+            gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
+            body = await self.exposition.render(lambda: self._fill(tickets), gzipped)
+            headers = {"Content-Type": CONTENT_TYPE_LATEST, "Vary": "Accept-Encoding"}
+            if gzipped:
+                headers["Content-Encoding"] = "gzip"
+            return web.Response(body=body, headers=headers)
+
+        async def health(request: web.Request) -> web.Response:
+            d.check_calendar()
+            status, body = d.health.report()
+            body["checks"] = len(d.monitor.jobs) if d.monitor else 0
+            return web.json_response(body, status=status)
+
+        def private(app: web.Application) -> None:
+            app.router.add_get("/metrics", metrics)
+            app.router.add_get("/healthz", health)
+
+        def public(app: web.Application) -> None:
+            if d.link_secret is not None:
+                app.add_routes(ack_routes(tickets, d.link_secret))
+            if settings.metrics_listen is None:
+                private(app)
+
+        listeners = [("http", settings.http_listen, public)]
+        if settings.metrics_listen is not None:
+            listeners.append(("metrics", settings.metrics_listen, private))
+        cap = connection_cap(settings.http_max_connections, len(listeners))
+        quiet_accept_errors(asyncio.get_running_loop(), self._accept_failed)
+        started: list[Listener] = []
+        for name, address, setup in listeners:
+            listener = Listener(name, setup, address, max_connections=cap,
+                                header_timeout_s=settings.http_header_timeout)
+            await listener.start()
+            started.append(listener)
+            log.info("HTTP listening", extra={"fields": {
+                "listener": name, "address": address, "max_connections": cap}})
+        self.view.http = [listener.stats for listener in started]
+        return started
+
+    def _accept_failed(self) -> None:
+        self.view.accept_errors += 1
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("sv-monitor")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
