@@ -64,7 +64,7 @@ async def run(n_checks: int, seconds: float, every: float) -> None:
     checks = check_series()
     monitor.result_hooks.append(feed(checks))
     await monitor.apply(estate)
-    view = View(monitor=monitor, inventory=lambda: estate, tickets=tickets(300),
+    view = View(snapshot=monitor.snapshot(), inventory=lambda: estate, tickets=tickets(300),
                 channels=["email", "sms"])
     registry_ = CollectorRegistry()
     collector = DaemonCollector(view)
@@ -91,12 +91,14 @@ async def run(n_checks: int, seconds: float, every: float) -> None:
 
     async def on_loop() -> bytes:
         view.device_statuses = checks.device_statuses()
+        view.snapshot = monitor.snapshot()
         return series.text(checks.snapshot()) + collector.device_text() + \
             generate_latest(registry_)
 
     async def prepare() -> None:
         checks.keep_only(monitor.jobs)
         view.device_statuses = checks.device_statuses()
+        view.snapshot = monitor.snapshot()
 
     exposition = Exposition(registry_, max_age_s=0.0, checks=checks,
                             extra=collector.device_text)

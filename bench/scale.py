@@ -86,6 +86,23 @@ def proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def largest_mappings(pid: int, n: int = 4) -> str:
+    """The mappings holding most of the RSS (where memory goes: heap, anonymous, files)."""
+    rows, current = [], ""
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split()
+        if head and "-" in head[0] and not head[0].endswith(":"):
+            current = head[5] if len(head) > 5 else "[anonymous]"
+        elif line.startswith("Rss:"):
+            rows.append((int(head[1]), current))
+    total: dict[str, int] = {}
+    for kb, name in rows:
+        key = name if name.startswith("[") else Path(name).name
+        total[key] = total.get(key, 0) + kb
+    top = sorted(total.items(), key=lambda kv: -kv[1])[:n]
+    return ", ".join(f"{name} {kb / 1024:.0f} MB" for name, kb in top)
+
+
 def scrape(address: str) -> bytes:
     with urllib.request.urlopen(f"http://{address}/metrics", timeout=60) as resp:
         return bytes(resp.read())
@@ -183,7 +200,7 @@ def report(args: argparse.Namespace, daemon: subprocess.Popen[bytes],
     lags: list[tuple[float, float]] = []
     for minute in range(1, args.minutes + 1):
         end = t0 + 60 * minute
-        while time.monotonic() < end:  # a scrape every 15 s, as Prometheus would
+        while time.monotonic() < end:  # a scrape every 15 s, as Prometheus would by default
             c, w = proc_cpu_s(daemon.pid), time.monotonic()
             body = scrape(http)
             scrapes.append((time.monotonic() - w, proc_cpu_s(daemon.pid) - c, len(body)))
@@ -192,11 +209,13 @@ def report(args: argparse.Namespace, daemon: subprocess.Popen[bytes],
             p99 = metric(text, "sv_scheduler_lag_p99_seconds")
             if p50 is not None and p99 is not None:
                 lags.append((p50, p99))
-            time.sleep(max(0.0, min(15.0, end - time.monotonic())))
+            time.sleep(max(0.0, min(args.scrape_every, end - time.monotonic())))
         rss.append(proc_rss_mb(daemon.pid))
         print(f"  minute {minute:2d}: RSS {rss[-1]:.0f} MB, lag p50/p99 "
               f"{lags[-1][0] * 1000:.0f}/{lags[-1][1] * 1000:.0f} ms" if lags else "",
               flush=True)
+        if args.mappings:
+            print(f"    {largest_mappings(daemon.pid)}", flush=True)
     elapsed = time.monotonic() - t0
     cpu, runs = proc_cpu_s(daemon.pid) - cpu0, runs_total(scrape(http).decode()) - runs0
     text = scrape(http).decode()
@@ -221,6 +240,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=int, default=10)
     parser.add_argument("--ports", type=int, default=24, help="interfaces per switch, + lo")
     parser.add_argument("--in-flight", type=int, default=500)
+    parser.add_argument("--mappings", action="store_true",
+                        help="print the largest memory mappings every minute")
+    parser.add_argument("--scrape-every", type=float, default=15.0)
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner:

@@ -18,7 +18,6 @@ import gzip
 import platform
 import re
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
@@ -29,12 +28,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from exporters import series
-from exporters.series import Snapshot
-from monitor.core import CheckJob, Monitor
+from exporters.series import Kept
+from monitor.core import CheckJob
 from monitor.events import CheckKey
 from monitor.health import Health
 from monitor.httpd import Stats
 from monitor.inventory import Inventory
+from monitor.snapshot import Snapshot
 from monitor.state import StateMachine
 from monitor.tickets.calendar import WorkCalendar
 from monitor.tickets.sla import clocks_paused, running_clocks
@@ -62,7 +62,7 @@ def value_metric(base: str) -> tuple[str, float]:
 class View:
     """What the collector reads; the daemon fills it (the tickets just before a scrape)."""
 
-    monitor: Monitor | None = None
+    snapshot: Snapshot | None = None  # the core's, taken on the loop before a rendering
     inventory: Callable[[], Inventory | None] = lambda: None
     tickets: Sequence[Mapping[str, Any]] = ()  # active tickets (rows)
     breaches: dict[tuple[int, str], int] = field(default_factory=dict)  # kept by the daemon
@@ -121,7 +121,7 @@ class DaemonCollector(Collector):
                              levels.get(d.id, 0)) for d in inventory.devices.values()])
 
     def _devices_and_sites(self) -> Iterator[Any]:
-        monitor, inventory = self.view.monitor, self.view.inventory()
+        snapshot, inventory = self.view.snapshot, self.view.inventory()
         by_state = GaugeMetricFamily("sv_site_devices", "Devices by state",
                                      labels=["site", "state"])
         worst = GaugeMetricFamily("sv_site_worst_fault_level", "The site's most severe open "
@@ -129,7 +129,7 @@ class DaemonCollector(Collector):
         info = InfoMetricFamily("sv_site", "A site", labels=["site"])
         open_by_level = GaugeMetricFamily("sv_site_open_tickets", "Open tickets by level",
                                           labels=["site", "level"])
-        if monitor is None or inventory is None:
+        if snapshot is None or inventory is None:
             yield from (by_state, worst, info, open_by_level)
             return
         statuses = self.view.device_statuses
@@ -197,43 +197,39 @@ class DaemonCollector(Collector):
         yield GaugeMetricFamily("sv_config_last_reload_successful",
                                 "1 if the last reload was applied", value=int(
                                     self.view.last_reload_ok))
-        monitor = self.view.monitor
-        if monitor is None:
+        snapshot = self.view.snapshot
+        if snapshot is None:
             return
-        stats = monitor.scheduler.stats
-        for q, name in ((0.5, "p50"), (0.99, "p99")):
-            value = stats.lag_quantile(q)
+        figures = snapshot.scheduler
+        for value, name in ((figures.lag_p50_s, "p50"), (figures.lag_p99_s, "p99")):
             if value is not None:
                 yield GaugeMetricFamily(f"sv_scheduler_lag_{name}_seconds",
                                         f"Recent delay from a check's due time to its start, "
                                         f"{name}", value=value)
         yield GaugeMetricFamily("sv_checks_configured", "Checks in the inventory",
-                                value=len(monitor.jobs))
+                                value=snapshot.configured)
         yield GaugeMetricFamily("sv_checks_in_flight", "Check runs going now",
-                                value=monitor.scheduler.in_flight)
-        watchers = monitor.watchers
-        if watchers is not None:
+                                value=figures.in_flight)
+        if snapshot.watches is not None:
             subscribed = GaugeMetricFamily(
                 "sv_camera_event_subscriptions", "ONVIF event subscriptions by how they go "
                 "(subscribed, unsupported: the device has no event service, failed)",
                 labels=["state"])
-            counts = Counter(state for state, _ in list(watchers.states.values()))
             for state in ("subscribed", "unsupported", "failed"):
-                subscribed.add_metric([state], counts[state])
+                subscribed.add_metric([state], snapshot.watches.get(state, 0))
             yield subscribed
             heard = CounterMetricFamily("sv_camera_events", "Events devices reported that "
                                         "re-ran their checks", labels=["kind"])
-            for kind, n in sorted(watchers.events.items()):
+            for kind, n in sorted(snapshot.camera_events.items()):
                 heard.add_metric([kind], n)
             yield heard
         for name, value, text in (
-                ("sv_check_runs", stats.runs_total, "Check runs"),
-                ("sv_check_runs_skipped", stats.skipped_total,
+                ("sv_check_runs", figures.runs, "Check runs"),
+                ("sv_check_runs_skipped", figures.skipped,
                  "Runs skipped because the previous one was still going"),
-                ("sv_check_timeouts", stats.timeouts_total, "Runs that ran out of time"),
-                ("sv_check_crashes", stats.crashes_total, "Runs whose probe raised")):
+                ("sv_check_timeouts", figures.timeouts, "Runs that ran out of time"),
+                ("sv_check_crashes", figures.crashes, "Runs whose probe raised")):
             yield CounterMetricFamily(name, text, value=value)
-
 
     def _calendar(self) -> Iterator[Any]:
         calendar = self.view.calendar
@@ -296,7 +292,7 @@ class DaemonCollector(Collector):
         yield from (up, errors)
 
 
-def _render(registry: CollectorRegistry, checks: Snapshot | None,
+def _render(registry: CollectorRegistry, checks: Kept | None,
             extra: Callable[[], bytes] | None) -> bytes:
     kept = series.text(checks) if checks is not None else b""
     return kept + (extra() if extra is not None else b"") + generate_latest(registry)
@@ -335,12 +331,19 @@ class Exposition:
                 self._body = await asyncio.to_thread(_render, self.registry, kept,
                                                      self.extra)
                 self._gzipped = None
-                self._at = time.monotonic()
+                self._at = at = time.monotonic()
+                # Not kept past its reuse: tens of MB for a large estate, between scrapes
+                asyncio.get_running_loop().call_later(self.max_age_s, self._forget, at)
             if not gzipped:
                 return self._body
             if self._gzipped is None:
                 self._gzipped = await asyncio.to_thread(gzip.compress, self._body, 1)
             return self._gzipped
+
+
+    def _forget(self, at: float) -> None:
+        if self._at == at:
+            self._body, self._gzipped, self._at = b"", None, -float("inf")
 
 
 def check_series() -> series.CheckSeries:

@@ -59,7 +59,7 @@ class Rendered:
     lines: Mapping[str, str]
 
 
-Snapshot = tuple[list[Rendered], dict[str, str]]  # the kept lines, the families' helps
+Kept = tuple[list[Rendered], dict[str, str]]  # the kept lines, the families' helps
 
 
 class CheckSeries:
@@ -130,12 +130,12 @@ class CheckSeries:
                            else "unknown")
         return out
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self) -> Kept:
         """What a rendering needs, taken on the event loop (cheap: references)."""
         return list(self._kept.values()), dict(self._helps)
 
 
-def text(snapshot: Snapshot) -> bytes:
+def text(snapshot: Kept) -> bytes:
     """The exposition of every kept check (in a worker thread: it only reads strings)."""
     kept, helps = snapshot
     out: list[str] = []

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from monitor import crashpoints
@@ -30,6 +32,7 @@ from monitor.faults.maintenance import major_event_factor
 from monitor.health import Health
 from monitor.inventory import CheckConfig, Device, Inventory
 from monitor.scheduler import JobSpec, Scheduler, UpdateSummary
+from monitor.snapshot import CheckView, SchedulerFigures, Snapshot
 from monitor.state import CheckState, StateMachine
 from monitor.store.store import Store, StoredCheck
 from monitor.topology import Topology
@@ -102,6 +105,9 @@ class Monitor:
         # What cameras report by themselves (the daemon's; not `monitor once`'s)
         self.watchers = CameraWatchers(self._camera_said) if watch_events else None
         self._background: set[asyncio.Task[None]] = set()
+        self._views: dict[CheckKey, CheckView] = {}  # made as results come
+        self._views_changed = True
+        self._published = Snapshot()
 
     # -- configuration --
 
@@ -145,6 +151,8 @@ class Monitor:
             machine.flap_window_s, machine.flap_changes = c.flap_window_s, c.flap_changes
         for key in removed:
             self.machines.pop(key, None)
+            self._views.pop(key, None)
+            self._views_changed = True
             self._dirty.discard(key)
         self.jobs = jobs
         summary = self.scheduler.update(specs)
@@ -157,6 +165,11 @@ class Monitor:
         return summary
 
     def _tell(self, key: CheckKey, job: CheckJob, machine: StateMachine) -> None:
+        last = machine.last_result
+        self._views[key] = CheckView(machine.state.value, machine.since,
+                                     str(last.reason) if last else None,
+                                     last.detail if last else None, machine.flapping)
+        self._views_changed = True
         failed = False
         for hook in self.result_hooks:
             try:
@@ -193,16 +206,34 @@ class Monitor:
                 yield key, CheckHealth(machine.state, str(last.reason) if last else "",
                                        self.jobs[key].check.kind, last.detail if last else "")
 
+    def snapshot(self) -> Snapshot:
+        """What readers may read (on the event loop; then anywhere): a new version when
+        anything changed since the last one, else the last one again."""
+        stats, last = self.scheduler.stats, self._published
+        figures = SchedulerFigures(stats.runs_total, stats.skipped_total,
+                                   stats.timeouts_total, stats.crashes_total,
+                                   self.scheduler.in_flight, stats.lag_quantile(0.5),
+                                   stats.lag_quantile(0.99))
+        watches = events = None
+        if self.watchers is not None:
+            watches = dict(Counter(state for state, _ in self.watchers.states.values()))
+            events = dict(self.watchers.events)
+        if (not self._views_changed and figures == last.scheduler and watches == last.watches
+                and (events or {}) == last.camera_events):
+            return last
+        checks = last.checks
+        if self._views_changed:
+            checks = MappingProxyType(dict(self._views))
+            self._views_changed = False
+        self._published = Snapshot(last.version + 1, time.time(), checks, figures,
+                                   MappingProxyType(watches) if watches is not None else None,
+                                   MappingProxyType(events or {}))
+        return self._published
+
     def device_states(self) -> dict[str, dict[str, object]]:
-        """Every device's checks and their states (what MQTT publishes)."""
-        out: dict[str, dict[str, object]] = {}
-        for key, machine in self.machines.items():
-            last = machine.last_result
-            out.setdefault(key.device_id, {})[key.check] = {
-                "state": machine.state.value, "since": machine.since,
-                "reason": str(last.reason) if last else None,
-                "detail": last.detail if last else None}
-        return out
+        """Every device's checks and their states (what MQTT publishes), from a
+        snapshot."""
+        return self.snapshot().device_states()
 
     def _camera_said(self, key: CheckKey, said: CameraEvent) -> None:
         """A device reported a fault by itself: record it and re-run its checks now

@@ -221,7 +221,6 @@ class Daemon:
                                max_in_flight=self.settings.max_in_flight,
                                kind_limits=self.settings.kind_concurrency,
                                health=self.health, watch_events=True)
-        self.metrics_view.monitor = self.monitor
         self.monitor.result_hooks.append(self.endpoints.result_hook())
         tasks: list[asyncio.Task[None]] = []
         loop = asyncio.get_running_loop()

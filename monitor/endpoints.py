@@ -61,6 +61,7 @@ class Endpoints:
         d, view = self.daemon, self.view
         if d.monitor is not None:
             self.checks.keep_only(d.monitor.jobs)
+            view.snapshot = d.monitor.snapshot()
         view.device_statuses = self.checks.device_statuses()
         view.reloads = {"ok": d.reloads, "failed": d.reload_failures}
         view.engine_errors = d.engine.errors_total if d.engine else 0
