@@ -4,4 +4,5 @@ import sys
 
 from monitor.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # (not when a spawned process imports it: `load_apart`)
+    sys.exit(main())

@@ -35,13 +35,13 @@ from monitor.events import EventBus
 from monitor.faults.engine import FaultEngine
 from monitor.health import STORE, Health, every
 from monitor.httpd import raise_open_files_limit
-from monitor.inventory import Inventory, InventoryError, load_inventory
+from monitor.inventory import Inventory, InventoryError, load_apart
 from monitor.inventory.secrets import SecretError
 from monitor.settings import Settings
 from monitor.store.store import Store
 from monitor.tickets.calendar import HolidaysError
 from monitor.tickets.store import TicketStore
-from monitor.wiring import config_problems, shrink_problem
+from monitor.wiring import inventory_problems
 from probes.clients import SharedClients
 
 log = logging.getLogger("monitor.daemon")
@@ -72,8 +72,8 @@ class Daemon:
         self.reload_failures = 0
 
     async def load(self) -> Inventory:
-        """Load the inventory off the event loop (a large file takes a while)."""
-        return await asyncio.to_thread(load_inventory, self.settings.inventory)
+        """Load the inventory off the event loop and out of this process's heap."""
+        return await load_apart(self.settings.inventory)
 
     def _load_alert_config(self) -> None:
         cfg = self.settings.alerts
@@ -108,28 +108,9 @@ class Daemon:
         try:
             inventory = await self.load()
         except InventoryError as exc:
-            self.reload_failures += 1
-            self.metrics_view.last_reload_ok = False
-            for problem in exc.problems:
-                log.error("reload rejected, still running the previous inventory",
-                          extra={"fields": {"problem": str(problem)}})
-            systemd.notify("READY=1", "STATUS=reload rejected: inventory invalid (see log)")
-            return False
-        if shrunk := shrink_problem(self.settings, self.inventory, inventory, force):
-            self.reload_failures += 1
-            self.metrics_view.last_reload_ok = False
-            log.error("reload rejected, still running the previous inventory",
-                      extra={"fields": {"problem": shrunk}})
-            systemd.notify("READY=1", "STATUS=reload rejected: devices dropped (see log)")
-            return False
-        if mismatches := config_problems(self.settings, inventory):
-            self.reload_failures += 1
-            self.metrics_view.last_reload_ok = False
-            for mismatch in mismatches:
-                log.error("reload rejected, still running the previous inventory",
-                          extra={"fields": {"problem": mismatch}})
-            systemd.notify("READY=1", "STATUS=reload rejected: regions (see log)")
-            return False
+            return self._rejected([str(p) for p in exc.problems], "inventory invalid")
+        if problems := inventory_problems(self.settings, self.inventory, inventory, force):
+            return self._rejected(problems, "does not fit")
         summary = await self.monitor.apply(inventory)
         self.inventory = inventory
         if self.engine is not None:
@@ -141,6 +122,15 @@ class Daemon:
             "unchanged": summary.unchanged}})
         systemd.notify("READY=1", self._status())
         return True
+
+    def _rejected(self, problems: list[str], why: str) -> bool:
+        self.reload_failures += 1
+        self.metrics_view.last_reload_ok = False
+        for problem in problems:
+            log.error("reload rejected, still running the previous inventory",
+                      extra={"fields": {"problem": problem}})
+        systemd.notify("READY=1", f"STATUS=reload rejected: {why} (see log)")
+        return False
 
     async def _heartbeat(self) -> None:
         """Prove the store answers (`/healthz`'s store component), and record that this
@@ -205,12 +195,9 @@ class Daemon:
         except (RosterError, SecretError) as exc:
             log.error("alert configuration invalid", extra={"fields": {"problem": str(exc)}})
             return EX_CONFIG
-        if empty := shrink_problem(self.settings, None, self.inventory):
-            log.error("inventory invalid", extra={"fields": {"problem": empty}})
-            return EX_CONFIG
-        if mismatches := config_problems(self.settings, self.inventory):
-            for mismatch in mismatches:
-                log.error("configuration invalid", extra={"fields": {"problem": mismatch}})
+        if misfits := inventory_problems(self.settings, None, self.inventory):
+            for misfit in misfits:
+                log.error("inventory invalid", extra={"fields": {"problem": misfit}})
             return EX_CONFIG
         self.check_calendar()
         self.store = await Store.open(self.settings.database_url)

@@ -82,6 +82,15 @@ def ack_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def inventory_problems(settings: Settings, old: Inventory | None, new: Inventory,
+                       force: bool = False) -> list[str]:
+    """Why `new` must not be run (in place of `old`): `shrink_problem`, then
+    `config_problems`."""
+    if shrunk := shrink_problem(settings, old, new, force):
+        return [shrunk]
+    return config_problems(settings, new)
+
+
 def shrink_problem(settings: Settings, old: Inventory | None, new: Inventory,
                    force: bool = False) -> str | None:
     """Why `new` must not replace `old`: no devices at all (unless the settings allow

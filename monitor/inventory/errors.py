@@ -28,3 +28,6 @@ class InventoryError(Exception):
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = sorted(problems, key=lambda p: (str(p.file), p.line or 0))
         super().__init__("\n".join(str(p) for p in self.problems))
+
+    def __reduce__(self) -> tuple[type[InventoryError], tuple[list[Problem]]]:
+        return InventoryError, (self.problems,)  # (it crosses from the loading process)

@@ -7,8 +7,11 @@ file, the line and the site or device it concerns.  The YAML loader
 
 from __future__ import annotations
 
+import asyncio
 import difflib
+import multiprocessing
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,20 @@ from probes.registry import PROBES
 from probes.thresholds import Threshold
 
 Loc = tuple[str | int, ...]
+
+
+async def load_apart(path: str | Path) -> Inventory:
+    """`load_inventory` in a process of its own (spawned, gone after).
+
+    Parsing and validating 20,000 devices peaks at ~20 times what the result keeps;
+    CPython frees that garbage, but the survivors stay scattered over the allocator's
+    arenas, so this process's RSS would keep the peak for good (measured: +143 MB
+    resident for 10 MB of inventory).  The loaded inventory comes back pickled
+    (1.7 MB, 0.2 s for 20,000 devices); an `InventoryError` comes back as itself.
+    """
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return await asyncio.get_running_loop().run_in_executor(pool, load_inventory, path)
 
 
 def load_inventory(path: str | Path, environ: Mapping[str, str] | None = None, *,
@@ -123,6 +140,7 @@ class _Loader:
         self.secrets = secrets
         self.declared: dict[str, set[str]] = {}  # credentials → the secrets it names
         self.problems: list[Problem] = []
+        self.configs: dict[tuple[object, ...], CheckConfig] = {}  # distinct checks, shared
 
     # -- reporting --
 
@@ -418,13 +436,21 @@ class _Loader:
                       for k, v in probe.default_thresholds.items()}
         thresholds.update(common["thresholds"])
         d = top.defaults.check
-        return CheckConfig(
+        config = CheckConfig(
             name=name, kind=probe.name, interval_s=interval, timeout_s=timeout,
             fail_after=common["fail_after"] or d.fail_after,
             recover_after=common["recover_after"] or d.recover_after,
             flap_window_s=d.flap_window, flap_changes=d.flap_changes,
             params=probe.params.model_validate(params), thresholds=thresholds,
         )
+        # Most devices of a kind carry the same checks (the address is the device's):
+        # one shared, frozen config for each distinct one (20,000 switches: 2, not
+        # 20,000 -- each is a dozen objects).
+        shared = (config.name, config.kind, config.interval_s, config.timeout_s,
+                  config.fail_after, config.recover_after, config.flap_window_s,
+                  config.flap_changes, config.params.model_dump_json(),
+                  tuple((k, v.model_dump_json()) for k, v in sorted(config.thresholds.items())))
+        return self.configs.setdefault(shared, config)
 
     def cycles(self, parents: Mapping[str, str | None], index: Mapping[str, int],
                kind: str) -> None:
