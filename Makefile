@@ -18,7 +18,7 @@ DEMO_DEBS := snmpd snmp iputils-ping $(GST_DEBS)
 # What the benchmarks run beside us.
 BENCH_DEBS := snmpd wrk prometheus-snmp-exporter $(GST_DEBS)
 
-.PHONY: all test demo demo-status demo-tickets demo-prometheus demo-down demo-up demo-reboot demo-uplink-down demo-uplink-up lint bench system-deps-test system-deps-demo system-deps-bench clean
+.PHONY: all test demo demo-status demo-tickets demo-prometheus demo-down demo-up demo-reboot demo-uplink-down demo-uplink-up lint bench bench-scale system-deps-test system-deps-demo system-deps-bench clean
 
 all: test
 
@@ -88,6 +88,12 @@ bench: system-deps-bench $(BIN)/.installed
 	$(BIN)/python bench/video.py
 	$(BIN)/python bench/vqd.py
 	$(BIN)/python bench/metrics.py
+
+# The daemon against real agents at 2,000 and 20,000 switches (root: a network namespace
+# of its own; ~25 min).
+bench-scale: system-deps-bench $(BIN)/.installed
+	$(BIN)/python bench/scale.py --targets 2000 --minutes 10
+	$(BIN)/python bench/scale.py --targets 20000 --minutes 10
 
 clean:
 	rm -rf $(VENV) demo/var .pytest_cache .mypy_cache .ruff_cache *.egg-info

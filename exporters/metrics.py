@@ -18,7 +18,7 @@ import gzip
 import platform
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
@@ -28,7 +28,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from exporters import series
-from exporters.series import Kept
 from monitor.core import CheckJob
 from monitor.events import CheckKey
 from monitor.health import Health
@@ -292,20 +291,20 @@ class DaemonCollector(Collector):
         yield from (up, errors)
 
 
-def _render(registry: CollectorRegistry, checks: Kept | None,
-            extra: Callable[[], bytes] | None) -> bytes:
-    kept = series.text(checks) if checks is not None else b""
-    return kept + (extra() if extra is not None else b"") + generate_latest(registry)
+def _rest(registry: CollectorRegistry, extra: Callable[[], bytes] | None) -> bytes:
+    return (extra() if extra is not None else b"") + generate_latest(registry)
 
 
 class Exposition:
-    """The text a scrape gets, rendered off the event loop.
+    """The text a scrape gets, streamed.
 
     The per-check series (most of a large estate's) come rendered from `checks`
-    (`exporters.series`: formatted as results arrive); prometheus-client renders the
-    rest -- devices, sites, tickets, the daemon -- in a worker thread, with the
-    joining of the kept text.  Concurrent scrapes share one rendering, and a
-    rendering younger than `max_age_s` is served again.
+    (`exporters.series`: formatted as results arrive) and are written out a batch of
+    checks at a time (`chunks`), so a scrape holds one batch, not the whole text (20,000
+    switches with 25 ports each: a 260 MB exposition); prometheus-client renders the
+    rest -- devices, sites, tickets, the daemon -- in a worker thread.  `render` joins
+    the chunks (tests, benches): concurrent callers share one rendering, and one
+    younger than `max_age_s` is served again.
     """
 
     def __init__(self, registry: CollectorRegistry, max_age_s: float = 1.0,
@@ -317,33 +316,33 @@ class Exposition:
         self.max_age_s = max_age_s
         self._lock = asyncio.Lock()
         self._body = b""
-        self._gzipped: bytes | None = None
         self._at = -float("inf")
+
+    async def chunks(self, prepare: Callable[[], Awaitable[None]]) -> AsyncIterator[bytes]:
+        """`prepare` (on the loop: what needs the store), then the exposition in pieces
+        (the kept lines joined on the loop a batch at a time, yielding between)."""
+        await prepare()
+        if self.checks is not None:
+            for piece in series.pieces(self.checks.snapshot()):
+                yield piece
+                await asyncio.sleep(0)
+        yield await asyncio.to_thread(_rest, self.registry, self.extra)
 
     async def render(self, prepare: Callable[[], Awaitable[None]],
                      gzipped: bool = False) -> bytes:
-        """`prepare` (on the loop: what needs the store) and then the exposition;
-        gzip-compressed (level 1, in the worker thread too) if asked."""
+        """The whole exposition, gzip-compressed (level 1) if asked."""
         async with self._lock:
             if time.monotonic() - self._at >= self.max_age_s:
-                await prepare()
-                kept = self.checks.snapshot() if self.checks is not None else None
-                self._body = await asyncio.to_thread(_render, self.registry, kept,
-                                                     self.extra)
-                self._gzipped = None
+                self._body = b"".join([c async for c in self.chunks(prepare)])
                 self._at = at = time.monotonic()
                 # Not kept past its reuse: tens of MB for a large estate, between scrapes
                 asyncio.get_running_loop().call_later(self.max_age_s, self._forget, at)
-            if not gzipped:
-                return self._body
-            if self._gzipped is None:
-                self._gzipped = await asyncio.to_thread(gzip.compress, self._body, 1)
-            return self._gzipped
-
+            body = self._body
+        return gzip.compress(body, 1) if gzipped else body
 
     def _forget(self, at: float) -> None:
         if self._at == at:
-            self._body, self._gzipped, self._at = b"", None, -float("inf")
+            self._body, self._at = b"", -float("inf")
 
 
 def check_series() -> series.CheckSeries:

@@ -13,7 +13,7 @@ what is kept are immutable strings, replaced whole.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from prometheus_client.utils import floatToGoString
@@ -135,17 +135,27 @@ class CheckSeries:
         return list(self._kept.values()), dict(self._helps)
 
 
-def text(snapshot: Kept) -> bytes:
-    """The exposition of every kept check (in a worker thread: it only reads strings)."""
+def pieces(snapshot: Kept, batch: int = 2000) -> Iterator[bytes]:
+    """The exposition of every kept check, a family's lines for `batch` checks at a
+    time (it only reads strings: any thread may run it)."""
     kept, helps = snapshot
-    out: list[str] = []
     for family, help_text in helps.items():
-        samples = [r.lines[family] for r in kept if family in r.lines]
-        if not samples and family not in FIXED:
-            continue
-        out.append(f"# HELP {family} {_help(help_text)}\n# TYPE {family} gauge\n")
-        out.extend(samples)
-    return "".join(out).encode()
+        started = family in FIXED
+        if started:
+            yield f"# HELP {family} {_help(help_text)}\n# TYPE {family} gauge\n".encode()
+        for at in range(0, len(kept), batch):
+            samples = [r.lines[family] for r in kept[at:at + batch] if family in r.lines]
+            if not samples:
+                continue
+            if not started:
+                started = True
+                yield f"# HELP {family} {_help(help_text)}\n# TYPE {family} gauge\n".encode()
+            yield "".join(samples).encode()
+
+
+def text(snapshot: Kept) -> bytes:
+    """The exposition of every kept check, whole."""
+    return b"".join(pieces(snapshot))
 
 
 @dataclass(frozen=True, slots=True)

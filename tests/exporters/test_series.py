@@ -63,12 +63,36 @@ def test_lines_read_back_as_written() -> None:
     assert got[("sv_probe_big", _with_item(base, ""))] == 1e300
     assert math.isinf(got[("sv_probe_inf", _with_item(base, ""))])
     assert not any(name == "sv_probe_sys_descr" for name, _ in got)  # text is no sample
+    assert got[("sv_check_reason", (*base[:3], ("probe", "snmp"), ("reason", "port_down"),
+                                     ("site", "qd\nsite")))] == 1.0
     cam = (("check", "video"), ("device", "cam"), ("kind", "camera"), ("probe", "video"),
            ("site", "qd"))
     assert got[("sv_check_state", cam)] == 0.0 and ("probe_success", cam) not in got
+    assert not any(name == "sv_check_reason" and dict(labels)["device"] == "cam"
+                   for name, labels in got)  # no result: no reason
     # forgotten with its check
     checks.keep_only([CheckKey("cam", "video")])
     assert len(checks) == 1 and checks.device_statuses() == {"cam": "unknown"}
+
+
+def test_pieces_in_small_batches_are_the_same_text() -> None:
+    """A scrape streams the kept lines a batch of checks at a time: any batch size
+    gives the same exposition (one header per family, none for an empty one)."""
+    checks = check_series()
+    for i in range(7):
+        values = {"rtt_avg_s": 0.001 * i} if i % 2 else {"storage_used_ratio[/]": 0.5}
+        result = ProbeResult(Status.OK if i % 3 else Status.DOWN, "ok" if i % 3 else
+                             "timeout", "", 0.1, values)
+        checks.update(CheckKey(f"d{i}", "c"), "s", "server", "tcp", _machine(result))
+    whole = b"".join(series.pieces(checks.snapshot(), batch=1000))
+    for batch in (1, 2, 3):
+        assert b"".join(series.pieces(checks.snapshot(), batch=batch)) == whole
+    text = whole.decode()
+    for family in ("sv_check_state", "sv_probe_rtt_avg_seconds", "sv_check_reason"):
+        assert text.count(f"# TYPE {family} gauge") == 1
+    assert len(list(series.pieces(checks.snapshot(), batch=2))) > \
+        len(list(series.pieces(checks.snapshot(), batch=1000)))
+    assert _samples(whole)  # and it parses
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is installed by make test")
