@@ -95,11 +95,14 @@ class Endpoints:
                 response.headers["Content-Encoding"] = "gzip"
                 packer = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
             await response.prepare(request)
-            async for piece in self.exposition.chunks(lambda: self._fill(tickets)):
-                await response.write(packer.compress(piece) if gzipped else piece)
-            if gzipped:
-                await response.write(packer.flush())
-            await response.write_eof()
+            try:
+                async for piece in self.exposition.chunks(lambda: self._fill(tickets)):
+                    await response.write(packer.compress(piece) if gzipped else piece)
+                if gzipped:
+                    await response.write(packer.flush())
+                await response.write_eof()
+            except ConnectionResetError:  # the scraper gave up (its timeout): not our fault
+                log.debug("scrape abandoned by the client")
             return response
 
         async def health(request: web.Request) -> web.Response:
