@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ from alerts.channels.sms import GammuSmsChannel, HttpSmsChannel
 from alerts.mqtt import MqttBridge
 from alerts.notifier import Notifier
 from alerts.outbox import Outbox
-from alerts.roster import Roster
+from alerts.roster import Roster, RosterError, load_roster
 from alerts.sender import Sender
 from monitor.events import EventBus
 from monitor.faults.maintenance import MajorEvent
@@ -24,6 +25,8 @@ from monitor.health import Health
 from monitor.settings import AlertSettings, Settings
 from monitor.store.store import Store
 from monitor.tickets.store import TicketStore
+
+log = logging.getLogger("alerts.setup")
 
 
 def build_channels(cfg: AlertSettings, session: aiohttp.ClientSession) -> dict[str, Channel]:
@@ -49,13 +52,72 @@ def build_channels(cfg: AlertSettings, session: aiohttp.ClientSession) -> dict[s
 
 @dataclass
 class Alerts:
-    """What the settings start of the alerting side: the notifier and the sender (with a
+    """The alerting side as the settings ask for it: its configuration (the roster, the
+    links' secret: `load`) and what `start` runs -- the notifier and the sender (with a
     roster), the MQTT bridge (with a broker); each may be None."""
 
+    roster: Roster | None = None
+    link_secret: bytes | None = None
     notifier: Notifier | None = None
     sender: Sender | None = None
     mqtt: MqttBridge | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, settings: Settings) -> Alerts:
+        """The roster and the links' secret (RosterError, SecretError: a bad start)."""
+        cfg = settings.alerts
+        return cls(roster=load_roster(cfg.roster, settings.sla.calendar)
+                   if cfg.roster is not None else None,
+                   link_secret=cfg.link_secret.resolve().encode()
+                   if cfg.link_secret is not None else None)
+
+    async def reload_roster(self, settings: Settings) -> None:
+        """Read the roster again (SIGHUP); a bad one is logged and the current kept."""
+        if settings.alerts.roster is None:
+            return
+        try:
+            roster = await asyncio.to_thread(load_roster, settings.alerts.roster,
+                                             settings.sla.calendar)
+        except RosterError as exc:
+            log.error("roster rejected, keeping the previous one",
+                      extra={"fields": {"problem": str(exc)}})
+            return
+        self.roster = roster
+        if self.notifier is not None:
+            self.notifier.roster = roster
+
+    def start(self, settings: Settings, store: Store, tickets: TicketStore, bus: EventBus,
+              health: Health, session: aiohttp.ClientSession,
+              major_events: Callable[[], Sequence[MajorEvent]],
+              device_states: Callable[[], Mapping[str, Any]]) -> None:
+        """Start the notifier, the sender and the MQTT bridge as the settings ask (their
+        tasks: `tasks`), and their parts of `/healthz`."""
+        cfg = settings.alerts
+        if self.roster is not None:
+            outbox = Outbox(store)
+            self.notifier = Notifier(
+                self.roster, outbox, tickets, settings.sla, public_url=cfg.public_url,
+                link_secret=self.link_secret, link_ttl_s=cfg.link_ttl,
+                robots=[r.kind for r in cfg.robots], sms_levels=cfg.sms_levels,
+                gather_s=cfg.gather, remind_every_s=cfg.remind_every,
+                major_events=major_events)
+            self.sender = Sender(outbox, build_channels(cfg, session), settings.sla.zone,
+                                 storm_threshold=cfg.storm_threshold,
+                                 rate_limit=cfg.rate_limit, sms_max_chars=cfg.sms_max_chars,
+                                 health=health)
+            self.tasks.append(asyncio.create_task(
+                self.notifier.run(health, bus.subscribe("alerts")), name="notify"))
+            self.tasks.append(asyncio.create_task(self.sender.run(), name="send"))
+        if settings.mqtt is not None:
+            m = settings.mqtt
+            self.mqtt = MqttBridge(m.host, m.port, tickets, device_states,
+                                   prefix=m.topic_prefix, username=m.username,
+                                   password=m.password.resolve() if m.password else None,
+                                   secret=self.link_secret)
+            self.tasks.append(asyncio.create_task(self.mqtt.run(bus.subscribe("mqtt")),
+                                                  name="mqtt"))
+        self.watch(health)
 
     def watch(self, health: Health) -> None:
         """Their parts of `/healthz`: the channels and the broker, asked at read time."""
@@ -74,31 +136,3 @@ class Alerts:
                          else ("failing", "not connected to the broker"))
 
 
-def start(settings: Settings, store: Store, tickets: TicketStore, bus: EventBus,
-          health: Health, session: aiohttp.ClientSession, roster: Roster | None,
-          link_secret: bytes | None, major_events: Callable[[], Sequence[MajorEvent]],
-          device_states: Callable[[], Mapping[str, Any]]) -> Alerts:
-    """Start the notifier, the sender and the MQTT bridge as the settings ask."""
-    out = Alerts()
-    cfg = settings.alerts
-    if roster is not None:
-        outbox = Outbox(store)
-        out.notifier = Notifier(
-            roster, outbox, tickets, settings.sla, public_url=cfg.public_url,
-            link_secret=link_secret, link_ttl_s=cfg.link_ttl,
-            robots=[r.kind for r in cfg.robots], sms_levels=cfg.sms_levels,
-            gather_s=cfg.gather, remind_every_s=cfg.remind_every, major_events=major_events)
-        out.sender = Sender(outbox, build_channels(cfg, session), settings.sla.zone,
-                            storm_threshold=cfg.storm_threshold, rate_limit=cfg.rate_limit,
-                            sms_max_chars=cfg.sms_max_chars, health=health)
-        out.tasks.append(asyncio.create_task(
-            out.notifier.run(health, bus.subscribe("alerts")), name="notify"))
-        out.tasks.append(asyncio.create_task(out.sender.run(), name="send"))
-    if settings.mqtt is not None:
-        m = settings.mqtt
-        out.mqtt = MqttBridge(m.host, m.port, tickets, device_states, prefix=m.topic_prefix,
-                              username=m.username,
-                              password=m.password.resolve() if m.password else None,
-                              secret=link_secret)
-        out.tasks.append(asyncio.create_task(out.mqtt.run(bus.subscribe("mqtt")), name="mqtt"))
-    return out

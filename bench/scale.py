@@ -12,8 +12,11 @@ Everything runs in a network namespace of its own (`unshare --net`, root): there
 snmpd may listen on every address of 127.0.0.0/8 at once and no packet can leave.
 
 Prints, over `--minutes` (default 10): the daemon's RSS every minute, the scheduler
-lag p50/p99 (the daemon's own `/metrics`), one scrape's wall time, the daemon's CPU
-for it and its size, and checks per CPU-second (check runs over the daemon's CPU).
+lag p50/p99 (the daemon's own `/metrics`), one scrape's wall time, its CPU (the
+daemon's CPU during the scrape less its rate between scrapes: the checks' share) and
+its size, and checks per CPU-second (check runs over the daemon's CPU).
+`--stalls` and `--trace` show where the event loop stood still and where the memory
+is (bench/stalls.py, bench/traced.py).
 
 Run:  .venv/bin/python bench/scale.py [--targets 20000] [--minutes 10] [--ports 24]
 """
@@ -160,8 +163,13 @@ def inner(args: argparse.Namespace) -> None:
                 "MONITOR_ALLOW_EMPTY_INVENTORY": "false", "SV_BENCH_COMMUNITY": "public"}
         started = time.monotonic()
         with open(tmp / "daemon.log", "wb") as log:
-            daemon = subprocess.Popen([sys.executable, "-m", "monitor", "run"], cwd=REPO,
-                                      env=env, stdout=subprocess.DEVNULL, stderr=log)
+            command = [sys.executable, "-m", "monitor", "run"]
+            if args.trace or args.stalls:
+                env["SV_TRACE_OUT"] = str(tmp / "trace.txt")
+                wrapper = "traced.py" if args.trace else "stalls.py"
+                command[1:3] = [str(REPO / "bench" / wrapper)]
+            daemon = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                                      stderr=log)
         try:
             report(args, daemon, snmpd, http, started, tmp)
         finally:
@@ -198,12 +206,19 @@ def report(args: argparse.Namespace, daemon: subprocess.Popen[bytes],
     rss: list[float] = []
     scrapes: list[tuple[float, float, int]] = []
     lags: list[tuple[float, float]] = []
+    gap: tuple[float, float] | None = None
+    rate = 0.0
     for minute in range(1, args.minutes + 1):
         end = t0 + 60 * minute
-        while time.monotonic() < end:  # a scrape every 15 s, as Prometheus would by default
+        while time.monotonic() < end:  # a scrape every --scrape-every seconds
             c, w = proc_cpu_s(daemon.pid), time.monotonic()
+            if gap is not None:  # the daemon's CPU rate between scrapes: its other work
+                rate = (c - gap[0]) / max(w - gap[1], 1e-9)
             body = scrape(http)
-            scrapes.append((time.monotonic() - w, proc_cpu_s(daemon.pid) - c, len(body)))
+            wall = time.monotonic() - w
+            # the scrape's own CPU: the daemon's during it, less its other work meanwhile
+            scrapes.append((wall, proc_cpu_s(daemon.pid) - c - rate * wall, len(body)))
+            gap = (proc_cpu_s(daemon.pid), time.monotonic())
             text = body.decode()
             p50 = metric(text, "sv_scheduler_lag_p50_seconds")
             p99 = metric(text, "sv_scheduler_lag_p99_seconds")
@@ -225,13 +240,22 @@ def report(args: argparse.Namespace, daemon: subprocess.Popen[bytes],
     print(f"lag p50 {max(p for p, _ in lags) * 1000:.0f} ms, p99 (max of the daemon's "
           f"windows) {max(p for _, p in lags) * 1000:.0f} ms")
     print(f"scrape: {len(scrapes)} of {scrapes[-1][2] / 1e6:.1f} MB, median "
-          f"{wall[len(wall) // 2]:.2f} s wall, daemon CPU median "
+          f"{wall[len(wall) // 2]:.2f} s wall, its own CPU median "
           f"{sorted(s[1] for s in scrapes)[len(scrapes) // 2]:.2f} s")
     print(f"checks: {runs:.0f} runs in {elapsed:.0f} s ({runs / elapsed:.0f}/s), daemon CPU "
           f"{cpu:.0f} s ({cpu / elapsed * 100:.0f} % of a core): {runs / cpu:.0f} checks "
           f"per CPU-second -> {runs / cpu * 60:.0f} targets per core at a 60 s interval")
     print(f"snmpd CPU {proc_cpu_s(snmpd.pid) - snmpd_cpu0:.0f} s; devices up {up}, "
           f"not up {not_up}")
+    if args.trace or args.stalls:
+        trace = tmp / "trace.txt"
+        daemon.send_signal(signal.SIGUSR2)
+        for _ in range(120):
+            time.sleep(1)
+            if trace.exists() and trace.stat().st_size:
+                time.sleep(1)
+                print(trace.read_text())
+                break
 
 
 def main() -> None:
@@ -243,6 +267,12 @@ def main() -> None:
     parser.add_argument("--mappings", action="store_true",
                         help="print the largest memory mappings every minute")
     parser.add_argument("--scrape-every", type=float, default=15.0)
+    parser.add_argument("--trace", action="store_true",
+                        help="run the daemon under tracemalloc and print where its memory "
+                             "is, at the end (bench/traced.py)")
+    parser.add_argument("--stalls", action="store_true",
+                        help="run the daemon with a stall finder and print where the event "
+                             "loop stood still, at the end (bench/stalls.py)")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner:

@@ -43,7 +43,7 @@ from probes.snmp import ber
 from probes.snmp.client import Agent, FastClient
 from probes.snmp.fast_v3 import FastV3Client
 from probes.snmp.transport import UdpTransport
-from probes.snmp.v3 import Usm
+from probes.snmp.usm import Usm
 
 GET_OIDS = ["1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.2.0", "1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.1.4.0",
             "1.3.6.1.2.1.1.5.0", "1.3.6.1.2.1.1.6.0", "1.3.6.1.2.1.1.7.0", "1.3.6.1.2.1.1.8.0",

@@ -90,6 +90,8 @@ class DaemonCollector(Collector):
 
     def __init__(self, view: View) -> None:
         self.view = view
+        # the inventory whose device labels are formatted, its devices, their labels
+        self._labelled: tuple[Inventory | None, list[str], list[bytes]] = (None, [], [])
 
     def collect(self) -> Iterator[Any]:
         """Every family, from the state right now."""
@@ -108,16 +110,22 @@ class DaemonCollector(Collector):
                     levels[member] = min(levels.get(member, 9), int(t["level"]))
         return levels
 
-    def device_text(self) -> bytes:
+    def device_pieces(self) -> Iterator[bytes]:
         """sv_device_up and sv_device_fault_level (a line per device: written directly,
-        as prometheus-client's objects cost ~10 µs a series)."""
+        as prometheus-client's objects cost ~10 µs a series), a batch at a time; the
+        devices' labels are formatted once per inventory."""
         inventory = self.view.inventory()
-        if inventory is None:
-            return series.device_text([])
-        statuses, levels = self.view.device_statuses, self._device_levels()
-        return series.device_text([
-            series.DeviceRow(d.site, d.id, d.kind.value, statuses.get(d.id) != "down",
-                             levels.get(d.id, 0)) for d in inventory.devices.values()])
+        if inventory is not self._labelled[0]:
+            devices = inventory.devices.values() if inventory is not None else ()
+            self._labelled = (inventory, [d.id for d in devices], [
+                series.device_head(d.site, d.id, d.kind.value) for d in devices])
+        _, ids, heads = self._labelled
+        return series.device_pieces(ids, heads, self.view.device_statuses,
+                                    self._device_levels())
+
+    def device_text(self) -> bytes:
+        """sv_device_up and sv_device_fault_level, whole."""
+        return b"".join(self.device_pieces())
 
     def _devices_and_sites(self) -> Iterator[Any]:
         snapshot, inventory = self.view.snapshot, self.view.inventory()
@@ -291,42 +299,41 @@ class DaemonCollector(Collector):
         yield from (up, errors)
 
 
-def _rest(registry: CollectorRegistry, extra: Callable[[], bytes] | None) -> bytes:
-    return (extra() if extra is not None else b"") + generate_latest(registry)
-
-
 class Exposition:
     """The text a scrape gets, streamed.
 
     The per-check series (most of a large estate's) come rendered from `checks`
-    (`exporters.series`: formatted as results arrive) and are written out a batch of
-    checks at a time (`chunks`), so a scrape holds one batch, not the whole text (20,000
-    switches with 25 ports each: a 260 MB exposition); prometheus-client renders the
-    rest -- devices, sites, tickets, the daemon -- in a worker thread.  `render` joins
-    the chunks (tests, benches): concurrent callers share one rendering, and one
-    younger than `max_age_s` is served again.
+    (`exporters.series`: formatted as results arrive), then the per-device lines
+    (`devices`), each written out a batch at a time (`chunks`), so a scrape holds one
+    batch, not the whole text (20,000 switches with 25 ports each: a 260 MB exposition);
+    prometheus-client renders the rest -- sites, tickets, the daemon: small.  All of
+    it on the event loop, in steps of a few milliseconds: a worker thread would hold
+    the GIL while the loop waits for it at every system call (measured: the scheduler's
+    lag p99 twice as high).  `render` joins the chunks (tests, benches): concurrent
+    callers share one rendering, and one younger than `max_age_s` is served again.
     """
 
     def __init__(self, registry: CollectorRegistry, max_age_s: float = 1.0,
                  checks: series.CheckSeries | None = None,
-                 extra: Callable[[], bytes] | None = None) -> None:
+                 devices: Callable[[], Iterator[bytes]] | None = None) -> None:
         self.registry = registry
         self.checks = checks
-        self.extra = extra  # more text written directly, in the worker thread
+        self.devices = devices  # the per-device lines, in pieces
         self.max_age_s = max_age_s
         self._lock = asyncio.Lock()
         self._body = b""
         self._at = -float("inf")
 
     async def chunks(self, prepare: Callable[[], Awaitable[None]]) -> AsyncIterator[bytes]:
-        """`prepare` (on the loop: what needs the store), then the exposition in pieces
-        (the kept lines joined on the loop a batch at a time, yielding between)."""
+        """`prepare` (what needs the store), then the exposition in pieces, yielding to
+        the event loop between them."""
         await prepare()
-        if self.checks is not None:
-            for piece in series.pieces(self.checks.snapshot()):
+        for part in (self.checks.pieces() if self.checks is not None else (),
+                     self.devices() if self.devices is not None else ()):
+            for piece in part:
                 yield piece
                 await asyncio.sleep(0)
-        yield await asyncio.to_thread(_rest, self.registry, self.extra)
+        yield generate_latest(self.registry)
 
     async def render(self, prepare: Callable[[], Awaitable[None]],
                      gzipped: bool = False) -> bytes:

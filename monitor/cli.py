@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor import logs
-from monitor.settings import Settings, SettingsError, load_settings
+from monitor.settings import Settings, SettingsError, load_settings, redacted
 
 EXIT_INVALID = 1
 EX_UNAVAILABLE = 69  # sysexits: a service (the database) cannot be reached
@@ -580,7 +580,7 @@ def _unavailable(exc: BaseException, args: argparse.Namespace) -> str | None:
 
     from sqlalchemy.exc import DBAPIError, OperationalError
     try:
-        url = _redact_url(_settings(args).database_url)
+        url = redacted(_settings(args).database_url)
     except Exception:  # the settings themselves are the problem: say less
         url = "the database"
     chain: list[BaseException] = []
@@ -594,11 +594,6 @@ def _unavailable(exc: BaseException, args: argparse.Namespace) -> str | None:
     if any(type(e).__module__.startswith("asyncpg") for e in chain):
         return f"database {url}"
     return None
-
-
-def _redact_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-    return make_url(url).render_as_string(hide_password=True)
 
 
 if __name__ == "__main__":

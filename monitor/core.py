@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from probes.onvif_events import CameraEvent
 
 log = logging.getLogger("monitor.core")
+FLUSH_BATCH = 500  # check states written per transaction by `Monitor.flush`
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,10 @@ class Monitor:
         self.jobs: dict[CheckKey, CheckJob] = {}
         self._restored: dict[CheckKey, StoredCheck] = {}
         self._dirty: set[CheckKey] = set()
-        self._unsaved: list[CheckEvent] = []
+        self._unsaved: list[CheckEvent] = []  # events accepted, not written yet
+        self._queued: set[CheckKey] = set()  # states to write with them
+        self._waiters: list[asyncio.Future[None]] = []  # the callers of those writes
+        self._writer: asyncio.Task[None] | None = None
         self._learning: dict[CheckKey, Mapping[str, Any]] = {}  # what each run was given
         # Called with each check whose state or last result changed (a reader's cache:
         # the exporters' rendered series); a hook that raises is logged, never fatal.
@@ -230,6 +234,19 @@ class Monitor:
                                    MappingProxyType(events or {}))
         return self._published
 
+    def watch(self, health: Health, scheduler: asyncio.Task[None]) -> None:
+        """The scheduler's part of `/healthz` (critical), asked at read time: `scheduler`
+        is the task running `self.scheduler.run()`."""
+        def state() -> tuple[str, str]:
+            if scheduler.done():
+                return "failing", f"the scheduler stopped: {scheduler.exception()!r}"
+            stats = self.scheduler.stats
+            lag = stats.lag_quantile(0.99)
+            return "ok", f"{stats.runs_total} runs, lag p99 " + (
+                f"{lag:.2f}s" if lag is not None else "n/a")
+
+        health.watch("scheduler", state, critical=True)
+
     def device_states(self) -> dict[str, dict[str, object]]:
         """Every device's checks and their states (what MQTT publishes), from a
         snapshot."""
@@ -280,7 +297,7 @@ class Monitor:
         thresholds = job.check.thresholds
         if self.threshold_factor < 1:
             thresholds = {k: v.tightened(self.threshold_factor) for k, v in thresholds.items()}
-        return judge(result, thresholds)
+        return judge(result, thresholds).interned()
 
     async def run_once(self, device_id: str | None = None,
                        check: str | None = None) -> list[tuple[CheckJob, ProbeResult]]:
@@ -335,25 +352,49 @@ class Monitor:
                 self.bus.publish(event)
 
     async def _persist(self, events: Sequence[CheckEvent], keys: Sequence[CheckKey]) -> None:
+        """Write `events` and the states of `keys`; return once they are written (or
+        kept for the next try, on a store error).  Group commit: what arrives while a
+        write is going is written together by the next one, so a thousand cameras
+        going down at once (or 20,000 checks' first results) cost a few transactions,
+        not a thousand."""
         if self.store is None:
             return
-        states = [self.stored(k) for k in keys if k in self.machines]
-        pending, self._unsaved = self._unsaved + list(events), []
-        self._dirty.difference_update(keys)
+        self._unsaved.extend(events)
+        self._queued.update(keys)
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_queued(), name="state writes")
+        await waiter
+
+    async def _write_queued(self) -> None:
+        assert self.store is not None
         try:
-            await self.store.record(pending, states)
-        except BaseException as exc:
-            # Keep them for the next flush -- also when cancelled at shutdown, whose
-            # final flush then writes them.  Nothing accepted is dropped.
-            self._unsaved = pending + self._unsaved
-            self._dirty.update(k for k in keys if k in self.machines)
-            if not isinstance(exc, Exception):
-                raise
-            self.health.failed("state_writes", exc)  # logged once per outage
-        else:
-            self.health.ok("state_writes")
-            if any(isinstance(e, StateChanged) for e in events):
-                crashpoints.reached("state_written")
+            while self._waiters:
+                waiters, self._waiters = self._waiters, []
+                keys, self._queued = [k for k in self._queued if k in self.machines], set()
+                pending, self._unsaved = self._unsaved, []
+                self._dirty.difference_update(keys)
+                try:
+                    await self.store.record(pending, [self.stored(k) for k in keys])
+                except BaseException as exc:
+                    # Keep them for the next write -- also when cancelled at shutdown,
+                    # whose final flush then writes them.  Nothing accepted is dropped.
+                    self._unsaved = pending + self._unsaved
+                    self._dirty.update(k for k in keys if k in self.machines)
+                    _wake(waiters)
+                    if not isinstance(exc, Exception):
+                        _wake(self._waiters)
+                        self._waiters = []
+                        raise
+                    self.health.failed("state_writes", exc)  # logged once per outage
+                else:
+                    self.health.ok("state_writes")
+                    if any(isinstance(e, StateChanged) for e in pending):
+                        crashpoints.reached("state_written")
+                    _wake(waiters)
+        finally:
+            self._writer = None
 
     def stored(self, key: CheckKey) -> StoredCheck:
         """The persistable form of one check's state."""
@@ -372,7 +413,12 @@ class Monitor:
                 requests = []
             for device, check in requests:
                 self.forget_learned(device, check)
-        await self._persist([], [k for k in self._dirty if k in self.jobs])
+        keys = [k for k in self._dirty if k in self.jobs]
+        # A batch at a time, each its own transaction: the rows are built (and SQLAlchemy
+        # binds them) on the event loop, which 20,000 checks' states at once would hold
+        # for half a second.
+        for at in range(0, max(len(keys), 1), FLUSH_BATCH):
+            await self._persist([], keys[at:at + FLUSH_BATCH])
 
     def forget_learned(self, device_id: str, check: str | None = None) -> list[CheckKey]:
         """Forget what the checks of `device_id` (or its one `check`) learned, so that
@@ -391,6 +437,12 @@ class Monitor:
         while True:
             await asyncio.sleep(interval_s)
             await self.flush()
+
+
+def _wake(waiters: Iterable[asyncio.Future[None]]) -> None:
+    for waiter in waiters:
+        if not waiter.done():  # (its caller may have been cancelled)
+            waiter.set_result(None)
 
 
 def _watches(jobs: dict[CheckKey, CheckJob]) -> dict[CheckKey, WatchSpec]:

@@ -20,15 +20,12 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import os
 import signal
-import socket
-from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 
-from alerts import setup as alerts_setup
-from alerts.roster import Roster, RosterError, load_roster
-from monitor import systemd
+from alerts.roster import RosterError
+from alerts.setup import Alerts
+from monitor import heap, systemd
 from monitor.core import Monitor
 from monitor.endpoints import Endpoints
 from monitor.events import EventBus
@@ -37,7 +34,8 @@ from monitor.health import STORE, Health, every
 from monitor.httpd import raise_open_files_limit
 from monitor.inventory import Inventory, InventoryError, load_apart
 from monitor.inventory.secrets import SecretError
-from monitor.settings import Settings
+from monitor.settings import Settings, redacted
+from monitor.store.runs import RunRecord
 from monitor.store.store import Store
 from monitor.tickets.calendar import HolidaysError
 from monitor.tickets.store import TicketStore
@@ -57,13 +55,10 @@ class Daemon:
         self.bus = EventBus()
         self.clients = SharedClients()
         self.store: Store | None = None
-        self.run_id: int | None = None  # this run's daemon_run row
         self.monitor: Monitor | None = None
         self.engine: FaultEngine | None = None
         self.inventory: Inventory | None = None
-        self.roster: Roster | None = None
-        self.link_secret: bytes | None = None
-        self.alerts = alerts_setup.Alerts()
+        self.alerts = Alerts()
         self.health = Health(grace_s=settings.health_grace)
         self.endpoints = Endpoints(self)
         self.metrics_view = self.endpoints.view
@@ -74,13 +69,6 @@ class Daemon:
     async def load(self) -> Inventory:
         """Load the inventory off the event loop and out of this process's heap."""
         return await load_apart(self.settings.inventory)
-
-    def _load_alert_config(self) -> None:
-        cfg = self.settings.alerts
-        if cfg.roster is not None:
-            self.roster = load_roster(cfg.roster, self.settings.sla.calendar)
-        if cfg.link_secret is not None:
-            self.link_secret = cfg.link_secret.resolve().encode()
 
     async def reload(self, force: bool = False) -> bool:
         """Apply the inventory file (and the roster) again; on error keep the current one.
@@ -94,17 +82,7 @@ class Daemon:
             log.error("holidays file rejected, keeping the previous days",
                       extra={"fields": {"problem": str(exc)}})
         self.check_calendar()
-        if self.settings.alerts.roster is not None:
-            try:
-                roster = await asyncio.to_thread(load_roster, self.settings.alerts.roster,
-                                                 calendar)
-            except RosterError as exc:
-                log.error("roster rejected, keeping the previous one",
-                          extra={"fields": {"problem": str(exc)}})
-            else:
-                self.roster = roster
-                if self.alerts.notifier is not None:
-                    self.alerts.notifier.roster = roster
+        await self.alerts.reload_roster(self.settings)
         try:
             inventory = await self.load()
         except InventoryError as exc:
@@ -115,6 +93,7 @@ class Daemon:
         self.inventory = inventory
         if self.engine is not None:
             self.engine.use_inventory(inventory)
+        heap.settle()
         self.reloads += 1
         self.metrics_view.last_reload_ok = True
         log.info("inventory reloaded", extra={"fields": {
@@ -132,46 +111,9 @@ class Daemon:
         systemd.notify("READY=1", f"STATUS=reload rejected: {why} (see log)")
         return False
 
-    async def _heartbeat(self) -> None:
-        """Prove the store answers (`/healthz`'s store component), and record that this
-        run is still observing (the report's time observed)."""
-        assert self.store is not None
-        assert self.run_id is not None
-        await self.store.run_seen(self.run_id, dt.datetime.now(dt.UTC))
-
-    async def _run_stopped(self) -> None:
-        """Close this run's record: the report counts observed time up to here."""
-        if self.store is None or self.run_id is None:
-            return
-        try:
-            await self.store.run_seen(self.run_id, dt.datetime.now(dt.UTC), stopped=True)
-        except Exception as exc:  # the store is away: the run ends at its last heartbeat
-            log.warning("run end not recorded", extra={"fields": {"error": str(exc)}})
-
     def check_calendar(self) -> None:
         """The holiday data's coverage, into the health (a warning is logged once)."""
-        warning = self.settings.sla.coverage_warning(dt.datetime.now(dt.UTC))
-        if warning:
-            self.health.warn("calendar", warning)
-        else:
-            today = dt.datetime.now(self.settings.sla.zone).date()
-            self.health.ok("calendar", f"covered until "
-                                       f"{self.settings.sla.calendar.covered_until(today)}")
-
-    def _watch(self, tasks: Mapping[str, asyncio.Task[None]]) -> None:
-        """What `/healthz` asks at read time: the scheduler, channels and MQTT."""
-        def scheduler() -> tuple[str, str]:
-            task = tasks["scheduler"]
-            if task.done():
-                return "failing", f"the scheduler stopped: {task.exception()!r}"
-            assert self.monitor is not None
-            stats = self.monitor.scheduler.stats
-            lag = stats.lag_quantile(0.99)
-            return "ok", f"{stats.runs_total} runs, lag p99 " + (
-                f"{lag:.2f}s" if lag is not None else "n/a")
-
-        self.health.watch("scheduler", scheduler, critical=True)
-        self.alerts.watch(self.health)
+        self.settings.sla.report_coverage(self.health, dt.datetime.now(dt.UTC))
 
     def _status(self) -> str:
         assert self.inventory is not None
@@ -191,7 +133,7 @@ class Daemon:
                 log.error("inventory invalid", extra={"fields": {"problem": str(problem)}})
             return EX_CONFIG
         try:
-            self._load_alert_config()
+            self.alerts = Alerts.load(self.settings)
         except (RosterError, SecretError) as exc:
             log.error("alert configuration invalid", extra={"fields": {"problem": str(exc)}})
             return EX_CONFIG
@@ -201,8 +143,8 @@ class Daemon:
             return EX_CONFIG
         self.check_calendar()
         self.store = await Store.open(self.settings.database_url)
-        self.run_id = await self.store.run_started(socket.gethostname(), os.getpid(),
-                                                   dt.datetime.now(dt.UTC))
+        run = RunRecord(self.store)
+        await run.start()
         self.health.ok(STORE)
         self.monitor = Monitor(self.store, self.bus, self.clients,
                                max_in_flight=self.settings.max_in_flight,
@@ -221,29 +163,29 @@ class Daemon:
             await self.monitor.apply(self.inventory)
             self.engine.use_inventory(self.inventory)
             await self.engine.restore(self.monitor.check_healths())
+            heap.settle()
             faults_events = self.bus.subscribe("faults")
-            tasks.append(asyncio.create_task(self.monitor.scheduler.run(), name="scheduler"))
+            scheduler = asyncio.create_task(self.monitor.scheduler.run(), name="scheduler")
+            self.monitor.watch(self.health, scheduler)
+            tasks.append(scheduler)
             tasks.append(asyncio.create_task(
                 self.monitor.flush_every(self.settings.state_flush_interval), name="flush"))
             tasks.append(asyncio.create_task(self.engine.follow(
                 faults_events, topology=self.monitor.topology.learned, health=self.health),
                 name="faults"))
             for name, seconds, step in (
-                    (STORE, 10.0, self._heartbeat),
+                    (STORE, 10.0, run.seen),
                     ("sla", 30.0, partial(tickets.announce_breaches, self.bus,
                                           self.metrics_view.breaches)),
                     ("major_events", 60.0, self.monitor.follow_major_events),
-                    ("calendar_check", 3600.0, _async(self.check_calendar))):
+                    ("calendar_check", 3600.0, self.check_calendar)):
                 tasks.append(asyncio.create_task(
                     every(self.health, name, seconds, step, critical=name == STORE), name=name))
-            assert self.store is not None
-            self.alerts = alerts_setup.start(
+            self.alerts.start(
                 self.settings, self.store, tickets, self.bus, self.health, self.clients.http,
-                self.roster, self.link_secret,
                 lambda: self.inventory.major_events if self.inventory else (),
                 self.monitor.device_states)
             tasks += self.alerts.tasks
-            self._watch({t.get_name(): t for t in tasks})
             http = await self.endpoints.start(tickets)
             interval = systemd.watchdog_interval()
             if interval:
@@ -262,7 +204,7 @@ class Daemon:
             log.info("started", extra={"fields": {
                 "inventory": str(self.settings.inventory), "devices": len(self.inventory.devices),
                 "checks": self.inventory.check_count,
-                "database": _redact(self.settings.database_url)}})
+                "database": redacted(self.settings.database_url)}})
             systemd.notify("READY=1", self._status())
             await self.stopping.wait()
             systemd.notify("STOPPING=1")
@@ -280,18 +222,7 @@ class Daemon:
             await self.monitor.stop()
             await self.monitor.flush()
             await self.clients.close()
-            await self._run_stopped()
+            await run.stop()
             await self.store.close()
         log.info("stopped")
         return 0
-
-
-def _async(fn: Callable[[], None]) -> Callable[[], Awaitable[None]]:
-    async def step() -> None:
-        fn()
-    return step
-
-
-def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
-    return make_url(url).render_as_string(hide_password=True)

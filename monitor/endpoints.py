@@ -50,7 +50,7 @@ class Endpoints:
         GCCollector(registry=self.registry)
         self.checks = check_series()  # the per-check series, rendered as results come
         self.exposition = Exposition(self.registry, checks=self.checks,
-                                     extra=collector.device_text)
+                                     devices=collector.device_pieces)
 
     def result_hook(self) -> Callable[..., None]:
         """For the core's `result_hooks`: keep each check's lines as its results come."""
@@ -116,8 +116,8 @@ class Endpoints:
             app.router.add_get("/healthz", health)
 
         def public(app: web.Application) -> None:
-            if d.link_secret is not None:
-                app.add_routes(ack_routes(tickets, d.link_secret))
+            if d.alerts.link_secret is not None:
+                app.add_routes(ack_routes(tickets, d.alerts.link_secret))
             if settings.metrics_listen is None:
                 private(app)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from monitor.state import CheckState
 from probes.result import ProbeEvent, ProbeResult
@@ -18,9 +19,9 @@ from probes.result import ProbeEvent, ProbeResult
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class CheckKey:
-    """Which check of which device."""
+class CheckKey(NamedTuple):
+    """Which check of which device.  (A tuple: hashed in C, and every table of the
+    core -- jobs, machines, views, the series -- is keyed by it.)"""
 
     device_id: str
     check: str

@@ -195,10 +195,16 @@ async def attempt(health: Health, name: str, step: Awaitable[Any]) -> None:
 
 
 async def every(health: Health, name: str, seconds: float,
-                step: Callable[[], Awaitable[Any]], *, critical: bool = False) -> None:
-    """Run `step` every `seconds` until cancelled; its failures go to `health` (logged
-    once per streak) and never end the loop."""
+                step: Callable[[], Awaitable[Any] | None], *, critical: bool = False) -> None:
+    """Run `step` (a coroutine function, or a plain one) every `seconds` until
+    cancelled; its failures go to `health` (logged once per streak) and never end the
+    loop."""
     health.add(name, critical=critical)
+
+    async def once() -> None:
+        done = step()
+        if done is not None:
+            await done
     while True:
         await asyncio.sleep(seconds)
-        await attempt(health, name, step())
+        await attempt(health, name, once())

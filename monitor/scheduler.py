@@ -112,6 +112,7 @@ class Scheduler:
         self._seq = 0
         self._generation = 0
         self._wake = asyncio.Event()
+        self._in_flight = 0  # scheduled runs going (counted, not a walk of the jobs)
         self.stats = SchedulerStats()
 
     # -- configuration --
@@ -155,8 +156,8 @@ class Scheduler:
 
     @property
     def in_flight(self) -> int:
-        """Runs currently going."""
-        return sum(1 for job in self._jobs.values() if job.running)
+        """Scheduled runs currently going."""
+        return self._in_flight
 
     def __len__(self) -> int:
         return len(self._jobs)
@@ -250,7 +251,11 @@ class Scheduler:
             return result.with_latency(loop.time() - start)
 
     async def _execute(self, spec: JobSpec, due: float | None) -> None:
-        result = await self.execute(spec, due)
+        self._in_flight += 1
+        try:
+            result = await self.execute(spec, due)
+        finally:
+            self._in_flight -= 1
         try:
             await self._on_result(spec, result)
         except Exception:

@@ -230,3 +230,9 @@ def load_settings(path: str | Path | None = None, **overrides: object) -> Settin
         raise SettingsError("\n".join(lines)) from exc
     except ValueError as exc:  # tomllib: a value it cannot build (a date of month 13)
         raise SettingsError(f"{file}: {exc}") from exc
+
+
+def redacted(url: str) -> str:
+    """A database URL fit for a log or an error: its password hidden."""
+    from sqlalchemy.engine import make_url
+    return make_url(url).render_as_string(hide_password=True)

@@ -15,11 +15,11 @@ if TYPE_CHECKING:
     import aiohttp
 
     from probes.onvif_clients import OnvifClients
+    from probes.snmp.v3 import V3Client
 
 from probes.snmp.client import FastClient
 from probes.snmp.fast_v3 import FastV3Client
 from probes.snmp.transport import UdpTransport
-from probes.snmp.v3 import V3Client
 
 
 class SharedClients:
@@ -54,7 +54,9 @@ class SharedClients:
     @cached_property
     def snmp_v3(self) -> V3Client:
         """SNMPv3 with the other privacy protocols (DES, AES-192/256): pysnmp, an engine
-        per credential set."""
+        per credential set (pysnmp loads only when a check needs it)."""
+        from probes.snmp.v3 import V3Client
+
         return V3Client()
 
     @cached_property

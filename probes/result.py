@@ -8,6 +8,7 @@ turns that into a result with status ``error`` and reason ``probe_crashed``.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -17,6 +18,7 @@ from monitor.vocab import Reason, Status
 __all__ = ["ProbeEvent", "ProbeResult", "Reason", "Status", "Value"]
 
 Value = float | int | str | bool | None
+INTERN_MAX = 256  # longer texts are kept as they come
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,16 @@ class ProbeResult:
         if self.latency_s is not None:
             return self
         return replace(self, latency_s=latency_s)
+
+    def interned(self) -> ProbeResult:
+        """This result with its value names and short texts interned: every device
+        reports the same names (``if_in_bps[Gi0/1]``) and mostly the same texts at
+        every run, and the core keeps each check's last result."""
+        if not self.values:
+            return self
+        return replace(self, values={
+            sys.intern(k): sys.intern(v) if isinstance(v, str) and len(v) <= INTERN_MAX else v
+            for k, v in self.values.items()})
 
     def to_json(self) -> dict[str, Any]:
         """The public JSON form (`monitor once --format json`), minus device and check."""

@@ -209,8 +209,10 @@ sender = "sv-monitor@example.test"
     # In order: the mails arrived in the order of their events ("resolved" after "opened").
     assert first_seen == sorted(first_seen), received
     # 0 duplicated: only a kill between the server's 250 and the outbox's record repeats a
-    # mail, and then with the same Message-ID.
-    assert repeats <= killed.count("sent"), received
+    # mail, and then with the same Message-ID.  Every kill at "sent" lands there; a kill
+    # at another point may too (the sender works while the core writes a state), but one
+    # kill repeats at most the one message then in flight.
+    assert killed.count("sent") <= repeats <= len(killed), received
     # 0 duplicate tickets: the fault kept one ticket (reopened within the window).
     assert len({n for _, n, _ in events}) == 1, events
     # Every flip of the camera, seen before the kill, is a ticket event: none was hidden.

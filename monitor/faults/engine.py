@@ -94,6 +94,8 @@ class FaultEngine:
         self.language = language
         self.clock = clock
         self.inventory: Inventory | None = None
+        self._site_devices: dict[str, list[str]] = {}  # site → its devices
+        self._cameras: list[str] = []
         self.checks: dict[CheckKey, CheckHealth] = {}
         self.learned: dict[str, Attachment] = {}  # from forwarding tables
         self.active: dict[str, str] = {}  # fault key → active ticket number
@@ -108,6 +110,13 @@ class FaultEngine:
         """Judge against this inventory from now on."""
         self.inventory = inventory
         self.checks = {k: v for k, v in self.checks.items() if k.device_id in inventory.devices}
+        # per inventory, not per evaluation (20,000 devices in 400 sites: walking the
+        # devices once per site held the event loop for 1.5 s at every evaluation)
+        self._site_devices = {}
+        for device in inventory.devices.values():
+            self._site_devices.setdefault(device.site, []).append(device.id)
+        self._cameras = [d.id for d in inventory.devices.values()
+                         if d.kind is DeviceKind.CAMERA]
 
     def set_check(self, key: CheckKey, health: CheckHealth) -> None:
         """A check's current state (from a state change, or restored)."""
@@ -165,9 +174,8 @@ class FaultEngine:
             del self.failing[key]
 
         root_of: dict[str, str] = {}
-        sites_down = {s for s in inv.sites
-                      if len(devs := [d for d in inv.devices.values() if d.site == s]) >= 2
-                      and all(d.id in down for d in devs)}
+        sites_down = {s for s, ids in self._site_devices.items()
+                      if s in inv.sites and len(ids) >= 2 and all(d in down for d in ids)}
         for device_id in levels:
             device = inv.devices[device_id]
             top = self._topmost_down_ancestor(device, down)
@@ -184,7 +192,7 @@ class FaultEngine:
             if key.startswith("device:") and key[7:] not in root_of:
                 root_of[key[7:]] = key
 
-        cameras = [d.id for d in inv.devices.values() if d.kind is DeviceKind.CAMERA]
+        cameras = self._cameras
         blind = [c for c in cameras if c in down]
         if (len(cameras) >= self.rules.cameras_scope_min
                 and len(blind) >= self.rules.cameras_down_ratio * len(cameras)):

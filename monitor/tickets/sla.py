@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from monitor.faults.levels import FaultLevel
+from monitor.health import Health
 from monitor.inventory.loader import unknown_region
 from monitor.tickets.calendar import WARN_DAYS, WorkCalendar
 from monitor.vocab import Duration
@@ -105,6 +106,16 @@ class SlaPolicy(BaseModel):
                 else f"does not cover {today.year}")
         return (f"the holiday calendar {ends}: working days after it are guessed as "
                 f"Monday-Friday; add the next year's days off and 调休 days to {where}")
+
+    def report_coverage(self, health: Health, now: dt.datetime) -> None:
+        """The holiday data's coverage, into `health`'s calendar component (a warning
+        is logged once)."""
+        warning = self.coverage_warning(now)
+        if warning:
+            health.warn("calendar", warning)
+        else:
+            today = now.astimezone(self.zone).date()
+            health.ok("calendar", f"covered until {self.calendar.covered_until(today)}")
 
     def onsite_s(self, region: str) -> float:
         """The on-site clock's length in `region`."""

@@ -22,7 +22,7 @@ from probes.snmp.errors import SnmpAgentError, SnmpMalformed, SnmpTimeout, SnmpU
 from probes.snmp.transport import UdpTransport
 
 if TYPE_CHECKING:
-    from probes.snmp.v3 import Usm
+    from probes.snmp.usm import Usm
 
 Row = tuple[bytes, int, ber.Value]  # (index suffix bytes, tag, value)
 MAX_ROWS = 10_000  # rows of one walk, by default (a looping agent never ends)

@@ -26,7 +26,6 @@ from probes.result import ProbeEvent, ProbeResult, Reason, Value
 from probes.snmp import ber, mib, usm
 from probes.snmp.client import Agent, Row, SnmpClient
 from probes.snmp.errors import SnmpError
-from probes.snmp.v3 import AUTH_PROTOCOLS, PRIV_PROTOCOLS, Usm
 
 Section = Literal["system", "interfaces", "storage", "cpu", "sensors"]
 TIMETICKS_WRAP_S = 2**32 / 100  # sysUpTime wraps after ~497 days
@@ -105,14 +104,14 @@ class SnmpParams(SnmpConnection):
 def agent_for(target: Target, params: SnmpConnection) -> Agent:
     """The agent to ask, from the device and the check's parameters."""
     c = target.credentials
-    usm = None
+    user = None
     if params.version == "3" and c.snmp_user and c.auth_key:
-        usm = Usm(c.snmp_user, c.auth_protocol or "SHA", c.auth_key,
-                  c.priv_protocol if c.priv_key else None, c.priv_key)
+        user = usm.Usm(c.snmp_user, c.auth_protocol or "SHA", c.auth_key,
+                       c.priv_protocol if c.priv_key else None, c.priv_key)
     version = {"1": ber.V1, "2c": ber.V2C, "3": 3}[params.version]
     return Agent(target.address, params.port, version, (c.community or "").encode(),
                  params.per_try_timeout, params.retries, params.max_oids,
-                 params.max_repetitions, usm, params.context, params.walk_max_rows,
+                 params.max_repetitions, user, params.context, params.walk_max_rows,
                  params.walk_max_bytes)
 
 
@@ -540,4 +539,4 @@ PROBE = ProbeKind(
     required_credentials=required_credentials,
 )
 
-__all__ = ["AUTH_PROTOCOLS", "PRIV_PROTOCOLS", "PROBE", "SnmpParams"]
+__all__ = ["PROBE", "SnmpParams"]

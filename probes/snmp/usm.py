@@ -62,6 +62,17 @@ WRONG_DIGESTS: Final = ber.encode_oid(_STATS + "5.0")
 DECRYPTION_ERRORS: Final = ber.encode_oid(_STATS + "6.0")
 
 
+@dataclass(frozen=True, slots=True)
+class Usm:
+    """A v3 user: authNoPriv when `priv_key` is None, authPriv otherwise."""
+
+    user: str
+    auth_protocol: str
+    auth_key: str
+    priv_protocol: str | None = None
+    priv_key: str | None = None
+
+
 def fast_path(auth_protocol: str, priv_protocol: str | None) -> bool:
     """Whether these protocols are handled here (else by pysnmp)."""
     return auth_protocol in AUTH and (priv_protocol is None or priv_protocol in PRIV)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from probes.snmp import ber
@@ -23,6 +22,7 @@ from probes.snmp.errors import (
     SnmpMalformed,
     SnmpTimeout,
 )
+from probes.snmp.usm import Usm
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # pysmi 2 deprecations at import
@@ -63,22 +63,13 @@ _EXC = {ber.NO_SUCH_OBJECT: ber.NO_SUCH_OBJECT_VALUE,
         ber.END_OF_MIB_VIEW: ber.END_OF_MIB_VIEW_VALUE}
 
 
-@dataclass(frozen=True, slots=True)
-class Usm:
-    """A v3 user: authNoPriv when `priv_key` is None, authPriv otherwise."""
-
-    user: str
-    auth_protocol: str
-    auth_key: str
-    priv_protocol: str | None = None
-    priv_key: str | None = None
-
-    def user_data(self) -> Any:
-        return hlapi.UsmUserData(
-            self.user, self.auth_key, self.priv_key,
-            authProtocol=AUTH_PROTOCOLS[self.auth_protocol],
-            privProtocol=PRIV_PROTOCOLS[self.priv_protocol] if self.priv_protocol
-            else hlapi.usmNoPrivProtocol)
+def user_data(usm: Usm) -> Any:
+    """pysnmp's form of a v3 user."""
+    return hlapi.UsmUserData(
+        usm.user, usm.auth_key, usm.priv_key,
+        authProtocol=AUTH_PROTOCOLS[usm.auth_protocol],
+        privProtocol=PRIV_PROTOCOLS[usm.priv_protocol] if usm.priv_protocol
+        else hlapi.usmNoPrivProtocol)
 
 
 def _convert(value: Any) -> tuple[int, ber.Value]:
@@ -221,7 +212,7 @@ class V3Client:
     def _usm(self, agent: Agent) -> Any:
         if agent.usm is None:
             raise SnmpAuthFailed("SNMPv3 needs a user (snmp_user, auth_key) in the credentials")
-        return agent.usm.user_data()
+        return user_data(agent.usm)
 
     async def get(self, agent: Agent, oids: Sequence[bytes],
                   deadline: float) -> dict[bytes, tuple[int, ber.Value]]:

@@ -4,11 +4,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from itertools import pairwise
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from exporters.metrics import DaemonCollector, View, value_metric
+from monitor.events import CheckKey
+from monitor.state import StateMachine
+from monitor.vocab import Status
+from probes.result import ProbeResult
 
 
 @pytest.mark.parametrize(("value", "metric", "factor"), [
@@ -69,6 +74,54 @@ def test_alert_channels_and_reloads() -> None:
         assert line in text, line
 
 
+async def test_a_scrape_yields_to_the_loop_between_its_pieces() -> None:
+    """A large estate's exposition is written in steps, each a batch of checks or
+    devices, and the event loop runs between any two of them (the scheduler's lag
+    stays low while Prometheus scrapes)."""
+    import asyncio
+
+    from exporters import series
+    from exporters.metrics import Exposition, check_series
+
+    checks = check_series()
+    for i in range(5000):
+        result = ProbeResult(Status.OK, "ok", "", 0.01, {"rtt_avg_s": 0.001})
+        machine = StateMachine(fail_after=1)
+        machine.feed(result, 0.0)
+        checks.update(CheckKey(f"d{i}", "icmp"), "jn", "camera", "icmp", machine)
+    ids = [f"d{i}" for i in range(5000)]
+    heads = [series.device_head("jn", d, "camera") for d in ids]
+    registry = CollectorRegistry()
+    exposition = Exposition(registry, checks=checks, devices=lambda: series.device_pieces(
+        ids, heads, {"d7": "down"}, {"d7": 2}))
+    ticks = 0
+
+    async def ticking() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0)
+            ticks += 1
+
+    async def nothing() -> None:
+        return None
+    ticker = asyncio.create_task(ticking())
+    await asyncio.sleep(0)
+    pieces, seen = [], []
+    async for piece in exposition.chunks(nothing):
+        pieces.append(piece)
+        seen.append(ticks)
+    ticker.cancel()
+    # 5 check families + 1 value family, 3 batches each, + 2 device families x 3
+    assert len(pieces) > 24
+    assert all(b > a for a, b in pairwise(seen))  # the loop ran between
+    body = b"".join(pieces)
+    assert body.count(b"\nsv_probe_rtt_avg_seconds{") == 5000
+    assert body.count(b"\nsv_device_up{") == 5000
+    assert b'\nsv_device_up{site="jn",device="d7",kind="camera"} 0.0\n' in body
+    assert b'\nsv_device_fault_level{site="jn",device="d7",kind="camera"} 2.0\n' in body
+    assert b'\nsv_device_up{site="jn",device="d8",kind="camera"} 1.0\n' in body
+
+
 class Counting(DaemonCollector):
     """Counts renderings, and notes whether the cyclic GC ran during them."""
 
@@ -87,7 +140,7 @@ class Counting(DaemonCollector):
         yield from super().collect()
 
 
-async def test_exposition_shares_renderings_off_the_loop() -> None:
+async def test_exposition_shares_renderings() -> None:
     import asyncio
     import threading
 
@@ -106,7 +159,8 @@ async def test_exposition_shares_renderings_off_the_loop() -> None:
     assert len(set(bodies)) == 1 and b"sv_alert_channel_up" in bodies[0]
     assert collector.renders == 1 and prepared == ["MainThread"]  # shared by 5 scrapes
     assert collector.gc_enabled == [True]  # no reader flips the process's GC
-    assert collector.threads != ["MainThread"]  # rendered in a worker thread
+    # on the loop, in steps (a worker thread would hold the GIL while the loop waits)
+    assert collector.threads == ["MainThread"]
     await asyncio.sleep(0.6)
     await exposition.render(prepare)
     assert collector.renders == 2  # stale: rendered again
@@ -115,3 +169,30 @@ async def test_exposition_shares_renderings_off_the_loop() -> None:
     plain = await exposition.render(prepare)
     assert gzip.decompress(await exposition.render(prepare, gzipped=True)) == plain
     assert collector.renders == 2
+
+
+def test_device_lines_follow_the_inventory_and_the_states() -> None:
+    """The devices' labels are formatted once per inventory: a reload that moves a
+    device to another site is followed; statuses and levels at every scrape."""
+    from pathlib import Path
+
+    from monitor.inventory.models import Device, DeviceKind, Inventory, Site, SiteRole
+    from probes.base import Credentials
+
+    def inventory(site: str) -> Inventory:
+        return Inventory(path=Path("x.yaml"), sites={
+            s: Site(s, s, s, "jinan", SiteRole.MONITORING_ROOM, None, {}) for s in ("jn", "qd")},
+            devices={"cam": Device("cam", "Cam", DeviceKind.CAMERA, site, "127.0.0.1", None,
+                                   Credentials(), (), {})})
+    current = inventory("jn")
+    view = View(inventory=lambda: current, device_statuses={"cam": "down"})
+    collector = DaemonCollector(view)
+    assert b'sv_device_up{site="jn",device="cam",kind="camera"} 0.0\n' in \
+        collector.device_text()
+    current = inventory("qd")
+    view.device_statuses = {"cam": "up"}
+    view.tickets = [{"members": ["cam"], "device_id": "cam", "level": 3}]
+    text = collector.device_text()
+    assert b'sv_device_up{site="qd",device="cam",kind="camera"} 1.0\n' in text
+    assert b'sv_device_fault_level{site="qd",device="cam",kind="camera"} 3.0\n' in text
+    assert b'site="jn"' not in text

@@ -249,7 +249,13 @@ def test_prometheus_scrapes_the_daemon_and_every_expression_evaluates(
         "SV_TEST_COMMUNITY": "public", "SV_TEST_ONVIF_PASSWORD": "dvr-pass",
         "MONITOR_SETTINGS": str(settings(tmp_path, mailbox[0])),
         "SV_TEST_LINK_KEY": "a-secret-for-the-links"})
-    prometheus = Prometheus(tmp_path, daemon.http)
+    try:
+        prometheus = Prometheus(tmp_path, daemon.http)
+    except BaseException:
+        daemon.stop()  # (not left running when Prometheus cannot start)
+        for listener in (proxy, gone):
+            listener.close()
+        raise
     try:
         daemon.wait_notify("READY=1")
         # Tickets for the faults: the auth server, the black camera, the stale DVR.

@@ -95,6 +95,37 @@ def test_pieces_in_small_batches_are_the_same_text() -> None:
     assert _samples(whole)  # and it parses
 
 
+def test_many_items_a_new_site_and_a_port_gone() -> None:
+    """A switch's many ports are lines of one family with the check's labels each; a
+    check whose site changes (a reload) writes every line with the new site; a port
+    that goes away takes its lines along; the ends shared between checks stay right."""
+    checks = check_series()
+    ports = {f"if_in_bps[Gi0/{p}]": 8.0 * p for p in range(1, 26)} | {
+        f"if_oper_up[Gi0/{p}]": 1 for p in range(1, 26)}
+    for i in range(3):
+        checks.update(CheckKey(f"sw{i}", "snmp"), "qd", "switch", "snmp",
+                      _machine(ProbeResult(Status.OK, "ok", "", 0.01, ports)))
+    got = _samples(series.text(checks.snapshot()))
+    base = (("check", "snmp"), ("device", "sw1"), ("kind", "switch"), ("probe", "snmp"),
+            ("site", "qd"))
+    for p in range(1, 26):
+        assert got[("sv_probe_if_in_bytes_per_second", _with_item(base, f"Gi0/{p}"))] == p
+        assert got[("sv_probe_if_oper_up", _with_item(base, f"Gi0/{p}"))] == 1.0
+    assert len(got) == 3 * (4 + 50)  # state, flapping, success, duration + the ports
+    del ports["if_in_bps[Gi0/7]"]
+    checks.update(CheckKey("sw1", "snmp"), "jn", "switch", "snmp",
+                  _machine(ProbeResult(Status.DOWN, "timeout", "", 0.01, ports)))
+    got = _samples(series.text(checks.snapshot()))
+    moved = (*base[:4], ("site", "jn"))
+    assert not any(dict(labels).get("site") == "qd" and dict(labels)["device"] == "sw1"
+                   for _, labels in got)
+    assert ("sv_probe_if_in_bytes_per_second", _with_item(moved, "Gi0/7")) not in got
+    assert got[("sv_probe_if_in_bytes_per_second", _with_item(moved, "Gi0/8"))] == 8.0
+    assert got[("sv_check_state", moved)] == 3.0 and got[("probe_success", moved)] == 0.0
+    assert got[("probe_success", (base[0], ("device", "sw2"), *base[2:]))] == 1.0
+    assert len(got) == 3 * (4 + 50) - 1 + 1  # a port less, a reason more
+
+
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is installed by make test")
 def test_promtool_accepts_the_text() -> None:
     checks = check_series()

@@ -109,7 +109,8 @@ def snmp_v3() -> Target:
 
     from probes.snmp import ber
     from probes.snmp.client import Agent
-    from probes.snmp.v3 import Usm, V3Client
+    from probes.snmp.usm import Usm
+    from probes.snmp.v3 import V3Client
     from tests.probes.test_snmp import PYSNMP_TRIPS
     state: dict[str, Any] = {}
     seeds: list[bytes] = [PYSNMP_TRIPS]

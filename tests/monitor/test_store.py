@@ -212,3 +212,51 @@ async def test_probe_events_are_stored_and_published(store_url: str) -> None:
     assert rows[0]["event"] == "reboot"
     assert rows[0]["values"] == {"uptime_before_s": 5002.0, "uptime_s": 10.0}
     await store.close()
+
+
+async def test_a_storm_of_changes_is_written_in_a_few_transactions(store_url: str) -> None:
+    """Group commit: 300 checks going down at once are written by a few transactions,
+    each change before it is published; a store error keeps them for the next write."""
+    from monitor.inventory.models import CheckConfig, Device, DeviceKind, Inventory, Site, SiteRole
+    from probes.base import Credentials
+    from probes.tcp import TcpParams
+
+    check = CheckConfig("tcp", "tcp", 10.0, 1.0, 1, 1, 600.0, 6, TcpParams(port=1), {})
+    inv = Inventory(
+        path=Path("x.yaml"),
+        sites={"jn": Site("jn", "省局", "Centre", "jinan", SiteRole.PROVINCIAL_CENTRE, None, {})},
+        devices={f"d{i}": Device(f"d{i}", "D", DeviceKind.SERVER, "jn", "127.0.0.1", None,
+                                 Credentials(), (check,), {}) for i in range(300)})
+    store = await Store.open(store_url)
+    bus = EventBus()
+    events = bus.subscribe("test")
+    monitor = Monitor(store, bus, SharedClients())
+    await monitor.apply(inv)
+    calls: list[int] = []
+    record = store.record
+    fail = {"next": False}
+
+    async def counting(changes, states):  # type: ignore[no-untyped-def]
+        calls.append(len(changes))
+        if fail["next"]:
+            fail["next"] = False
+            raise OSError("disk full")
+        await record(changes, states)
+    store.record = counting  # type: ignore[method-assign]
+    specs = job_specs(inv)
+    await asyncio.gather(*(monitor._on_result(s, ProbeResult(Status.DOWN, "refused"))
+                           for s in specs))
+    assert sum(calls) == 300 and len(calls) <= 5, calls
+    assert events.queue.qsize() == 300
+    assert len(await store.history(limit=1000)) == 300
+    assert {s.snapshot.state for s in await store.states()} == {CheckState.DOWN}
+
+    # A failed write: its changes are kept and written by the next one (a flush).
+    fail["next"] = True
+    await monitor._on_result(specs[0], ProbeResult(Status.OK))
+    assert len(await store.history(limit=1000)) == 300
+    assert monitor.health.report()[1]["components"]["state_writes"]["status"] == "failing"
+    await monitor.flush()
+    assert len(await store.history(limit=1000)) == 301
+    assert monitor.health.report()[1]["components"]["state_writes"]["status"] == "ok"
+    await store.close()
