@@ -93,7 +93,7 @@ bench: system-deps-bench $(BIN)/.installed
 # of its own; ~25 min).
 bench-scale: system-deps-bench $(BIN)/.installed
 	$(BIN)/python bench/scale.py --targets 2000 --minutes 10
-	$(BIN)/python bench/scale.py --targets 20000 --minutes 10
+	$(BIN)/python bench/scale.py --targets 20000 --minutes 10 --ports 0
 
 clean:
 	rm -rf $(VENV) demo/var .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -101,7 +101,7 @@ async def run(n_checks: int, seconds: float, every: float) -> None:
         view.snapshot = monitor.snapshot()
 
     exposition = Exposition(registry_, max_age_s=0.0, checks=checks,
-                            devices=collector.device_pieces)
+                            direct=collector.direct_pieces)
     _, _, quiet, quiet_cpu = await scrape_every(nothing, seconds)
     loop_times, _, loop_lag, _ = await scrape_every(on_loop, seconds)
     times, body, lag, cpu = await scrape_every(

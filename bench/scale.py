@@ -266,7 +266,8 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=500)
     parser.add_argument("--mappings", action="store_true",
                         help="print the largest memory mappings every minute")
-    parser.add_argument("--scrape-every", type=float, default=15.0)
+    parser.add_argument("--scrape-every", type=float, default=5.0,
+                        help="seconds between scrapes (lag p99 < 100 ms is asked at 5 s)")
     parser.add_argument("--trace", action="store_true",
                         help="run the daemon under tracemalloc and print where its memory "
                              "is, at the end (bench/traced.py)")

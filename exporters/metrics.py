@@ -144,35 +144,52 @@ class DaemonCollector(Collector):
                                                  "unknown": 0} for s in inventory.sites}
         for device in inventory.devices.values():
             counts[device.site][statuses.get(device.id, "unknown")] += 1
+        site_levels: dict[str, list[int]] = {}  # (grouped once: sites x tickets is large)
+        for t in self.view.tickets:
+            site_levels.setdefault(t["site_id"], []).append(int(t["level"]))
         for site_id, site in inventory.sites.items():
             for status, n in counts[site_id].items():
                 by_state.add_metric([site_id, status], n)
             info.add_metric([site_id], {"name": site.name_zh, "name_en": site.name_en,
                                         "region": site.region, "role": site.role.value})
-            site_levels = [int(t["level"]) for t in self.view.tickets if t["site_id"] == site_id]
-            worst.add_metric([site_id], min(site_levels, default=0))
+            levels = site_levels.get(site_id, [])
+            worst.add_metric([site_id], min(levels, default=0))
             for lv in (1, 2, 3, 4):
-                open_by_level.add_metric([site_id, str(lv)], site_levels.count(lv))
+                open_by_level.add_metric([site_id, str(lv)], levels.count(lv))
         yield from (by_state, worst, info, open_by_level)
 
     def _tickets(self) -> Iterator[Any]:
-        left = GaugeMetricFamily("sv_ticket_sla_seconds_left", "Seconds left on an open "
-                                 "ticket's running SLA clock (negative: breached)",
-                                 labels=["ticket", "site", "level", "clock"])
-        now = dt.datetime.now(dt.UTC)
-        for t in self.view.tickets:
-            deadlines = t["deadlines"] or {}
-            if clocks_paused(deadlines):
-                continue  # paused: no clock runs
-            for clock in running_clocks(t):
-                due = dt.datetime.fromisoformat(deadlines[clock])
-                left.add_metric([t["number"], t["site_id"], str(t["level"]), clock],
-                                (due - now).total_seconds())
         breaches = CounterMetricFamily("sv_sla_breaches", "SLA clocks that ran out",
                                        labels=["level", "clock"])
         for (lv, clock), n in sorted(self.view.breaches.items()):
             breaches.add_metric([str(lv), clock], n)
-        yield from (left, breaches)
+        yield breaches
+
+    def ticket_pieces(self, batch: int = 500) -> Iterator[bytes]:
+        """sv_ticket_sla_seconds_left: a line per running clock of each open ticket
+        (written directly, `batch` tickets a step: a major event opens thousands)."""
+        yield (b"# HELP sv_ticket_sla_seconds_left Seconds left on an open ticket's running "
+               b"SLA clock (negative: breached)\n# TYPE sv_ticket_sla_seconds_left gauge\n")
+        tickets, now = list(self.view.tickets), dt.datetime.now(dt.UTC)
+        for at in range(0, len(tickets), batch):
+            out = []
+            for t in tickets[at:at + batch]:
+                deadlines = t["deadlines"] or {}
+                if clocks_paused(deadlines):
+                    continue  # paused: no clock runs
+                labels = (f'ticket="{series.escape(t["number"])}",'
+                          f'site="{series.escape(t["site_id"])}",level="{t["level"]}"')
+                for clock in running_clocks(t):
+                    left = (dt.datetime.fromisoformat(deadlines[clock]) - now).total_seconds()
+                    out.append(f'sv_ticket_sla_seconds_left{{{labels},clock="{clock}"}} '
+                               f"{series.go(left)}\n")
+            yield "".join(out).encode()
+
+    def direct_pieces(self) -> Iterator[bytes]:
+        """What is written directly rather than through prometheus-client: devices,
+        tickets' clocks."""
+        yield from self.device_pieces()
+        yield from self.ticket_pieces()
 
     def _alerts(self) -> Iterator[Any]:
         depth = GaugeMetricFamily("sv_outbox_messages", "Notifications not sent yet",
@@ -303,10 +320,10 @@ class Exposition:
     """The text a scrape gets, streamed.
 
     The per-check series (most of a large estate's) come rendered from `checks`
-    (`exporters.series`: formatted as results arrive), then the per-device lines
-    (`devices`), each written out a batch at a time (`chunks`), so a scrape holds one
-    batch, not the whole text (20,000 switches with 25 ports each: a 260 MB exposition);
-    prometheus-client renders the rest -- sites, tickets, the daemon: small.  All of
+    (`exporters.series`: formatted as results arrive), then the per-device and
+    per-ticket lines (`direct`), each written out a batch at a time (`chunks`), so a
+    scrape holds one batch, not the whole text (20,000 switches with 25 ports each: a
+    260 MB exposition); prometheus-client renders the rest -- sites, the daemon.  All of
     it on the event loop, in steps of a few milliseconds: a worker thread would hold
     the GIL while the loop waits for it at every system call (measured: the scheduler's
     lag p99 twice as high).  `render` joins the chunks (tests, benches): concurrent
@@ -315,10 +332,10 @@ class Exposition:
 
     def __init__(self, registry: CollectorRegistry, max_age_s: float = 1.0,
                  checks: series.CheckSeries | None = None,
-                 devices: Callable[[], Iterator[bytes]] | None = None) -> None:
+                 direct: Callable[[], Iterator[bytes]] | None = None) -> None:
         self.registry = registry
         self.checks = checks
-        self.devices = devices  # the per-device lines, in pieces
+        self.direct = direct  # the lines written directly (devices, tickets), in pieces
         self.max_age_s = max_age_s
         self._lock = asyncio.Lock()
         self._body = b""
@@ -329,7 +346,7 @@ class Exposition:
         the event loop between them."""
         await prepare()
         for part in (self.checks.pieces() if self.checks is not None else (),
-                     self.devices() if self.devices is not None else ()):
+                     self.direct() if self.direct is not None else ()):
             for piece in part:
                 yield piece
                 await asyncio.sleep(0)

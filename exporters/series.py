@@ -36,13 +36,13 @@ FIXED = {  # family → help, in the order they are written
 }
 
 
-def _go(value: float) -> str:
+def go(value: float) -> str:
     """A float as Go (and Prometheus) writes it: 1.5, 1e+06, +Inf, NaN."""
     text: str = floatToGoString(value)  # type: ignore[no-untyped-call]
     return text
 
 
-def _escape(value: str) -> str:
+def escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
@@ -105,7 +105,7 @@ class CheckSeries:
         checks = self._states.setdefault(key.device_id, {})
         checks[key.check] = machine.state
         self._status[key.device_id] = _status(checks)
-        labels = ",".join(f'{name}="{_escape(value)}"' for name, value in zip(
+        labels = ",".join(f'{name}="{escape(value)}"' for name, value in zip(
             LABELS, (site, key.device_id, device_kind, key.check, probe), strict=True))
         head = old = self._heads.get(key)
         if head is None or head[1:].decode() != labels:  # new, or relabelled (a reload)
@@ -118,9 +118,9 @@ class CheckSeries:
             ok = last.status in (Status.OK, Status.WARNING)
             ends["probe_success"] = [f"}} {1.0 if ok else 0.0}\n"]
             if last.status is not Status.OK:
-                ends["sv_check_reason"] = [f',reason="{_escape(str(last.reason))}"}} 1.0\n']
+                ends["sv_check_reason"] = [f',reason="{escape(str(last.reason))}"}} 1.0\n']
             if last.latency_s is not None:
-                ends["probe_duration_seconds"] = [f"}} {_go(last.latency_s)}\n"]
+                ends["probe_duration_seconds"] = [f"}} {go(last.latency_s)}\n"]
             for name, value in last.values.items():
                 if not isinstance(value, int | float):
                     continue
@@ -131,7 +131,7 @@ class CheckSeries:
                 if metric not in self._helps:
                     self._helps[metric] = f"The check's last value of {stem}"
                 ends.setdefault(metric, []).append(
-                    f',item="{_escape(item.rstrip("]"))}"}} {_go(float(value) * factor)}\n')
+                    f',item="{escape(item.rstrip("]"))}"}} {go(float(value) * factor)}\n')
         for family in self._wrote.get(key, ()):
             if family not in ends or old is not head:
                 assert old is not None
@@ -227,7 +227,7 @@ DEVICE_HELP = {
 
 def device_head(site: str, device: str, kind: str) -> bytes:
     """A device's labels as its lines start them (`{site="…",device="…",kind="…"`)."""
-    return f'{{site="{_escape(site)}",device="{_escape(device)}",kind="{_escape(kind)}"'.encode()
+    return f'{{site="{escape(site)}",device="{escape(device)}",kind="{escape(kind)}"'.encode()
 
 
 _UP = {True: b"} 1.0\n", False: b"} 0.0\n"}

@@ -24,7 +24,7 @@ from prometheus_client import (
 from alerts.web import routes as ack_routes
 from exporters.metrics import DaemonCollector, Exposition, View, check_series, feed
 from monitor.httpd import Listener, connection_cap, quiet_accept_errors
-from monitor.tickets.store import ACTIVE, TicketStore
+from monitor.tickets.store import TicketStore
 
 if TYPE_CHECKING:
     from monitor.daemon import Daemon
@@ -50,7 +50,7 @@ class Endpoints:
         GCCollector(registry=self.registry)
         self.checks = check_series()  # the per-check series, rendered as results come
         self.exposition = Exposition(self.registry, checks=self.checks,
-                                     devices=collector.device_pieces)
+                                     direct=collector.direct_pieces)
 
     def result_hook(self) -> Callable[..., None]:
         """For the core's `result_hooks`: keep each check's lines as its results come."""
@@ -70,7 +70,7 @@ class Endpoints:
         if mqtt is not None:
             view.mqtt_acks = dict(mqtt.acks_total)
         try:  # what lives in the store: on an outage the last known values stay
-            view.tickets = [t.row for t in await tickets.tickets(ACTIVE)]
+            view.tickets = await tickets.active_summaries()
             if sender is not None:
                 view.outbox = await sender.outbox.depth()
         except Exception as exc:

@@ -34,6 +34,11 @@ async def test_workflow_and_audit(store_url: str) -> None:
     number = outcome.number
     with pytest.raises(TicketError, match="cannot close"):
         await tickets.act(number, "close", "wang", confirmation="ok")
+    (summary,) = await tickets.active_summaries()  # what /metrics reads of each
+    assert summary["number"] == number and summary["site_id"] == "qd-room"
+    assert summary["level"] == FaultLevel.MINOR and summary["members"] == ["cam07"]
+    assert set(summary["deadlines"]) >= {"acknowledge", "repair"}
+    assert summary["acknowledged_at"] is None and summary["resolved_at"] is None
     await tickets.act(number, "ack", "wang", "收到，正在处理", t0 + dt.timedelta(minutes=5))
     await tickets.act(number, "solution", "wang", "更换电源适配器", t0 + dt.timedelta(minutes=40))
     await tickets.act(number, "onsite", "wang", "已到现场", t0 + dt.timedelta(minutes=50))
@@ -44,6 +49,7 @@ async def test_workflow_and_audit(store_url: str) -> None:
                              confirmation="客户李工确认恢复")
     assert done.state == "closed" and done.engineer == "wang"
     assert done.customer_confirmation == "客户李工确认恢复"
+    assert await tickets.active_summaries() == []
     assert "更换电源适配器后恢复" in done.actions_taken
     assert [(a["actor"], a["action"], a["from_state"], a["to_state"]) for a in done.audit] == [
         ("system", "open", None, "open"), ("wang", "ack", "open", "acknowledged"),
