@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import os
 import runpy
 import signal
@@ -25,6 +26,16 @@ seen = {"tick": time.monotonic()}
 stalls: list[float] = []
 where: collections.Counter[str] = collections.Counter()
 main_id = threading.get_ident()
+collections_s: dict[int, list[float]] = {0: [], 1: [], 2: []}
+_gc_start = [0.0]
+
+
+def on_gc(phase: str, info: dict[str, int]) -> None:
+    """The cyclic collector's pauses, by generation (they show as stalls anywhere)."""
+    if phase == "start":
+        _gc_start[0] = time.perf_counter()
+    else:
+        collections_s[info["generation"]].append(time.perf_counter() - _gc_start[0])
 
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -60,6 +71,10 @@ def dump(signum: int, frame: FrameType | None) -> None:
               f"longest {max(stalls, default=0) * 1000:.0f} ms; samples (5 ms each):", file=out)
         for text, count in where.most_common(25):
             print(f"{count:6d}  {text}", file=out)
+        for generation, pauses in collections_s.items():
+            print(f"gc generation {generation}: {len(pauses)} collections, "
+                  f"{sum(pauses) * 1000:.0f} ms in all, longest "
+                  f"{max(pauses, default=0) * 1000:.1f} ms", file=out)
 
 
 def install() -> None:
@@ -79,6 +94,7 @@ def install() -> None:
 
 if __name__ == "__main__":
     install()
+    gc.callbacks.append(on_gc)
     threading.Thread(target=watch, daemon=True).start()
     signal.signal(signal.SIGUSR2, dump)
     sys.argv = ["monitor", *sys.argv[1:]]

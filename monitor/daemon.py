@@ -170,6 +170,7 @@ class Daemon:
             tasks.append(scheduler)
             tasks.append(asyncio.create_task(
                 self.monitor.flush_every(self.settings.state_flush_interval), name="flush"))
+            tasks.append(asyncio.create_task(heap.settle_every(), name="heap"))
             tasks.append(asyncio.create_task(self.engine.follow(
                 faults_events, topology=self.monitor.topology.learned, health=self.health),
                 name="faults"))

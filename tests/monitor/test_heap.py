@@ -19,8 +19,10 @@ class Node:
 
 @pytest.fixture(autouse=True)
 def thawed() -> Iterator[None]:
+    threshold = gc.get_threshold()
     yield
     gc.unfreeze()
+    gc.set_threshold(*threshold)
 
 
 def test_settle_freezes_what_survives_and_thaws_it_at_the_next() -> None:
@@ -29,8 +31,29 @@ def test_settle_freezes_what_survives_and_thaws_it_at_the_next() -> None:
     gone = weakref.ref(a)
     heap.settle()
     assert gc.get_freeze_count() > 0
+    assert gc.get_threshold()[0] == heap.YOUNG_THRESHOLD
     del a, b
     gc.collect()
     assert gone() is not None  # frozen: collections skip it
     heap.settle()  # the next load: thawed, collected
     assert gone() is None
+
+
+async def test_settle_every_settles_again() -> None:
+    import asyncio
+    import contextlib
+
+    node = Node()
+    node.other = node
+    gone = weakref.ref(node)
+    heap.settle()
+    del node
+    task = asyncio.create_task(heap.settle_every(0.01))
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if gone() is None:
+            break
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert gone() is None  # the periodic settle thawed and collected it
