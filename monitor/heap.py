@@ -7,14 +7,19 @@ inventory, the jobs, the state machines, the last results): a full collection to
 one came every few seconds -- most of the scheduler's lag p99.  So:
 
 - `settle` collects once and moves what survived to the permanent generation
-  (`gc.freeze`), which collections skip.  It runs after each load of the inventory
-  and then every `SETTLE_EVERY_S` (the last results, the tickets read, the caches of
-  a running daemon are long-lived too); the frozen objects are thawed first, so the
-  ones dropped since are still collected.  One pause per settle, instead of one every
-  few seconds.
-- the youngest generation is collected every `YOUNG_THRESHOLD` allocations rather
-  than 700: most of what a check run allocates dies young by reference counting, and
-  fewer young collections promote less to the old generation.
+  (`gc.freeze`), which collections skip, after each load of the inventory and every
+  `SETTLE_EVERY_S`; the frozen objects are thawed first, so the ones dropped since
+  are still collected.  It is one full pause (0.5 s measured at 20,000 checks), so
+  it is rare: hourly.
+- in between, every `FREEZE_EVERY_S`, `freeze` collects the young generations (a few
+  ms) and freezes what a running daemon made since (the last results, the tickets
+  read, caches): no traversal, so no pause; a full collection then walks only the
+  last minute's survivors.  What was frozen and dies by reference counting is freed
+  as ever; only cyclic garbage among it waits for the next `settle`.
+
+The young generations keep CPython's thresholds: tried at 10,000 allocations instead of
+700, their collections cost more in all (3 % of a core instead of 1.5 %) and paused up
+to 35 ms instead of 6.
 """
 
 from __future__ import annotations
@@ -25,15 +30,13 @@ import logging
 import time
 
 log = logging.getLogger(__name__)
-SETTLE_EVERY_S = 300.0
-YOUNG_THRESHOLD = 10_000
+SETTLE_EVERY_S = 3600.0
+FREEZE_EVERY_S = 60.0
 
 
 def settle() -> None:
     """Collect, then keep what survives out of future collections (see the module)."""
     start = time.perf_counter()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(YOUNG_THRESHOLD, middle, old)
     gc.unfreeze()
     gc.collect()
     gc.freeze()
@@ -41,8 +44,21 @@ def settle() -> None:
         "frozen": gc.get_freeze_count(), "seconds": round(time.perf_counter() - start, 3)}})
 
 
-async def settle_every(seconds: float = SETTLE_EVERY_S) -> None:
-    """`settle` every `seconds`, until cancelled."""
+def freeze() -> None:
+    """Collect the young generations, freeze everything (see the module)."""
+    gc.collect(1)
+    gc.freeze()
+
+
+async def settle_every(seconds: float = SETTLE_EVERY_S,
+                       freeze_s: float = FREEZE_EVERY_S) -> None:
+    """`freeze` every `freeze_s` and `settle` every `seconds`, until cancelled."""
+    loop = asyncio.get_running_loop()
+    next_settle = loop.time() + seconds
     while True:
-        await asyncio.sleep(seconds)
-        settle()
+        await asyncio.sleep(min(freeze_s, max(0.0, next_settle - loop.time())))
+        if loop.time() >= next_settle:
+            settle()
+            next_settle = loop.time() + seconds
+        else:
+            freeze()

@@ -19,10 +19,8 @@ class Node:
 
 @pytest.fixture(autouse=True)
 def thawed() -> Iterator[None]:
-    threshold = gc.get_threshold()
     yield
     gc.unfreeze()
-    gc.set_threshold(*threshold)
 
 
 def test_settle_freezes_what_survives_and_thaws_it_at_the_next() -> None:
@@ -31,7 +29,6 @@ def test_settle_freezes_what_survives_and_thaws_it_at_the_next() -> None:
     gone = weakref.ref(a)
     heap.settle()
     assert gc.get_freeze_count() > 0
-    assert gc.get_threshold()[0] == heap.YOUNG_THRESHOLD
     del a, b
     gc.collect()
     assert gone() is not None  # frozen: collections skip it
@@ -57,3 +54,29 @@ async def test_settle_every_settles_again() -> None:
     with contextlib.suppress(asyncio.CancelledError):
         await task
     assert gone() is None  # the periodic settle thawed and collected it
+
+
+async def test_freeze_between_settles_keeps_young_survivors_out_of_collections() -> None:
+    import asyncio
+    import contextlib
+
+    heap.settle()
+    before = gc.get_freeze_count()
+    made = [Node() for _ in range(1000)]  # a running daemon's new long-lived objects
+    task = asyncio.create_task(heap.settle_every(3600.0, 0.01))
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if gc.get_freeze_count() >= before + 1000:
+            break
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert gc.get_freeze_count() >= before + 1000
+    a, b = made[0], made[1]
+    a.other, b.other = b, a
+    gone = weakref.ref(a)
+    del made, a, b
+    gc.collect()
+    assert gone() is not None  # frozen: its cycle waits for the next settle
+    heap.settle()
+    assert gone() is None
