@@ -37,7 +37,6 @@ from monitor.inventory.secrets import SecretError
 from monitor.settings import Settings, redacted
 from monitor.store.runs import RunRecord
 from monitor.store.store import Store
-from monitor.tickets.calendar import HolidaysError
 from monitor.tickets.store import TicketStore
 from monitor.wiring import inventory_problems
 from probes.clients import SharedClients
@@ -75,12 +74,7 @@ class Daemon:
         `force` (SIGUSR1): also when it drops more than half of the devices."""
         assert self.monitor is not None
         systemd.reloading()
-        calendar = self.settings.sla.calendar
-        try:
-            await asyncio.to_thread(calendar.reload)
-        except HolidaysError as exc:
-            log.error("holidays file rejected, keeping the previous days",
-                      extra={"fields": {"problem": str(exc)}})
+        await self.settings.sla.reload_calendar()
         self.check_calendar()
         await self.alerts.reload_roster(self.settings)
         try:

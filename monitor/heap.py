@@ -14,7 +14,7 @@ one came every few seconds -- most of the scheduler's lag p99.  So:
 - in between, every `FREEZE_EVERY_S`, `freeze` collects the young generations (a few
   ms) and freezes what a running daemon made since (the last results, the tickets
   read, caches): no traversal, so no pause; a full collection then walks only the
-  last minute's survivors.  What was frozen and dies by reference counting is freed
+  last half minute's survivors.  What was frozen and dies by reference counting is freed
   as ever; only cyclic garbage among it waits for the next `settle`.
 
 The young generations keep CPython's thresholds: tried at 10,000 allocations instead of
@@ -31,7 +31,7 @@ import time
 
 log = logging.getLogger(__name__)
 SETTLE_EVERY_S = 3600.0
-FREEZE_EVERY_S = 60.0
+FREEZE_EVERY_S = 30.0
 
 
 def settle() -> None:

@@ -31,7 +31,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from monitor import crashpoints
@@ -47,6 +47,7 @@ from monitor.vocab import Reason
 log = logging.getLogger("monitor.faults")
 
 HEALTH = "fault_engine"  # the component's name in /healthz
+STEP = 200  # devices or faults judged between two yields to the event loop
 TRANSMISSION_REASONS = {Reason.PORT_DOWN, Reason.UPLINK_DOWN}
 PICTURE_REASONS = {Reason.BLACK_SCREEN, Reason.SIGNAL_LOSS, Reason.FROZEN, Reason.NO_FRAMES,
                    Reason.TOO_FEW_FRAMES}
@@ -148,9 +149,25 @@ class FaultEngine:
 
     def faults(self, now: float | None = None) -> dict[str, Fault]:
         """The root faults the current states amount to."""
+        return {f.key: f for f in self._faults(now) if f is not None}
+
+    async def faults_stepwise(self, now: float | None = None) -> dict[str, Fault]:
+        """`faults`, yielding to the event loop every `STEP` devices or faults (a major
+        event: thousands of failing devices are tens of milliseconds of work)."""
+        found = {}
+        for fault in self._faults(now):
+            if fault is None:
+                await asyncio.sleep(0)
+            else:
+                found[fault.key] = fault
+        return found
+
+    def _faults(self, now: float | None = None) -> Iterator[Fault | None]:
+        """The root faults, with None every `STEP` devices or faults: a point where the
+        caller may let others run (what it read is taken at the start)."""
         inv = self.inventory
         if inv is None:
-            return {}
+            return
         when = dt.datetime.fromtimestamp(self.clock() if now is None else now, dt.UTC)
         failing: dict[str, list[tuple[CheckKey, CheckHealth]]] = {}
         for check_key, health in self.checks.items():
@@ -160,7 +177,9 @@ class FaultEngine:
                 if any(h.state is CheckState.DOWN for _, h in checks)}
         levels: dict[str, FaultLevel] = {}
         unclassified: set[str] = set()
-        for d, checks in failing.items():
+        for n, (d, checks) in enumerate(failing.items(), 1):
+            if n % STEP == 0:
+                yield None
             try:
                 level = self._device_level(inv.devices[d], checks)
             except Exception as exc:  # a rule that raises must not hide the device
@@ -203,19 +222,20 @@ class FaultEngine:
         members: dict[str, set[str]] = {}
         for device_id, key in root_of.items():
             members.setdefault(key, set()).add(device_id)
-        found: dict[str, Fault] = {}
-        for key, ids in members.items():
+        for n, (key, ids) in enumerate(members.items(), 1):
+            if n % STEP == 0:
+                yield None
             try:
-                found[key] = self._fault(key, ids, levels, failing, when)
+                fault = self._fault(key, ids, levels, failing, when)
             except Exception as exc:  # still a fault: a plain ticket beats none
                 self._failed(key, exc)
                 site = inv.devices[min(ids)].site
-                found[key] = Fault(key, min((levels[d] for d in ids if d in levels),
-                                            default=FaultLevel.MAJOR), site,
-                                   key[7:] if key.startswith("device:") else None,
-                                   f"{key}: fault (its evaluation failed, see the log)",
-                                   "", frozenset(ids), False)
-        return found
+                fault = Fault(key, min((levels[d] for d in ids if d in levels),
+                                       default=FaultLevel.MAJOR), site,
+                              key[7:] if key.startswith("device:") else None,
+                              f"{key}: fault (its evaluation failed, see the log)",
+                              "", frozenset(ids), False)
+            yield fault
 
     def _device_level(self, device: Device,
                       checks: list[tuple[CheckKey, CheckHealth]]) -> FaultLevel | None:
@@ -382,7 +402,7 @@ class FaultEngine:
             self.active.pop(key, None)
             self.sent.pop(key, None)
         self.active.update(stored)
-        faults = self.faults(now)
+        faults = await self.faults_stepwise(now)
         for key, fault in faults.items():
             self.clear_since.pop(key, None)
             try:

@@ -19,7 +19,9 @@ the customer); a pause moves every open deadline by its length.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from monitor.faults.levels import FaultLevel
 from monitor.health import Health
 from monitor.inventory.loader import unknown_region
-from monitor.tickets.calendar import WARN_DAYS, WorkCalendar
+from monitor.tickets.calendar import WARN_DAYS, HolidaysError, WorkCalendar
 from monitor.vocab import Duration
 
 CLOCKS = ("acknowledge", "solution", "onsite", "repair")
@@ -106,6 +108,15 @@ class SlaPolicy(BaseModel):
                 else f"does not cover {today.year}")
         return (f"the holiday calendar {ends}: working days after it are guessed as "
                 f"Monday-Friday; add the next year's days off and 调休 days to {where}")
+
+    async def reload_calendar(self) -> None:
+        """Read the holidays file again (SIGHUP); a bad one is logged, the days kept."""
+        try:
+            await asyncio.to_thread(self.calendar.reload)
+        except HolidaysError as exc:
+            logging.getLogger("monitor.tickets").error(
+                "holidays file rejected, keeping the previous days",
+                extra={"fields": {"problem": str(exc)}})
 
     def report_coverage(self, health: Health, now: dt.datetime) -> None:
         """The holiday data's coverage, into `health`'s calendar component (a warning
