@@ -80,3 +80,14 @@ async def test_freeze_between_settles_keeps_young_survivors_out_of_collections()
     assert gone() is not None  # frozen: its cycle waits for the next settle
     heap.settle()
     assert gone() is None
+
+
+def test_freeze_collects_the_garbage_first() -> None:
+    """A cycle already dead at a freeze is collected, not frozen until the next settle."""
+    heap.settle()
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    gone = weakref.ref(a)
+    del a, b
+    heap.freeze()
+    assert gone() is None
