@@ -71,8 +71,13 @@ async def test_the_baseline_is_learned_kept_across_a_restart_and_reset(
         await second.restore()
         await second.apply(inv)
         assert second.machines[KEY].learned["day"]["samples"] == 4
-        r = await _sample(second, spec)
-        assert r.values["baseline_samples"] == 5
+        # The next healthy sample continues the count (a ready baseline learns only from
+        # healthy ones: on a loaded machine a grab may catch a frame it finds at fault).
+        for _ in range(3):
+            r = await _sample(second, spec)
+            if r.status is Status.OK:
+                break
+        assert r.values["baseline_samples"] == 5, (r.status, r.reason, r.detail)
 
         if store_url.startswith("sqlite"):  # (the CLI's own store: the sqlite file)
             db = Path(store_url.split("///", 1)[1])
