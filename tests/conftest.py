@@ -213,3 +213,25 @@ async def emulate() -> AsyncIterator[Callable[[OnvifDevice], Awaitable[int]]]:
     yield start
     for runner in runners:
         await runner.cleanup()
+
+
+class LoopTurns:
+    """How many times the event loop has come round since it started counting (a task
+    that yields and counts): a step that never yields shows as no turns."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(0)
+            self.count += 1
+
+
+@pytest.fixture
+async def loop_turns() -> AsyncIterator[LoopTurns]:
+    turns = LoopTurns()
+    task = asyncio.create_task(turns.run())
+    await asyncio.sleep(0)
+    yield turns
+    task.cancel()

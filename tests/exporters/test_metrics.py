@@ -15,6 +15,7 @@ from monitor.events import CheckKey
 from monitor.state import StateMachine
 from monitor.vocab import Status
 from probes.result import ProbeResult
+from tests.conftest import LoopTurns
 
 
 @pytest.mark.parametrize(("value", "metric", "factor"), [
@@ -78,11 +79,10 @@ def test_alert_channels_and_reloads() -> None:
         assert line in text, line
 
 
-async def test_a_scrape_yields_to_the_loop_between_its_pieces() -> None:
+async def test_a_scrape_yields_to_the_loop_between_its_pieces(loop_turns: LoopTurns) -> None:
     """A large estate's exposition is written in steps, each a batch of checks or
     devices, and the event loop runs between any two of them (the scheduler's lag
     stays low while Prometheus scrapes)."""
-    import asyncio
 
     from exporters import series
     from exporters.metrics import Exposition, check_series
@@ -98,23 +98,13 @@ async def test_a_scrape_yields_to_the_loop_between_its_pieces() -> None:
     registry = CollectorRegistry()
     exposition = Exposition(registry, checks=checks, direct=lambda: series.device_pieces(
         ids, heads, {"d7": "down"}, {"d7": 2}))
-    ticks = 0
-
-    async def ticking() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0)
-            ticks += 1
 
     async def nothing() -> None:
         return None
-    ticker = asyncio.create_task(ticking())
-    await asyncio.sleep(0)
     pieces, seen = [], []
     async for piece in exposition.chunks(nothing):
         pieces.append(piece)
-        seen.append(ticks)
-    ticker.cancel()
+        seen.append(loop_turns.count)
     # 5 check families + 1 value family, 3 batches each, + 2 device families x 3
     assert len(pieces) > 24
     assert all(b > a for a, b in pairwise(seen))  # the loop ran between
