@@ -1,5 +1,5 @@
 """The ``monitor`` command: run, check, schema, once, status, tickets, duty, calendar,
-report, assets."""
+report, assets, users, tokens."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from monitor import logs
+from monitor.access import commands as access_commands
+from monitor.columns import table as _table
 from monitor.settings import Settings, SettingsError, load_settings, redacted
 
 EXIT_INVALID = 1
@@ -21,13 +23,6 @@ EX_UNAVAILABLE = 69  # sysexits: a service (the database) cannot be reached
 EX_IOERR = 74  # sysexits: a file could not be read or written
 EX_SOFTWARE = 70  # sysexits: an error nobody foresaw (--debug shows its traceback)
 CLI_BUSY_TIMEOUT_S = 5.0  # how long a command waits for the daemon's SQLite write lock
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=False)).rstrip()
-             for r in [header, *rows]]
-    return "\n".join(lines)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -536,6 +531,7 @@ def parser() -> argparse.ArgumentParser:
     baseline.add_argument("--check", metavar="NAME")
     baseline.set_defaults(func=cmd_baseline)
 
+    access_commands.add_parsers(sub)
     token = sub.add_parser("ack-token", help="a person's token for acknowledging over MQTT")
     token.add_argument("person", help="the roster's id of the person")
     token.add_argument("--ttl", default="90d", help="how long it is valid (default 90d)")
@@ -550,6 +546,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "tickets" and args.action not in ("list", "deadlines") \
             and not args.number:
         p.error(f"tickets {args.action} needs a ticket number")
+    if args.command in ("users", "tokens") and (lack := access_commands.missing(args)):
+        p.error(lack)
     try:
         code: int = args.func(args)
     except SettingsError as exc:

@@ -10,6 +10,7 @@ import importlib.metadata
 import logging
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -24,7 +25,9 @@ from prometheus_client import (
 from alerts.web import routes as ack_routes
 from exporters.metrics import DaemonCollector, Exposition, View, check_series, feed
 from monitor.httpd import Listener, connection_cap, quiet_accept_errors
+from monitor.inventory import Inventory
 from monitor.tickets.store import TicketStore
+from monitor.web import app as web_app
 
 if TYPE_CHECKING:
     from monitor.daemon import Daemon
@@ -118,6 +121,10 @@ class Endpoints:
         def public(app: web.Application) -> None:
             if d.alerts.link_secret is not None:
                 app.add_routes(ack_routes(tickets, d.alerts.link_secret))
+            empty = Inventory(Path(settings.inventory), {}, {})  # until the first load
+            web_app.install(app, web_app.build(tickets, settings.desk,
+                                               lambda: d.inventory or empty),
+                            self.view.version)
             if settings.metrics_listen is None:
                 private(app)
 

@@ -110,6 +110,20 @@ class AlertSettings(Section):
     remind_every: Duration = Field(default=1800.0, gt=0)
 
 
+class DeskSettings(Section):
+    """The service desk (console, API): sessions and logins."""
+
+    session_idle: Duration = Field(default=1800.0, gt=0,
+                                   description="a browser session ends this long after its "
+                                               "last request")
+    session_max: Duration = Field(default=43200.0, gt=0,
+                                  description="and this long after its login, whatever happens")
+    login_failures: int = Field(default=5, ge=1,
+                                description="failed logins for one name within login_window "
+                                            "before further attempts wait (4x per address)")
+    login_window: Duration = Field(default=900.0, gt=0)
+
+
 def split_address(value: str, name: str = "address") -> tuple[str, int]:
     """("host", port) of "host:port" or "[v6]:port"; ValueError says what is wrong."""
     host, sep, port = value.rpartition(":")
@@ -174,6 +188,7 @@ class Settings(BaseSettings):
                                          "engine has failed this long")
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     mqtt: MqttSettings | None = None
+    desk: DeskSettings = Field(default_factory=DeskSettings)
 
     @model_validator(mode="after")
     def _listeners(self) -> Settings:

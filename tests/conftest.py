@@ -132,22 +132,29 @@ def _no_settings_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("monitor.settings.DEFAULT_SETTINGS_FILE", Path("/nonexistent/monitor.toml"))
 
 
-@pytest.fixture(autouse=True)
-def _close_stray_event_loop(request: pytest.FixtureRequest) -> Iterator[None]:
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Iterator[None]:
     """Close the event loop looptime's plugin makes for a *sync* test.
 
     looptime 0.9 asks the policy for the running loop of every test through
-    ``policy.get_event_loop()``, which for a sync test creates a fresh loop that
-    nobody closes (a ResourceWarning, an error under ``filterwarnings=error``).
+    ``policy.get_event_loop()`` (in its own, outer, wrapper of this hook), which for a
+    sync test creates a fresh loop that nobody closes -- and that a test calling
+    ``asyncio.run`` orphans at once (a ResourceWarning, an error under
+    ``filterwarnings=error``).  Inside looptime's wrapper the loop exists: take it here
+    and close it after the test.
     """
-    yield
-    if inspect.iscoroutinefunction(request.function):
-        return
-    policy = asyncio.get_event_loop_policy()
-    loop = getattr(getattr(policy, "_local", None), "_loop", None)
-    if isinstance(loop, asyncio.AbstractEventLoop) and not loop.is_running():
-        loop.close()
-        policy.set_event_loop(None)
+    stray = None
+    if not inspect.iscoroutinefunction(pyfuncitem.function):
+        policy = asyncio.get_event_loop_policy()
+        stray = getattr(getattr(policy, "_local", None), "_loop", None)
+    try:
+        return (yield)
+    finally:
+        if isinstance(stray, asyncio.AbstractEventLoop) and not stray.is_running() \
+                and not stray.is_closed():
+            stray.close()
+            if getattr(getattr(policy, "_local", None), "_loop", None) is stray:
+                policy.set_event_loop(None)
 
 
 # Real peers started once per session, shared by every folder of tests.

@@ -1,5 +1,6 @@
 """The wheel carries what an installed daemon needs away from this checkout: the
-migrations, the Grafana dashboards and provisioning, the Prometheus rules."""
+migrations, the Grafana dashboards and provisioning, the Prometheus rules, the desk's
+templates and static files."""
 
 from __future__ import annotations
 
@@ -85,3 +86,18 @@ def test_migrations_run_from_the_wheel(installed: Path, tmp_path: Path) -> None:
                           cwd=tmp_path, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_desk_pages_come_from_the_wheel(installed: Path, tmp_path: Path) -> None:
+    """Templates and static files ship: the login page renders from the wheel alone."""
+    env = os.environ | {"PYTHONPATH": str(installed)}
+    code = ("from monitor.web.pages import ENV; import monitor.web, pathlib;\n"
+            "print(ENV.get_template('login.html').filename)\n"
+            "print(sorted(p.name for p in (pathlib.Path(monitor.web.__file__).parent"
+            " / 'static').iterdir()))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    template, static = done.stdout.splitlines()
+    assert template.startswith(str(installed))
+    assert static == "['desk.css', 'desk.js']"

@@ -192,10 +192,33 @@ class _Loader:
                     if name not in known:
                         self.problem(("maintenance", i, field), f"maintenance {window.id!r}",
                                      f"unknown {field[:-1]} {name!r}")
+        customers = self.load_customers(top, sites)
         if self.problems:
             raise InventoryError(self.problems)
         return Inventory(self.path, sites, devices, top.defaults.check, tuple(top.regions),
-                         tuple(top.maintenance), tuple(top.major_events))
+                         tuple(top.maintenance), tuple(top.major_events), customers)
+
+    def load_customers(self, top: InventoryFile, sites: Mapping[str, Site]
+                       ) -> dict[str, frozenset[str]]:
+        """Each customer account's sites: those it names and those of its regions."""
+        covered: dict[str, frozenset[str]] = {}
+        for cid, spec in top.customers.items():
+            subject = f"customer {cid!r}"
+            for i, name in enumerate(spec.sites):
+                if name not in sites:
+                    self.problem(("customers", cid, "sites", i), subject,
+                                 f"unknown site {name!r}")
+            for i, name in enumerate(spec.regions):
+                if name not in top.regions:
+                    self.problem(("customers", cid, "regions", i), subject,
+                                 unknown_region(name, top.regions))
+            found = {s for s in spec.sites if s in sites}
+            found |= {s.id for s in sites.values() if s.region in spec.regions}
+            if not spec.sites and not spec.regions:
+                self.problem(("customers", cid), subject, "covers no site: give sites or "
+                                                          "regions")
+            covered[cid] = frozenset(found)
+        return covered
 
     def validate_top(self) -> InventoryFile:
         """Everything but sites and devices; errors name the section they are in."""
@@ -209,6 +232,8 @@ class _Loader:
                     subject, rest = f"credentials {loc[1]!r}", loc[2:]
                 elif loc[:2] == ("defaults", "kinds") and len(loc) > 2:
                     subject, rest = f"defaults for {loc[2]}", loc[3:]
+                elif loc[:1] == ("customers",) and len(loc) > 1:
+                    subject, rest = f"customer {loc[1]!r}", loc[2:]
                 elif loc[0] in ("maintenance", "major_events") and len(loc) > 1:
                     entry = self.data.get(str(loc[0]))
                     item = entry[loc[1]] if isinstance(entry, list) and isinstance(
@@ -223,7 +248,7 @@ class _Loader:
         # Go on with what is valid, so the rest of the file is still checked.
         valid = {}
         for key in ("version", "defaults", "credentials", "regions", "maintenance",
-                    "major_events"):
+                    "major_events", "customers"):
             if key in self.data:
                 try:
                     InventoryFile.model_validate({key: self.data[key]})

@@ -169,6 +169,14 @@ class DeviceSpec(Strict):
     labels: Labels = {}
 
 
+class CustomerSpec(Strict):
+    """A customer account of the service desk: the sites its users see and sign for."""
+
+    name: str = Field(default="", description="e.g. 青岛海关")
+    sites: list[Id] = Field(default=[], description="these sites")
+    regions: list[Id] = Field(default=[], description="and every site in these regions")
+
+
 class InventoryFile(Strict):
     """The whole of ``inventory.yaml``."""
 
@@ -182,6 +190,9 @@ class InventoryFile(Strict):
     devices: list[DeviceSpec] = []
     maintenance: list[MaintenanceWindow] = []
     major_events: list[MajorEvent] = []
+    customers: dict[Id, CustomerSpec] = Field(
+        default={}, description="customer accounts (`monitor users add --role customer "
+                                "--customer ID`) and the sites each covers")
 
 
 # -- the resolved inventory ---------------------------------------------------
@@ -244,6 +255,7 @@ class Inventory:
     regions: tuple[str, ...] = ()
     maintenance: tuple[MaintenanceWindow, ...] = ()
     major_events: tuple[MajorEvent, ...] = ()
+    customers: Mapping[str, frozenset[str]] = field(default_factory=dict)  # id -> site ids
 
     def checks(self) -> Iterator[tuple[Device, CheckConfig]]:
         """Every (device, check) pair, in file order."""

@@ -14,7 +14,10 @@
   transaction), and a row's messages are enqueued in the same transaction that
   moves the cursor past it;
 * ``daemon_run`` -- when a daemon ran (started, last heartbeat, stopped), so the
-  report can tell time observed from time nobody was looking.
+  report can tell time observed from time nobody was looking;
+* ``app_user``, ``web_session``, ``api_token``, ``access_audit`` -- the service
+  desk's users, their browser sessions and API tokens (hashes only), and every
+  login, failed login and change to them (`monitor.access`).
 """
 
 from __future__ import annotations
@@ -249,3 +252,64 @@ class ForgetRequestRow(Base):
     device_id: Mapped[str] = mapped_column(String(64))
     check_name: Mapped[str | None] = mapped_column(String(64))  # None: every check
     requested_at: Mapped[datetime]
+
+
+class UserRow(Base):
+    """Someone who logs in to the service desk (`monitor.access`)."""
+
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128), default="")
+    role: Mapped[str] = mapped_column(String(16))  # duty, supervisor, customer, admin
+    customer: Mapped[str | None] = mapped_column(String(64))  # a customer user's account
+    password_hash: Mapped[str] = mapped_column(Text)  # argon2id, PHC string
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    password_changed_at: Mapped[datetime]
+
+
+class WebSessionRow(Base):
+    """A browser session: the cookie holds a random token, the row its SHA-256."""
+
+    __tablename__ = "web_session"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"),
+                                         index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    seen_at: Mapped[datetime]
+    ip: Mapped[str] = mapped_column(String(64), default="")
+
+
+class ApiTokenRow(Base):
+    """An API token of a user: scoped, revocable; the row holds its SHA-256."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"),
+                                         index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class AccessAuditRow(Base):
+    """Logins (good and bad), logouts, and changes to users and tokens."""
+
+    __tablename__ = "access_audit"
+    __table_args__ = (Index(None, "subject", "at"), Index(None, "ip", "at"))
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))  # who did it ("cli:root" for the CLI)
+    action: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(64), default="")  # the user it concerns
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -31,6 +31,11 @@ EXPECTED = {
     "check_without_kind": [
         "check_without_kind.yaml:11: device 'cam-1': check '#1': a check needs a 'kind'",
     ],
+    "customer_unknown_site": [
+        "customer_unknown_site.yaml:8: customer 'qingdao-ciq': unknown site 'qd'",
+        "customer_unknown_site.yaml:9: customer 'qingdao-ciq': region 'Qingdao' is not declared in regions (jinan, qingdao); did you mean 'qingdao'?",
+        "customer_unknown_site.yaml:10: customer 'nobody': covers no site: give sites or regions",
+    ],
     "duplicate_check_name": [
         "duplicate_check_name.yaml:12: device 'cam-1': duplicate check name 'tcp'",
     ],

@@ -30,8 +30,9 @@ async def test_migrations_create_the_schema_and_are_idempotent(store_url: str) -
         version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
     await store.close()
     assert {"check_state", "state_change", "ticket", "ticket_audit",
-            "notification_outbox", "alembic_version"} <= tables
-    assert version == "0003"
+            "notification_outbox", "alembic_version", "app_user", "web_session", "api_token",
+            "access_audit"} <= tables
+    assert version == "0004"
 
 
 async def test_the_migrations_build_exactly_the_models(store_url: str) -> None:

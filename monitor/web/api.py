@@ -1,0 +1,278 @@
+"""``/api/v1``: the JSON API the console, the CLI and scripts use.
+
+Each view is an aiohttp-pydantic `PydanticView`: its query, path and body are
+checked against the annotations, and the OpenAPI document (``/api/v1/oas/spec``) is
+generated from the same models.  Who may do what is `monitor.access.roles`; a
+customer user sees only its account's sites, and a ticket of another site is "not
+found" to it (404, not 403: it does not learn the number exists).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+from aiohttp import web
+from aiohttp_pydantic import PydanticView
+from aiohttp_pydantic.oas.typing import r200, r400, r401, r403, r404, r409
+from pydantic import BaseModel, Field
+
+from monitor.access.roles import Permission
+from monitor.access.sessions import Principal
+from monitor.tickets.query import TicketQuery, search
+from monitor.tickets.sla import CLOCKS, DONE_STAMP, clocks_paused
+from monitor.tickets.store import ACTIVE, STATES, Action, Ticket, TicketError
+from monitor.web.access import principal
+from monitor.web.desk import DESK, Desk
+
+ActionName = Literal["ack", "solution", "onsite", "resolve", "close", "reopen", "comment",
+                     "pause", "resume"]
+# The permission each action needs: the customer confirms and closes (or reopens, not
+# satisfied) and may comment; the engineers do the rest.
+NEEDS: dict[str, frozenset[Permission]] = {
+    "close": frozenset({Permission.CONFIRM}),
+    "reopen": frozenset({Permission.CONFIRM, Permission.WORK}),
+    "comment": frozenset({Permission.CONFIRM, Permission.WORK}),
+}
+WORK = frozenset({Permission.WORK})
+
+
+class ErrorOut(BaseModel):
+    """What went wrong."""
+
+    error: str
+
+
+class ClockOut(BaseModel):
+    """One SLA clock of a ticket."""
+
+    name: Literal["acknowledge", "solution", "onsite", "repair"]
+    deadline: dt.datetime
+    done_at: dt.datetime | None
+    breached: bool
+
+
+class EventOut(BaseModel):
+    """One line of a ticket's timeline: a transition, a comment, a breach, a raise."""
+
+    at: dt.datetime
+    actor: str
+    action: str
+    from_state: str | None
+    to_state: str | None
+    note: str
+
+
+class TicketOut(BaseModel):
+    """A service ticket."""
+
+    number: str
+    level: int = Field(ge=1, le=4)
+    state: Literal["open", "acknowledged", "onsite", "resolved", "closed"]
+    site_id: str
+    site_name: str
+    region: str
+    device_id: str | None
+    title: str
+    description: str
+    members: list[str]
+    opened_at: dt.datetime
+    acknowledged_at: dt.datetime | None
+    solution_at: dt.datetime | None
+    onsite_at: dt.datetime | None
+    resolved_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    engineer: str | None
+    actions_taken: str
+    parts_replaced: str
+    customer_confirmation: str | None
+    clocks: list[ClockOut]
+    paused: bool
+    reopened: int
+    updated_at: dt.datetime
+    timeline: list[EventOut] | None = Field(default=None,
+                                            description="with one ticket, not in lists")
+
+
+class TicketListOut(BaseModel):
+    """A page of tickets, how many match, and the matches by level."""
+
+    items: list[TicketOut]
+    total: int
+    by_level: dict[str, int]
+    offset: int
+    limit: int
+
+
+class ActionIn(BaseModel):
+    """An action on a ticket, taken by whoever is logged in."""
+
+    action: ActionName
+    note: str = Field(default="", max_length=4000)
+    confirmation: str | None = Field(default=None, max_length=4000,
+                                     description="close: the customer's words")
+
+
+class MeOut(BaseModel):
+    """Who is logged in, and what they may do and see."""
+
+    name: str
+    display_name: str
+    role: str
+    customer: str | None
+    grants: list[str]
+    sites: list[str] | None = Field(description="the sites visible; null: all")
+
+
+def ticket_out(ticket: Ticket, desk: Desk, timeline: bool = False) -> TicketOut:
+    """The API's form of a ticket."""
+    deadlines = ticket.deadlines or {}
+    breached = set(deadlines.get("breached", []))
+    row = ticket.row
+    clocks = [ClockOut(name=c, deadline=dt.datetime.fromisoformat(deadlines[c]),
+                       done_at=row[DONE_STAMP[c]], breached=c in breached)
+              for c in CLOCKS if c in deadlines]
+    site = desk.inventory().sites.get(ticket.site_id)
+    events = [EventOut(at=a["at"], actor=a["actor"], action=a["action"],
+                       from_state=a["from_state"], to_state=a["to_state"], note=a["note"])
+              for a in ticket.audit] if timeline else None
+    return TicketOut(
+        number=ticket.number, level=ticket.level, state=ticket.state,
+        site_id=ticket.site_id, site_name=site.name_zh if site else ticket.site_id,
+        region=ticket.region, device_id=ticket.device_id, title=ticket.title,
+        description=ticket.description, members=list(ticket.members),
+        opened_at=ticket.opened_at, acknowledged_at=ticket.acknowledged_at,
+        solution_at=ticket.solution_at, onsite_at=ticket.onsite_at,
+        resolved_at=ticket.resolved_at, closed_at=ticket.closed_at, engineer=ticket.engineer,
+        actions_taken=ticket.actions_taken, parts_replaced=ticket.parts_replaced,
+        customer_confirmation=ticket.customer_confirmation, clocks=clocks,
+        paused=clocks_paused(deadlines), reopened=ticket.reopened,
+        updated_at=ticket.updated_at, timeline=events)
+
+
+def _json(model: BaseModel, status: int = 200) -> web.Response:
+    return web.Response(text=model.model_dump_json(), status=status,
+                        content_type="application/json")
+
+
+def _error(status: int, text: str) -> web.Response:
+    return _json(ErrorOut(error=text), status)
+
+
+class _View(PydanticView):
+    @property
+    def desk(self) -> Desk:
+        desk: Desk = self.request.app[DESK]
+        return desk
+
+    @property
+    def who(self) -> Principal:
+        return principal(self.request)
+
+
+class MeView(_View):
+    """The logged-in user."""
+
+    async def get(self) -> r200[MeOut]:
+        """Who is logged in (or whose token this is), with the sites they see."""
+        who = self.who
+        sites = self.desk.visible_sites(who)
+        return _json(MeOut(name=who.user.name, display_name=who.user.display_name,
+                           role=who.user.role.value, customer=who.user.customer,
+                           grants=sorted(who.grants),
+                           sites=None if sites is None else sorted(sites)))
+
+
+class TicketsView(_View):
+    """Tickets, filtered, sorted and paged."""
+
+    async def get(self, state: str = "active", site: str | None = None,
+                  region: str | None = None, level: int | None = None,
+                  engineer: str | None = None, breached: bool = False,
+                  near_minutes: float | None = None, since: dt.datetime | None = None,
+                  until: dt.datetime | None = None,
+                  sort: Literal["opened", "-opened", "level", "-level", "updated", "-updated",
+                                "number", "-number"] = "-opened",
+                  offset: int = 0, limit: int = 50) -> r200[TicketListOut] | r400[ErrorOut]:
+        """List tickets.  `state`: active (default), all, or one state; `near_minutes`:
+        a running clock due within that many minutes."""
+        if not self.who.may(Permission.READ):
+            return _error(403, "this token may not read")
+        if state not in ("active", "all", *STATES):
+            return _error(400, f"state: one of active, all, {', '.join(STATES)}")
+        if not 1 <= limit <= 500 or offset < 0:
+            return _error(400, "limit: 1 to 500; offset: 0 or more")
+        states = {"active": ACTIVE, "all": None}.get(state, (state,))
+        query = TicketQuery(
+            states=states, sites=self.desk.visible_sites(self.who), site=site, region=region,
+            level=level, engineer=engineer, breached=breached,
+            near=None if near_minutes is None else dt.timedelta(minutes=near_minutes),
+            since=since, until=until, sort=sort, offset=offset, limit=limit)
+        page = await search(self.desk.tickets.store, query)
+        return _json(TicketListOut(
+            items=[ticket_out(t, self.desk) for t in page.items], total=page.total,
+            by_level={str(k): v for k, v in sorted(page.by_level.items())},
+            offset=offset, limit=limit))
+
+
+class TicketView(_View):
+    """One ticket with its timeline."""
+
+    async def get(self, number: str, /) -> r200[TicketOut] | r404[ErrorOut]:
+        """A ticket and everything that happened to it."""
+        ticket = await self.desk.visible_ticket(self.who, number)
+        if ticket is None or not self.who.may(Permission.READ):
+            return _error(404, f"no ticket {number}")
+        return _json(ticket_out(ticket, self.desk, timeline=True))
+
+
+class TicketActionView(_View):
+    """Acting on a ticket."""
+
+    async def post(self, number: str, /, body: ActionIn
+                   ) -> (r200[TicketOut] | r401[ErrorOut] | r403[ErrorOut] | r404[ErrorOut]
+                         | r409[ErrorOut]):
+        """Take an action as the logged-in user: 403 if the role may not, 409 if the
+        ticket's state does not allow it."""
+        done = await act(self.desk, self.who, number, body)
+        if isinstance(done, Refusal):
+            return _error(done.status, done.error)
+        return _json(ticket_out(done, self.desk, timeline=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why an action was not taken, with its HTTP status."""
+
+    status: int
+    error: str
+
+
+async def act(desk: Desk, who: Principal, number: str, body: ActionIn) -> Ticket | Refusal:
+    """Take `body`'s action on ticket `number` as `who` (the API and the console's forms)."""
+    ticket = await desk.visible_ticket(who, number)
+    if ticket is None:
+        return Refusal(404, f"no ticket {number}")
+    if not who.grants & NEEDS.get(body.action, WORK):
+        return Refusal(403, f"{who.user.name} ({who.user.role.value}) may not "
+                            f"{body.action} a ticket")
+    confirmation = body.confirmation
+    if body.action == "close" and not confirmation:
+        confirmation = f"confirmed by {who.user.display_name or who.user.name}"
+    action: Action = body.action
+    try:
+        return await desk.tickets.act(number, action, who.user.name, body.note,
+                                      confirmation=confirmation)
+    except TicketError as exc:
+        return Refusal(409, str(exc))
+
+
+def routes(app: web.Application) -> None:
+    """Add the API's views to `app`."""
+    app.router.add_view("/api/v1/me", MeView)
+    app.router.add_view("/api/v1/tickets", TicketsView)
+    app.router.add_view("/api/v1/tickets/{number}", TicketView)
+    app.router.add_view("/api/v1/tickets/{number}/actions", TicketActionView)
+
+

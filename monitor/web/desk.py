@@ -1,0 +1,41 @@
+"""What the desk's handlers share: the stores, the inventory, and who sees what."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from monitor.access.roles import Role
+from monitor.access.sessions import Principal, Sessions
+from monitor.access.users import UserStore
+from monitor.inventory import Inventory
+from monitor.tickets.store import Ticket, TicketStore
+
+
+@dataclass(slots=True)
+class Desk:
+    """The service desk's dependencies, held by the aiohttp application."""
+
+    tickets: TicketStore
+    users: UserStore
+    sessions: Sessions
+    inventory: Callable[[], Inventory]
+
+    def visible_sites(self, who: Principal) -> frozenset[str] | None:
+        """The sites `who` may see: None for all (staff), a customer's own otherwise."""
+        if who.user.role is not Role.CUSTOMER:
+            return None
+        return self.inventory().customers.get(who.user.customer or "", frozenset())
+
+    async def visible_ticket(self, who: Principal, number: str) -> Ticket | None:
+        """Ticket `number` with its audit, if `who` may see it."""
+        ticket = await self.tickets.get(number)
+        sites = self.visible_sites(who)
+        if ticket is None or (sites is not None and ticket.site_id not in sites):
+            return None
+        return ticket
+
+
+DESK = web.AppKey("desk", Desk)

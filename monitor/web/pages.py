@@ -1,0 +1,24 @@
+"""Rendering the desk's pages: Jinja2 templates from ``monitor/web/templates``,
+autoescaped, with the request's principal and CSRF token at hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+ENV = jinja2.Environment(loader=jinja2.PackageLoader("monitor.web", "templates"),
+                         autoescape=True, undefined=jinja2.StrictUndefined,
+                         trim_blocks=True, lstrip_blocks=True)
+
+
+def render(template: str, request: web.Request, status: int = 200,
+           **context: Any) -> web.Response:
+    """`template` rendered as an HTML response."""
+    from monitor.web.access import PRINCIPAL  # (access renders pages too)
+    who = request.get(PRINCIPAL)
+    body = ENV.get_template(template).render(
+        principal=who, csrf=context.pop("csrf", who.csrf if who is not None else ""),
+        **context)
+    return web.Response(text=body, status=status, content_type="text/html")

@@ -1,0 +1,38 @@
+// The console's live parts: SLA clocks counting down, and the ticket list refreshed
+// every few seconds (the server renders the rows; this swaps them in).
+"use strict";
+
+function span(ms) {
+  const late = ms < 0, s = Math.floor(Math.abs(ms) / 1000);
+  const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
+  const text = (d ? d + "d " : "") + String(h).padStart(2, "0") + ":" +
+    String(m).padStart(2, "0") + ":" + String(s % 60).padStart(2, "0");
+  return late ? "超时 " + text : "剩 " + text;
+}
+
+function tick() {
+  const now = Date.now();
+  for (const el of document.querySelectorAll(".countdown[data-deadline]")) {
+    const ms = Date.parse(el.dataset.deadline) - now;
+    el.textContent = span(ms);
+    el.classList.toggle("over", ms < 0);
+  }
+}
+
+async function refresh(section) {
+  try {
+    const reply = await fetch(section.dataset.refresh, {credentials: "same-origin"});
+    if (reply.ok && !reply.redirected) {
+      section.innerHTML = await reply.text();
+      section.dataset.updated = String(Date.now());
+      tick();
+    }
+  } catch (e) { /* the next round tries again */ }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  tick();
+  setInterval(tick, 1000);
+  const list = document.querySelector("#list[data-refresh]");
+  if (list) setInterval(() => refresh(list), 5000);
+});

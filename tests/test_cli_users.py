@@ -1,0 +1,96 @@
+"""`monitor users` and `monitor tokens`: passwords from stdin, never the command line;
+errors that say what is wrong; every change audited with the Unix user."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import main
+from monitor.columns import table, width
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+    monkeypatch.setenv("MONITOR_DATABASE_URL", url)
+    monkeypatch.setenv("USER", "ops")
+    monkeypatch.delenv("SUDO_USER", raising=False)
+    return url
+
+
+def users(monkeypatch: pytest.MonkeyPatch, *args: str, stdin: str = "") -> int:
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    return main(["users", *args])
+
+
+def test_users_add_list_passwd_disable_and_audit(
+        database: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert users(monkeypatch, "add", "zhang", "--role", "duty", "--display-name", "张工",
+                 "--password-stdin", stdin="correct horse battery\n") == 0
+    assert users(monkeypatch, "add", "qdkf", "--role", "customer", "--customer", "qingdao-ciq",
+                 "--password-stdin", stdin="correct horse battery\n") == 0
+    capsys.readouterr()
+    assert users(monkeypatch, "add", "zhang", "--role", "duty", "--password-stdin",
+                 stdin="correct horse battery\n") == 1
+    assert "user 'zhang' exists" in capsys.readouterr().err
+    assert users(monkeypatch, "add", "li", "--role", "duty", "--password-stdin",
+                 stdin="short\n") == 1
+    assert "at least 10 characters" in capsys.readouterr().err
+    assert users(monkeypatch, "add", "li", "--role", "customer", "--password-stdin",
+                 stdin="correct horse battery\n") == 1
+    assert "--customer" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        users(monkeypatch, "add", "li")  # no --role
+    assert "needs --role" in capsys.readouterr().err
+    assert users(monkeypatch, "passwd", "nobody", "--password-stdin",
+                 stdin="correct horse battery\n") == 1
+    assert "no user 'nobody'" in capsys.readouterr().err
+    assert users(monkeypatch, "passwd", "zhang", "--password-stdin",
+                 stdin="another long secret\n") == 0
+    assert users(monkeypatch, "disable", "qdkf") == 0
+    capsys.readouterr()
+    assert users(monkeypatch, "list") == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0].split() == ["NAME", "ROLE", "CUSTOMER", "DISPLAY", "NAME"]
+    assert listed[1].split() == ["qdkf", "customer", "qingdao-ciq", "disabled"]
+    assert listed[2].split() == ["zhang", "duty", "张工"]
+    assert users(monkeypatch, "audit") == 0
+    audit = [line.split()[2:5] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert audit == [["cli:ops", "disable", "qdkf"], ["cli:ops", "passwd", "zhang"],
+                     ["cli:ops", "user_add", "qdkf"], ["cli:ops", "user_add", "zhang"]]
+
+
+def test_tokens_add_list_revoke(database: str, monkeypatch: pytest.MonkeyPatch,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert users(monkeypatch, "add", "zhang", "--role", "duty", "--password-stdin",
+                 stdin="correct horse battery\n") == 0
+    capsys.readouterr()
+    assert main(["tokens", "add", "--user", "zhang", "--name", "grafana", "--scope",
+                 "read"]) == 0
+    out, err = capsys.readouterr()
+    assert re.fullmatch(r"svm_[A-Za-z0-9_-]{43}\n", out)  # stdout: the token alone
+    assert "shown this once" in err
+    assert main(["tokens", "add", "--user", "zhang", "--scope", "admin"]) == 1
+    assert "may not hold scope admin" in capsys.readouterr().err
+    assert main(["tokens", "add", "--user", "zhang"]) == 0  # default: what the role allows
+    capsys.readouterr()
+    assert main(["tokens", "revoke", "--id", "1"]) == 0
+    assert main(["tokens", "revoke", "--id", "1"]) == 1
+    assert "no live token 1" in capsys.readouterr().err
+    assert main(["tokens", "list"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    assert rows[0][:4] == ["1", "zhang", "grafana", "read"] and rows[0][-1] == "revoked"
+    assert rows[1][:4] == ["2", "zhang", "api", "read,work"] and "revoked" not in rows[1]
+
+
+def test_tables_align_chinese_by_display_width() -> None:
+    """A CJK character takes two columns: the next column starts at the same place."""
+    text = table(("SITE", "STATE"), [("青岛港监控室", "ok"), ("jn", "down"),
+                                     ("济南", "ok")])
+    starts = [width(line[:line.rindex(" ") + 1]) for line in text.splitlines()]
+    assert len(set(starts)) == 1, text
