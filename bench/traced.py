@@ -29,7 +29,9 @@ COUNTS: list[tuple[collections.Counter[str], int]] = []
 
 def count_types(signum: int, frame: FrameType | None) -> None:
     """Objects by type and the allocator's blocks; the growth since the first dump."""
+    gc.unfreeze()  # the daemon freezes what it keeps (monitor.heap): count those too
     counts = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+    gc.freeze()
     blocks = sys.getallocatedblocks()
     with open(os.environ["SV_TRACE_OUT"], "w") as out:
         print(f"{sum(counts.values()):,} tracked objects, {blocks:,} allocated blocks",

@@ -144,7 +144,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Iterator[None]:
     and close it after the test.
     """
     stray = None
-    if not inspect.iscoroutinefunction(pyfuncitem.function):
+    if not inspect.iscoroutinefunction(inspect.unwrap(pyfuncitem.obj)):  # (pytest-asyncio wraps)
         policy = asyncio.get_event_loop_policy()
         stray = getattr(getattr(policy, "_local", None), "_loop", None)
     try:

@@ -78,10 +78,9 @@ async def test_login_sets_a_safe_cookie_and_logout_ends_the_session(
         async with http.get(desk_site.url + "/ui/tickets", allow_redirects=False) as after:
             assert after.status == 303
     # the old cookie is dead even when replayed
-    async with session() as http:
-        async with http.get(desk_site.url + "/api/v1/me",
-                            cookies={"sv_session": cookie.value}) as replay:
-            assert replay.status == 401
+    async with session() as http, http.get(desk_site.url + "/api/v1/me",
+                        cookies={"sv_session": cookie.value}) as replay:
+        assert replay.status == 401
     events = [e["action"] for e in await desk_site.desk.users.audit_log("zhang")]
     assert events[:2] == ["logout", "login"]
 

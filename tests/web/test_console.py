@@ -1,0 +1,116 @@
+"""The console and the API as each role sees them: customers see their own sites only
+and confirm; engineers work tickets; filters, counts, pages and the timeline."""
+
+from __future__ import annotations
+
+import re
+
+import aiohttp
+
+from tests.web.conftest import DeskSite
+from tests.web.test_access_http import login, page_csrf, session
+
+
+async def test_a_customer_sees_only_its_sites_and_cannot_act_as_an_engineer(
+        desk_site: DeskSite) -> None:
+    qd_ticket, jn_ticket = desk_site.tickets["cam07"], desk_site.tickets["core-sw"]
+    async with session() as http:
+        await login(http, desk_site.url, "qdkf")  # qingdao-ciq: the qingdao region's sites
+        async with http.get(desk_site.url + "/api/v1/tickets") as reply:
+            listed = await reply.json()
+        assert sorted(t["site_id"] for t in listed["items"]) == ["qd", "qd-port"]
+        assert listed["total"] == 2 and listed["by_level"] == {"2": 1, "3": 1}
+        async with http.get(desk_site.url + "/api/v1/me") as reply:
+            assert (await reply.json())["sites"] == ["qd", "qd-port"]
+        for path in (f"/api/v1/tickets/{jn_ticket}", f"/ui/tickets/{jn_ticket}"):
+            async with http.get(desk_site.url + path) as reply:
+                assert reply.status == 404, path  # not 403: the number is not confirmed
+        async with http.get(desk_site.url + "/ui/tickets?state=all") as page:
+            text = await page.text()
+        assert qd_ticket in text and jn_ticket not in text and "省局监控中心" not in text
+        async with http.get(f"{desk_site.url}/ui/tickets/{qd_ticket}") as page:
+            text = await page.text()
+            csrf = page_csrf(text)
+        assert 'value="ack"' not in text  # no engineer's buttons
+        async with http.post(f"{desk_site.url}/api/v1/tickets/{qd_ticket}/actions",
+                             json={"action": "ack"}, headers={"X-CSRF-Token": csrf}) as reply:
+            assert reply.status == 403
+            assert (await reply.json())["error"] == "qdkf (customer) may not ack a ticket"
+        async with http.post(f"{desk_site.url}/api/v1/tickets/{jn_ticket}/actions",
+                             json={"action": "comment", "note": "x"},
+                             headers={"X-CSRF-Token": csrf}) as reply:
+            assert reply.status == 404
+    ticket = await desk_site.desk.tickets.get(qd_ticket)
+    assert ticket is not None and ticket.state == "open"
+
+
+async def test_the_workflow_through_the_forms_ends_with_the_customers_confirmation(
+        desk_site: DeskSite) -> None:
+    number = desk_site.tickets["cam07"]
+
+    async def act(http: aiohttp.ClientSession, action: str, note: str = "") -> str:
+        async with http.get(f"{desk_site.url}/ui/tickets/{number}") as page:
+            csrf = page_csrf(await page.text())
+        async with http.post(f"{desk_site.url}/ui/tickets/{number}/act",
+                             data={"csrf": csrf, "action": action, "note": note}) as reply:
+            assert reply.status == 200 and reply.url.path == f"/ui/tickets/{number}"
+            return await reply.text()
+
+    async with session() as engineer:
+        await login(engineer, desk_site.url, "zhang")
+        await act(engineer, "ack", "收到")
+        await act(engineer, "onsite", "已到现场")
+        text = await act(engineer, "close", "自己关")  # not the engineer's to close
+        assert "may not close" in text
+        text = await act(engineer, "resolve", "更换电源适配器")
+        assert "已修复" in text
+    async with session() as customer:
+        await login(customer, desk_site.url, "qdkf")
+        text = await act(customer, "close", "画面已恢复")
+    assert "已关闭" in text
+    ticket = await desk_site.desk.tickets.get(number)
+    assert ticket is not None and ticket.state == "closed"
+    assert ticket.customer_confirmation == "confirmed by qdkf"
+    assert [(a["actor"], a["action"]) for a in ticket.audit] == [
+        ("system", "open"), ("zhang", "ack"), ("zhang", "onsite"), ("zhang", "resolve"),
+        ("qdkf", "close")]
+    # the timeline on the page tells all of it, oldest first
+    timeline = re.findall(r"<b>(\w+)</b> (\w+)", text)
+    assert timeline == [("open", "system"), ("ack", "zhang"), ("onsite", "zhang"),
+                        ("resolve", "zhang"), ("close", "qdkf")]
+
+
+async def test_filters_counts_and_pages(desk_site: DeskSite) -> None:
+    async with session() as http:
+        await login(http, desk_site.url, "wang")
+
+        async def api(query: str) -> dict[str, object]:
+            async with http.get(f"{desk_site.url}/api/v1/tickets?{query}") as reply:
+                assert reply.status == 200, await reply.text()
+                body: dict[str, object] = await reply.json()
+                return body
+
+        every = await api("")
+        assert every["total"] == 3 and every["by_level"] == {"1": 1, "2": 1, "3": 1}
+        assert [t["site_id"] for t in every["items"]] == ["qd", "jn", "qd-port"]  # newest
+        assert [t["level"] for t in (await api("sort=level"))["items"]] == [1, 2, 3]
+        assert (await api("region=qingdao"))["total"] == 2
+        assert (await api("site=jn&level=1"))["total"] == 1
+        assert (await api("level=4"))["total"] == 0
+        assert (await api("state=closed"))["total"] == 0
+        page = await api("limit=2&offset=2")
+        assert page["total"] == 3 and len(page["items"]) == 1  # type: ignore[arg-type]
+        # a level-1 acknowledge clock runs 30 minutes at most: all are due within a day
+        assert (await api("near_minutes=1440"))["total"] == 3
+        assert (await api("breached=true"))["total"] == 0
+        async with http.get(f"{desk_site.url}/api/v1/tickets?state=bogus") as reply:
+            assert reply.status == 400
+        async with http.get(f"{desk_site.url}/api/v1/tickets?level=one") as reply:
+            assert reply.status == 400  # checked against the model
+        async with http.get(f"{desk_site.url}/ui/tickets?region=qingdao&level=3") as page_:
+            text = await page_.text()
+        assert desk_site.tickets["cam07"] in text and desk_site.tickets["dvr01"] not in text
+        assert re.search(r'共 <b id="total">1</b>', text)
+        async with http.get(f"{desk_site.url}/ui/tickets?partial=1") as rows:
+            fragment = await rows.text()  # what the page's script swaps in every 5 s
+        assert fragment.lstrip().startswith('<p class="counts">') and "<html" not in fragment
