@@ -102,6 +102,27 @@ def prepare() -> None:
         (data / f"{device}.snmprec").write_text(simulated_device(moving=True))
 
 
+DEMO_PASSWORD = "demo-password"  # the demo's users only: never a real one
+DEMO_USERS = (("zhang", "duty", None, "张工"), ("wang", "supervisor", None, "王主管"),
+              ("qdkf", "customer", "qingdao-ciq", "青岛海关 李科长"),
+              ("admin", "admin", None, ""))
+
+
+async def add_users() -> None:
+    """A service-desk user for each role (the console's login)."""
+    from monitor.access.roles import Role
+    from monitor.access.users import UserStore
+    from monitor.store.store import Store
+    store = await Store.open(f"sqlite+aiosqlite:///{VAR / 'monitor.db'}")
+    try:
+        users = UserStore(store)
+        for name, role, customer, display in DEMO_USERS:
+            await users.add(name, Role(role), DEMO_PASSWORD, actor="demo",
+                            customer=customer, display_name=display)
+    finally:
+        await store.close()
+
+
 class MailCatcher:
     """An SMTP server (aiosmtpd) that keeps every mail and prints its subject."""
 
@@ -151,6 +172,7 @@ async def run() -> int:
         print("snmpd is missing: `make demo` installs it", file=sys.stderr)
         return 1
     prepare()
+    await add_users()
     inventory = load_inventory(INVENTORY)
     agents = start_agents()
     site = Site(inventory, CONTROL)
@@ -163,6 +185,8 @@ async def run() -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
     daemon = await asyncio.create_subprocess_exec(monitor, "--settings", str(SETTINGS), "run",
                                                   env=env)
+    users = "\n    ".join(f"{name:6s} {role}" + (f" of {customer}" if customer else "")
+                           for name, role, customer, _ in DEMO_USERS)
     print(f"""
   sv-monitor demo: {len(inventory.devices)} simulated devices on 127.0.1.0/24 (TCP services,
   RTSP video: live, black and frozen, an ONVIF PTZ camera, snmpsim switches and DVRs
@@ -177,6 +201,8 @@ async def run() -> int:
     make demo-up DEVICE=qd-cam02            plug in the camera that starts unplugged
     make demo-reboot DEVICE=jn-core-sw      the core switch reboots: a reboot event
     make demo-uplink-down DEVICE=qd-sw      the port room's switch loses its uplink
+  The service desk: http://127.0.0.1:{HTTP_PORT}/ui/tickets  (password {DEMO_PASSWORD}):
+    {users}
   Prometheus metrics: http://127.0.0.1:{HTTP_PORT}/metrics (dashboards and rules for them:
   exporters/grafana/, exporters/prometheus/rules.yml).
   Ctrl-C stops the demo.
