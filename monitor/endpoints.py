@@ -26,6 +26,7 @@ from alerts.web import routes as ack_routes
 from exporters.metrics import DaemonCollector, Exposition, View, check_series, feed
 from monitor.httpd import Listener, connection_cap, quiet_accept_errors
 from monitor.inventory import Inventory
+from monitor.snapshot import Snapshot
 from monitor.tickets.store import TicketStore
 from monitor.web import app as web_app
 
@@ -122,9 +123,9 @@ class Endpoints:
             if d.alerts.link_secret is not None:
                 app.add_routes(ack_routes(tickets, d.alerts.link_secret))
             empty = Inventory(Path(settings.inventory), {}, {})  # until the first load
-            web_app.install(app, web_app.build(tickets, settings.desk,
-                                               lambda: d.inventory or empty),
-                            self.view.version)
+            desk = web_app.build(tickets, settings.desk, lambda: d.inventory or empty,
+                                 lambda: d.monitor.snapshot() if d.monitor else Snapshot())
+            web_app.install(app, desk, self.view.version)
             if settings.metrics_listen is None:
                 private(app)
 

@@ -100,4 +100,4 @@ def test_the_desk_pages_come_from_the_wheel(installed: Path, tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     template, static = done.stdout.splitlines()
     assert template.startswith(str(installed))
-    assert static == "['desk.css', 'desk.js']"
+    assert static == "['desk.css', 'desk.js', 'screen.css']"

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import Select, func, select
 
 from monitor.store.store import Store
-from monitor.store.tables import OutboxRow, TicketRow
+from monitor.store.tables import OutboxRow, TicketAuditRow, TicketRow
 from monitor.tickets.sla import clocks_paused, running_clocks
 from monitor.tickets.store import Ticket
 
@@ -127,5 +127,21 @@ async def notifications(store: Store, ticket_id: int) -> list[dict[str, Any]]:
                     OutboxRow.created_at, OutboxRow.sent_at, OutboxRow.attempts,
                     OutboxRow.last_error)
              .where(OutboxRow.ticket_id == ticket_id).order_by(OutboxRow.id))
+    async with store.engine.connect() as conn:
+        return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def recent_events(store: Store, sites: Collection[str] | None, limit: int = 12
+                        ) -> list[dict[str, Any]]:
+    """The newest ticket events (opened, raised, acknowledged, resolved, breached...),
+    newest first, with their ticket's number, level, site and title."""
+
+    query = (select(TicketAuditRow.at, TicketAuditRow.actor, TicketAuditRow.action,
+                    TicketAuditRow.note, TicketRow.number, TicketRow.level,
+                    TicketRow.site_id, TicketRow.title)
+             .join(TicketRow, TicketRow.id == TicketAuditRow.ticket_id)
+             .order_by(TicketAuditRow.id.desc()).limit(limit))
+    if sites is not None:
+        query = query.where(TicketRow.site_id.in_(list(sites)))
     async with store.engine.connect() as conn:
         return [dict(r) for r in (await conn.execute(query)).mappings()]

@@ -14,14 +14,15 @@ from monitor.access.sessions import Sessions
 from monitor.access.users import UserStore
 from monitor.inventory import Inventory
 from monitor.settings import DeskSettings
+from monitor.snapshot import Snapshot
 from monitor.tickets.store import TicketStore
-from monitor.web import api, console
+from monitor.web import api, console, screen
 from monitor.web.access import login_routes, middleware
 from monitor.web.desk import DESK, Desk
 
 
-def build(tickets: TicketStore, settings: DeskSettings,
-          inventory: Callable[[], Inventory]) -> Desk:
+def build(tickets: TicketStore, settings: DeskSettings, inventory: Callable[[], Inventory],
+          snapshot: Callable[[], Snapshot] = Snapshot) -> Desk:
     """The desk over the daemon's ticket store."""
     store = tickets.store
     return Desk(tickets=tickets,
@@ -29,7 +30,7 @@ def build(tickets: TicketStore, settings: DeskSettings,
                                 dt.timedelta(seconds=settings.login_window)),
                 sessions=Sessions(store, dt.timedelta(seconds=settings.session_idle),
                                   dt.timedelta(seconds=settings.session_max)),
-                inventory=inventory)
+                inventory=inventory, snapshot=snapshot)
 
 
 def install(app: web.Application, desk: Desk, version: str) -> None:
@@ -38,6 +39,7 @@ def install(app: web.Application, desk: Desk, version: str) -> None:
     app.middlewares.append(middleware(desk.sessions))
     app.add_routes(login_routes(desk.users, desk.sessions))
     app.add_routes(console.routes())
+    app.add_routes(screen.routes())
     api.routes(app)
     app.router.add_static("/static", Path(str(files("monitor.web") / "static")),
                           append_version=False)

@@ -11,6 +11,7 @@ from monitor.access.roles import Role
 from monitor.access.sessions import Principal, Sessions
 from monitor.access.users import UserStore
 from monitor.inventory import Inventory
+from monitor.snapshot import Snapshot
 from monitor.tickets.store import Ticket, TicketStore
 
 
@@ -22,6 +23,7 @@ class Desk:
     users: UserStore
     sessions: Sessions
     inventory: Callable[[], Inventory]
+    snapshot: Callable[[], Snapshot] = Snapshot  # what the core published last
 
     def visible_sites(self, who: Principal) -> frozenset[str] | None:
         """The sites `who` may see: None for all (staff), a customer's own otherwise."""

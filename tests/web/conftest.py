@@ -32,6 +32,12 @@ sites:
   - {id: jn, name_zh: 省局监控中心, name_en: Provincial centre, region: jinan, role: provincial_centre}
   - {id: qd, name_zh: 青岛分中心, name_en: Qingdao sub-centre, region: qingdao, role: sub_centre, parent: jn}
   - {id: qd-port, name_zh: 青岛港监控室, name_en: Qingdao port room, region: qingdao, role: monitoring_room, parent: qd}
+devices:
+  - {id: core-sw, name: 核心交换机, kind: switch, site: jn, address: 127.0.0.1, checks: [{kind: tcp, port: 1}]}
+  - {id: jn-proxy, name: 视频代理转发服务器, kind: proxy_server, site: jn, address: 127.0.0.1, checks: [{kind: tcp, port: 1}]}
+  - {id: dvr01, name: 硬盘录像机, kind: dvr, site: qd, address: 127.0.0.1, checks: [{kind: tcp, port: 1}, {kind: tcp, name: recording, port: 2}]}
+  - {id: cam07, name: 码头摄像机, kind: camera, site: qd-port, address: 127.0.0.1, checks: [{kind: tcp, port: 1}]}
+  - {id: cam09, name: 闸口摄像机, kind: camera, site: qd-port, address: 127.0.0.1, checks: [{kind: tcp, port: 1}]}
 """
 
 

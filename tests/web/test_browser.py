@@ -173,3 +173,27 @@ async def test_a_form_whose_csrf_token_was_tampered_with_is_refused(
     assert "the form has expired" in await browser.text("main")
     ticket = await desk_site.desk.tickets.get(number)
     assert ticket is not None and ticket.state == "open"
+
+
+async def test_the_wall_at_1920_by_1080(desk_site: DeskSite, browser: Browser) -> None:
+    """The big screen fills a 1920×1080 wall with nothing cut off, in Chinese."""
+    from tests.web.test_screen import snapshot
+    snap = snapshot({("core-sw", "tcp"): ("down", "timeout"), ("jn-proxy", "tcp"): ("up", None),
+                     ("dvr01", "tcp"): ("up", None), ("cam07", "tcp"): ("down", "refused"),
+                     ("cam09", "tcp"): ("up", None)})
+    desk_site.desk.snapshot = lambda: snap
+    await browser.do(browser.driver.set_window_size, 1920, 1080)
+    await browser.login(desk_site.url, "wang")
+    await browser.get(f"{desk_site.url}/screen")
+    tiles = await browser.do(browser.driver.find_elements, "css selector", ".tile")
+    assert len(tiles) == 3
+    width = await browser.do(browser.driver.execute_script,
+                             "return document.documentElement.scrollWidth")
+    assert width <= 1920  # no sideways scrolling on the wall
+    size = await browser.do(browser.driver.execute_script,
+                            "return parseFloat(getComputedStyle(document.body).fontSize)")
+    assert size >= 20  # read from across the room
+    assert "省局监控中心" in await browser.text(".tiles")
+    await browser.wait_for(lambda: "剩" in browser.driver.find_element(
+        "css selector", ".clocks-wall").text)
+    await browser.shot("screen.png")
