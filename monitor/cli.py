@@ -291,6 +291,7 @@ def _span(delta: Any) -> str:
 async def _tickets(settings: Settings, args: argparse.Namespace) -> int:
     from monitor.store.store import Store
     from monitor.tickets import text
+    from monitor.tickets.query import TicketQuery, search
     from monitor.tickets.store import ACTIVE, TicketError, TicketStore
     store = await Store.open(settings.database_url, CLI_BUSY_TIMEOUT_S)
     zone, lang = settings.sla.zone, settings.language
@@ -298,7 +299,13 @@ async def _tickets(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if args.action == "list":
             states = {"active": ACTIVE, "all": None}.get(args.state, (args.state,))
-            found = await tickets.tickets(states)
+            query = TicketQuery(states=states, site=args.site, region=args.region,
+                                level=args.level, engineer=args.engineer,
+                                breached=args.breached, limit=args.limit)
+            page = await search(store, query)  # the console's and the API's search
+            found = page.items
+            if page.total > len(found):
+                print(f"({len(found)} of {page.total}: --limit shows more)", file=sys.stderr)
             if args.format == "json":
                 print(json.dumps([text.to_json(t) for t in found], indent=2,
                                  ensure_ascii=False))
@@ -312,6 +319,10 @@ async def _tickets(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"monitor tickets: no ticket {args.number}", file=sys.stderr)
                 return EXIT_INVALID
         else:
+            refused = await _actor_refused(store, args.by, args.action)
+            if refused:
+                print(f"monitor tickets: {refused}", file=sys.stderr)
+                return EXIT_INVALID
             try:
                 ticket = await tickets.act(args.number, args.action, args.by, args.note or "",
                                            confirmation=args.confirmation)
@@ -325,6 +336,22 @@ async def _tickets(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         await store.close()
+
+
+async def _actor_refused(store: Any, by: str, action: str) -> str | None:
+    """Once the desk has users, `--by` names one whose role may take `action` (as in
+    the console); before any exist, any name is taken as before."""
+    from monitor.access.roles import may_act
+    from monitor.access.users import UserStore
+    users = UserStore(store)
+    if not await users.users():
+        return None
+    user = await users.get(by)
+    if user is None or user.disabled:
+        return f"--by {by}: not a service-desk user (monitor users list)"
+    if not may_act(user.grants, action):
+        return f"{by} ({user.role.value}) may not {action} a ticket"
+    return None
 
 
 def cmd_tickets(args: argparse.Namespace) -> int:
@@ -497,8 +524,14 @@ def parser() -> argparse.ArgumentParser:
     tickets.add_argument("--confirmation", help="close: the customer's confirmation")
     tickets.add_argument("--format", choices=("table", "json"), default="table")
     tickets.add_argument("--level", type=int, choices=(1, 2, 3, 4),
-                         help="deadlines: the fault level")
-    tickets.add_argument("--region", help="deadlines: the site's region")
+                         help="list: only this level; deadlines: the fault level")
+    tickets.add_argument("--region", help="list: only this region; deadlines: the site's "
+                                          "region")
+    tickets.add_argument("--site", help="list: only this site")
+    tickets.add_argument("--engineer", help="list: only this engineer's")
+    tickets.add_argument("--breached", action="store_true",
+                         help="list: only tickets with a clock that ran out")
+    tickets.add_argument("--limit", type=int, default=500, help="list: at most this many")
     tickets.add_argument("--at", metavar="TIME",
                          help="deadlines: when the fault is reported (ISO; default now)")
     tickets.set_defaults(func=cmd_tickets)

@@ -92,6 +92,37 @@ def test_list_show_and_act(database: list[str], capsys: pytest.CaptureFixture[st
         main(["tickets", "ack"])  # a number is needed
 
 
+def test_list_filters_and_the_actor_is_a_desk_user(
+        database: list[str], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The list filters as the console does; once the desk has users, `--by` must be
+    one whose role may take the action."""
+    first, second = database
+    assert main(["tickets", "list", "--state", "all", "--level", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and second in out[1]
+    assert main(["tickets", "list", "--state", "all", "--engineer", "wang"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and first in out[1]
+    assert main(["tickets", "list", "--state", "all", "--breached"]) == 0
+    assert first in capsys.readouterr().out  # its solution clock ran out
+    assert main(["tickets", "list", "--state", "all", "--site", "elsewhere"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1  # the header alone
+    assert main(["tickets", "list", "--state", "all", "--limit", "1"]) == 0
+    assert "1 of 2" in capsys.readouterr().err
+
+    import io
+    monkeypatch.setattr("sys.stdin", io.StringIO("correct horse battery\n"))
+    assert main(["users", "add", "li", "--role", "customer", "--customer", "qd",
+                 "--password-stdin"]) == 0
+    capsys.readouterr()
+    assert main(["tickets", "ack", second, "--by", "anyone"]) == 1
+    assert "not a service-desk user" in capsys.readouterr().err
+    assert main(["tickets", "ack", second, "--by", "li"]) == 1
+    assert "li (customer) may not ack a ticket" in capsys.readouterr().err
+    assert main(["tickets", "close", first, "--by", "li", "--confirmation", "好"]) == 0
+
+
 INVENTORY = """
 regions: [qingdao]
 sites:

@@ -43,3 +43,17 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.CUSTOMER: frozenset({Permission.READ, Permission.CONFIRM}),
     Role.ADMIN: frozenset(Permission),
 }
+
+# What each ticket action needs: the customer confirms and closes (or reopens, not
+# satisfied) and may comment; the engineers do the rest.  (The console, the API and
+# `monitor tickets --by` read it here.)
+ACTION_NEEDS: dict[str, frozenset[Permission]] = {
+    "close": frozenset({Permission.CONFIRM}),
+    "reopen": frozenset({Permission.CONFIRM, Permission.WORK}),
+    "comment": frozenset({Permission.CONFIRM, Permission.WORK}),
+}
+
+
+def may_act(grants: frozenset[Permission], action: str) -> bool:
+    """Whether `grants` allow the ticket action `action` (any one permission it needs)."""
+    return bool(grants & ACTION_NEEDS.get(action, frozenset({Permission.WORK})))

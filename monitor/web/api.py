@@ -18,7 +18,7 @@ from aiohttp_pydantic import PydanticView
 from aiohttp_pydantic.oas.typing import r200, r400, r401, r403, r404, r409
 from pydantic import BaseModel, Field
 
-from monitor.access.roles import Permission
+from monitor.access.roles import Permission, may_act
 from monitor.access.sessions import Principal
 from monitor.tickets.query import TicketQuery, search
 from monitor.tickets.sla import CLOCKS, DONE_STAMP, clocks_paused
@@ -28,14 +28,6 @@ from monitor.web.desk import DESK, Desk
 
 ActionName = Literal["ack", "solution", "onsite", "resolve", "close", "reopen", "comment",
                      "pause", "resume"]
-# The permission each action needs: the customer confirms and closes (or reopens, not
-# satisfied) and may comment; the engineers do the rest.
-NEEDS: dict[str, frozenset[Permission]] = {
-    "close": frozenset({Permission.CONFIRM}),
-    "reopen": frozenset({Permission.CONFIRM, Permission.WORK}),
-    "comment": frozenset({Permission.CONFIRM, Permission.WORK}),
-}
-WORK = frozenset({Permission.WORK})
 
 
 class ErrorOut(BaseModel):
@@ -254,7 +246,7 @@ async def act(desk: Desk, who: Principal, number: str, body: ActionIn) -> Ticket
     ticket = await desk.visible_ticket(who, number)
     if ticket is None:
         return Refusal(404, f"no ticket {number}")
-    if not who.grants & NEEDS.get(body.action, WORK):
+    if not may_act(who.grants, body.action):
         return Refusal(403, f"{who.user.name} ({who.user.role.value}) may not "
                             f"{body.action} a ticket")
     confirmation = body.confirmation

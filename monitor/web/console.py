@@ -15,11 +15,11 @@ from urllib.parse import urlencode
 from aiohttp import web
 from pydantic import ValidationError
 
-from monitor.access.roles import Permission
+from monitor.access.roles import Permission, may_act
 from monitor.tickets.query import TicketQuery, due_next, notifications, search
 from monitor.tickets.store import ACTIVE, STATES, TRANSITIONS
 from monitor.web.access import principal
-from monitor.web.api import NEEDS, WORK, ActionIn, Refusal, act, ticket_out
+from monitor.web.api import ActionIn, Refusal, act, ticket_out
 from monitor.web.desk import DESK
 from monitor.web.pages import render
 
@@ -107,7 +107,7 @@ def routes() -> list[web.RouteDef]:
                           message=f"无此工单 — no ticket {number}")
         site = desk.inventory().sites.get(found.site_id)
         actions = [a for a, (allowed, _) in TRANSITIONS.items()
-                   if found.state in allowed and who.grants & NEEDS.get(a, WORK)]
+                   if found.state in allowed and may_act(who.grants, a)]
         sent = await notifications(desk.tickets.store, found.id)
         events = sorted([{"at": a["at"], "type": "audit", **a} for a in found.audit]
                         + [{"at": n["created_at"], "type": "notification", **n} for n in sent],
