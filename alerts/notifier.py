@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from alerts.links import make_token
+from alerts.messages import FAILED_CHARS, shorten
 from alerts.outbox import Item, Outbox
 from alerts.roster import Roster
 from monitor import crashpoints
@@ -37,6 +38,7 @@ from monitor.events import Subscription, TicketEvent
 from monitor.faults.levels import FaultLevel
 from monitor.faults.maintenance import MajorEvent
 from monitor.health import Health, attempt
+from monitor.tickets.query import due_next
 from monitor.tickets.sla import SlaPolicy
 from monitor.tickets.store import AuditEvent, Ticket, TicketStore
 
@@ -53,7 +55,8 @@ class Notifier:
                  link_ttl_s: float = 86400.0, robots: Sequence[str] = (),
                  sms_levels: Sequence[int] = (1, 2, 3), gather_s: float = 5.0,
                  remind_every_s: float = 1800.0,
-                 major_events: Callable[[], Sequence[MajorEvent]] = lambda: ()) -> None:
+                 major_events: Callable[[], Sequence[MajorEvent]] = lambda: (),
+                 site_name: Callable[[str], str] = str) -> None:
         self.roster, self.outbox, self.tickets, self.policy = roster, outbox, tickets, policy
         self.public_url = public_url.rstrip("/")
         self.link_secret, self.link_ttl = link_secret, link_ttl_s
@@ -62,6 +65,7 @@ class Notifier:
         self.gather = gather_s
         self.remind_every = remind_every_s
         self.major_events = major_events
+        self.site_name = site_name
 
     # -- composing --
 
@@ -75,10 +79,16 @@ class Notifier:
     def _notice(self, ticket: Ticket, kind: str, link: str | None, detail: str = "",
                 as_was: Mapping[str, Any] | None = None) -> dict[str, Any]:
         was = as_was or {}
+        due = due_next(ticket.row) if kind != "resolved" else None
         return {"kind": kind, "number": ticket.number, "level": was.get("level", ticket.level),
                 "site": ticket.site_id, "device": ticket.device_id,
                 "title": was.get("title", ticket.title),
-                "since": ticket.opened_at.isoformat(), "link": link, "detail": detail}
+                "since": ticket.opened_at.isoformat(), "link": link, "detail": detail,
+                "site_name": self.site_name(ticket.site_id),
+                "failed": shorten(ticket.description, FAILED_CHARS),
+                "due_clock": due[0] if due else None,
+                "due_at": due[1].isoformat() if due else None,
+                "page": f"{self.public_url}/ui/tickets/{ticket.number}"}
 
     def _items(self, ticket: Ticket, person: str, kind: str, now: dt.datetime, step: str,
                detail: str = "", as_was: Mapping[str, Any] | None = None,

@@ -37,9 +37,12 @@ def _level(delivery: Delivery) -> int:
 
 def notice_of(delivery: Delivery, count: int = 1) -> Notice:
     n = delivery.payload["notice"]
+    due = n.get("due_at")  # (messages queued before 2026-12-05 have none of these)
     return Notice(n["kind"] if count == 1 else "storm", n["number"], n["level"], n["site"],
                   n["device"], n["title"], dt.datetime.fromisoformat(n["since"]), n["link"],
-                  n.get("detail", ""), count)
+                  n.get("detail", ""), count, n.get("site_name", ""), n.get("failed", ""),
+                  n.get("due_clock"), dt.datetime.fromisoformat(due) if due else None,
+                  n.get("page"))
 
 
 class Sender:

@@ -90,7 +90,8 @@ class Alerts:
     def start(self, settings: Settings, store: Store, tickets: TicketStore, bus: EventBus,
               health: Health, session: aiohttp.ClientSession,
               major_events: Callable[[], Sequence[MajorEvent]],
-              device_states: Callable[[], Mapping[str, Any]]) -> None:
+              device_states: Callable[[], Mapping[str, Any]],
+              site_name: Callable[[str], str] = str) -> None:
         """Start the notifier, the sender and the MQTT bridge as the settings ask (their
         tasks: `tasks`), and their parts of `/healthz`."""
         cfg = settings.alerts
@@ -101,7 +102,7 @@ class Alerts:
                 link_secret=self.link_secret, link_ttl_s=cfg.link_ttl,
                 robots=[r.kind for r in cfg.robots], sms_levels=cfg.sms_levels,
                 gather_s=cfg.gather, remind_every_s=cfg.remind_every,
-                major_events=major_events)
+                major_events=major_events, site_name=site_name)
             self.sender = Sender(outbox, build_channels(cfg, session), settings.sla.zone,
                                  storm_threshold=cfg.storm_threshold,
                                  rate_limit=cfg.rate_limit, sms_max_chars=cfg.sms_max_chars,

@@ -105,6 +105,11 @@ class Daemon:
         systemd.notify("READY=1", f"STATUS=reload rejected: {why} (see log)")
         return False
 
+    def site_name(self, site_id: str) -> str:
+        """A site's Chinese name (its id when the inventory does not know it)."""
+        site = self.inventory.sites.get(site_id) if self.inventory else None
+        return site.name_zh if site else site_id
+
     def check_calendar(self) -> None:
         """The holiday data's coverage, into the health (a warning is logged once)."""
         self.settings.sla.report_coverage(self.health, dt.datetime.now(dt.UTC))
@@ -179,7 +184,7 @@ class Daemon:
             self.alerts.start(
                 self.settings, self.store, tickets, self.bus, self.health, self.clients.http,
                 lambda: self.inventory.major_events if self.inventory else (),
-                self.monitor.device_states)
+                self.monitor.device_states, self.site_name)
             tasks += self.alerts.tasks
             http = await self.endpoints.start(tickets)
             interval = systemd.watchdog_interval()
