@@ -24,7 +24,7 @@ from monitor.tickets.query import TicketQuery, search
 from monitor.tickets.sla import CLOCKS, DONE_STAMP, clocks_paused
 from monitor.tickets.store import ACTIVE, STATES, Action, Ticket, TicketError
 from monitor.web.access import principal
-from monitor.web.desk import DESK, Desk
+from monitor.web.desk import DESK, Desk, device_status
 
 ActionName = Literal["ack", "solution", "onsite", "resolve", "close", "reopen", "comment",
                      "pause", "resume"]
@@ -115,6 +115,52 @@ class MeOut(BaseModel):
     customer: str | None
     grants: list[str]
     sites: list[str] | None = Field(description="the sites visible; null: all")
+
+
+class CheckOut(BaseModel):
+    """One check of a device, as the core last published it."""
+
+    name: str
+    state: Literal["unknown", "up", "warning", "down"]
+    since: dt.datetime | None
+    reason: str | None
+    detail: str | None
+    flapping: bool
+
+
+class DeviceOut(BaseModel):
+    """A device of the inventory and the state of its checks."""
+
+    id: str
+    name: str
+    kind: str
+    site_id: str
+    address: str
+    parent: str | None
+    status: Literal["unknown", "up", "warning", "down"] = Field(
+        description="the worst of its checks' states")
+    checks: list[CheckOut]
+
+
+class DeviceListOut(BaseModel):
+    """Devices, and how many there are in each status."""
+
+    items: list[DeviceOut]
+    by_status: dict[str, int]
+
+
+class SiteOut(BaseModel):
+    """A site, with its devices counted and its worst open ticket."""
+
+    id: str
+    name_zh: str
+    name_en: str
+    region: str
+    role: str
+    parent: str | None
+    devices: int
+    devices_down: int
+    worst_open_level: int | None
 
 
 def ticket_out(ticket: Ticket, desk: Desk, timeline: bool = False) -> TicketOut:
@@ -223,8 +269,8 @@ class TicketActionView(_View):
     """Acting on a ticket."""
 
     async def post(self, number: str, /, body: ActionIn
-                   ) -> (r200[TicketOut] | r401[ErrorOut] | r403[ErrorOut] | r404[ErrorOut]
-                         | r409[ErrorOut]):
+                   ) -> (r200[TicketOut] | r400[ErrorOut] | r401[ErrorOut] | r403[ErrorOut]
+                         | r404[ErrorOut] | r409[ErrorOut]):
         """Take an action as the logged-in user: 403 if the role may not, 409 if the
         ticket's state does not allow it."""
         done = await act(self.desk, self.who, number, body)
@@ -249,6 +295,8 @@ async def act(desk: Desk, who: Principal, number: str, body: ActionIn) -> Ticket
     if not may_act(who.grants, body.action):
         return Refusal(403, f"{who.user.name} ({who.user.role.value}) may not "
                             f"{body.action} a ticket")
+    if body.action in ("pause", "resume", "comment") and not body.note.strip():
+        return Refusal(400, f"{body.action}: say why (note)")
     confirmation = body.confirmation
     if body.action == "close" and not confirmation:
         confirmation = f"confirmed by {who.user.display_name or who.user.name}"
@@ -260,8 +308,68 @@ async def act(desk: Desk, who: Principal, number: str, body: ActionIn) -> Ticket
         return Refusal(409, str(exc))
 
 
+def _devices(desk: Desk, sites: frozenset[str] | None) -> list[DeviceOut]:
+    checks: dict[str, list[CheckOut]] = {}
+    for key, view in desk.snapshot().checks.items():
+        checks.setdefault(key.device_id, []).append(CheckOut(
+            name=key.check, state=view.state,
+            since=None if view.since is None else dt.datetime.fromtimestamp(view.since, dt.UTC),
+            reason=view.reason, detail=view.detail, flapping=view.flapping))
+    out = []
+    for d in desk.inventory().devices.values():
+        if sites is not None and d.site not in sites:
+            continue
+        mine = checks.get(d.id, [])
+        out.append(DeviceOut(id=d.id, name=d.name, kind=d.kind.value, site_id=d.site,
+                             address=d.address, parent=d.parent, checks=mine,
+                             status=device_status([c.state for c in mine])))
+    return out
+
+
+class DevicesView(_View):
+    """The inventory's devices with their checks' states."""
+
+    async def get(self, site: str | None = None, kind: str | None = None,
+                  status: Literal["unknown", "up", "warning", "down"] | None = None
+                  ) -> r200[DeviceListOut]:
+        """Devices (of a site, a kind, a status), each with its checks' last states."""
+        found = _devices(self.desk, self.desk.visible_sites(self.who))
+        by_status: dict[str, int] = {}
+        for d in found:
+            by_status[d.status] = by_status.get(d.status, 0) + 1
+        items = [d for d in found if (site is None or d.site_id == site)
+                 and (kind is None or d.kind == kind) and (status is None or d.status == status)]
+        return _json(DeviceListOut(items=items, by_status=by_status))
+
+
+class SitesView(_View):
+    """The sites, each with its devices down and its worst open ticket."""
+
+    async def get(self) -> r200[list[SiteOut]]:
+        """Every site the user may see."""
+        sites = self.desk.visible_sites(self.who)
+        devices = _devices(self.desk, sites)
+        page = await search(self.desk.tickets.store, TicketQuery(
+            states=ACTIVE, sites=sites, limit=100_000))
+        worst: dict[str, int] = {}
+        for t in page.items:
+            worst[t.site_id] = min(worst.get(t.site_id, 9), t.level)
+        out = [SiteOut(id=s.id, name_zh=s.name_zh, name_en=s.name_en, region=s.region,
+                       role=s.role.value, parent=s.parent,
+                       devices=sum(d.site_id == s.id for d in devices),
+                       devices_down=sum(d.site_id == s.id and d.status == "down"
+                                        for d in devices),
+                       worst_open_level=worst.get(s.id))
+               for s in self.desk.inventory().sites.values()
+               if sites is None or s.id in sites]
+        return web.Response(text="[" + ",".join(o.model_dump_json() for o in out) + "]",
+                            content_type="application/json")
+
+
 def routes(app: web.Application) -> None:
     """Add the API's views to `app`."""
+    app.router.add_view("/api/v1/sites", SitesView)
+    app.router.add_view("/api/v1/devices", DevicesView)
     app.router.add_view("/api/v1/me", MeView)
     app.router.add_view("/api/v1/tickets", TicketsView)
     app.router.add_view("/api/v1/tickets/{number}", TicketView)

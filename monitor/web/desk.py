@@ -41,3 +41,9 @@ class Desk:
 
 
 DESK = web.AppKey("desk", Desk)
+_RANK = {"unknown": 0, "up": 1, "warning": 2, "down": 3}
+
+
+def device_status(states: list[str]) -> str:
+    """A device's status from its checks' states: the worst, "unknown" before any."""
+    return max(states, key=_RANK.__getitem__) if states else "unknown"

@@ -21,18 +21,12 @@ from monitor.tickets.query import TicketQuery, due_next, recent_events, search
 from monitor.tickets.store import ACTIVE
 from monitor.vocab import Reason
 from monitor.web.access import principal
-from monitor.web.desk import DESK, Desk
+from monitor.web.desk import DESK, Desk, device_status
 from monitor.web.pages import render
 
 CENTRAL = (DeviceKind.PROXY_SERVER, DeviceKind.AUTH_SERVER, DeviceKind.BACKUP_SERVER,
            DeviceKind.SERVER, DeviceKind.BIG_SCREEN_HOST, DeviceKind.VIDEO_MATRIX)
 STATUS_ZH = {"up": "正常", "warning": "告警", "down": "故障", "unknown": "未知"}
-_RANK = {"unknown": 0, "up": 1, "warning": 2, "down": 3}
-
-
-def device_status(states: list[str]) -> str:
-    """A device's status from its checks' states: the worst, "unknown" before any."""
-    return max(states, key=_RANK.__getitem__) if states else "unknown"
 
 
 async def gather(desk: Desk, sites: frozenset[str] | None,

@@ -49,11 +49,11 @@ class Browser:
         element = await self.find(css)
         return str(await self.do(lambda: element.text))
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not await self.do(predicate):
-            assert asyncio.get_running_loop().time() < deadline, "the page never showed it"
-            await asyncio.sleep(0.2)
+    async def wait_for(self, predicate: Callable[[], bool]) -> None:
+        """Until `predicate` holds (15 s at most; Selenium's own wait, in a thread)."""
+        from selenium.webdriver.support.ui import WebDriverWait
+        wait = WebDriverWait(self.driver, 15, poll_frequency=0.2)
+        await self.do(wait.until, lambda _: predicate(), "the page never showed it")
 
     async def login(self, url: str, name: str) -> None:
         await self.get(f"{url}/login")
@@ -77,7 +77,7 @@ class Browser:
     async def shot(self, name: str) -> None:
         folder = os.environ.get("SV_SCREENSHOTS")
         if folder:
-            Path(folder).mkdir(parents=True, exist_ok=True)
+            await self.do(lambda: Path(folder).mkdir(parents=True, exist_ok=True))
             await self.do(self.driver.save_screenshot, str(Path(folder) / name))
 
 

@@ -80,6 +80,25 @@ async def test_the_workflow_through_the_forms_ends_with_the_customers_confirmati
                         ("resolve", "zhang"), ("close", "qdkf")]
 
 
+async def test_clocks_pause_only_with_a_reason(desk_site: DeskSite) -> None:
+    number = desk_site.tickets["dvr01"]
+    async with session() as http:
+        await login(http, desk_site.url, "zhang")
+        async with http.get(f"{desk_site.url}/ui/tickets/{number}") as page:
+            csrf = page_csrf(await page.text())
+        url = f"{desk_site.url}/api/v1/tickets/{number}/actions"
+        headers = {"X-CSRF-Token": csrf}
+        async with http.post(url, json={"action": "pause"}, headers=headers) as reply:
+            assert reply.status == 400 and "say why" in (await reply.json())["error"]
+        async with http.post(url, json={"action": "pause", "note": "等待客户开门"},
+                             headers=headers) as reply:
+            body = await reply.json()
+            assert reply.status == 200 and body["paused"] is True
+        async with http.post(url, json={"action": "resume", "note": "客户已开门"},
+                             headers=headers) as reply:
+            assert (await reply.json())["paused"] is False
+
+
 async def test_filters_counts_and_pages(desk_site: DeskSite) -> None:
     async with session() as http:
         await login(http, desk_site.url, "wang")

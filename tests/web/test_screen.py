@@ -42,3 +42,30 @@ async def test_the_wall_counts_devices_tickets_and_deadlines(desk_site: DeskSite
         assert "视频代理转发服务器" not in text  # the centre's servers are not Qingdao's
         async with http.get(desk_site.url + "/screen?partial=1") as body:
             assert "<html" not in await body.text()
+
+
+async def test_sites_and_devices_in_the_api(desk_site: DeskSite) -> None:
+    snap = snapshot({("core-sw", "tcp"): ("down", "timeout"), ("dvr01", "tcp"): ("up", None),
+                     ("dvr01", "recording"): ("warning", "recording_old")})
+    desk_site.desk.snapshot = lambda: snap
+    async with session() as http:
+        await login(http, desk_site.url, "wang")
+        async with http.get(desk_site.url + "/api/v1/sites") as reply:
+            sites = {s["id"]: s for s in await reply.json()}
+        assert sites["jn"]["devices"] == 2 and sites["jn"]["devices_down"] == 1
+        assert sites["jn"]["worst_open_level"] == 1 and sites["qd"]["name_zh"] == "青岛分中心"
+        async with http.get(desk_site.url + "/api/v1/devices?kind=dvr") as reply:
+            body = await reply.json()
+        (dvr,) = body["items"]
+        assert dvr["status"] == "warning"  # the worst of its checks
+        assert {c["name"]: c["state"] for c in dvr["checks"]} == {"tcp": "up",
+                                                                  "recording": "warning"}
+        assert body["by_status"] == {"down": 1, "warning": 1, "unknown": 3}
+        async with http.get(desk_site.url + "/api/v1/devices?status=bogus") as reply:
+            assert reply.status == 400
+    async with session() as http:
+        await login(http, desk_site.url, "jnkf")
+        async with http.get(desk_site.url + "/api/v1/devices") as reply:
+            assert {d["site_id"] for d in (await reply.json())["items"]} == {"jn"}
+        async with http.get(desk_site.url + "/api/v1/sites") as reply:
+            assert [s["id"] for s in await reply.json()] == ["jn"]
