@@ -1,5 +1,5 @@
 """The ``monitor`` command: run, check, schema, once, status, tickets, duty, calendar,
-report, assets, users, tokens."""
+report, assets, users, tokens, parts."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any
 from monitor import logs
 from monitor.access import commands as access_commands
 from monitor.columns import table as _table
+from monitor.records import commands as parts_commands
 from monitor.settings import Settings, SettingsError, load_settings, redacted
 
 EXIT_INVALID = 1
@@ -565,6 +566,7 @@ def parser() -> argparse.ArgumentParser:
     baseline.set_defaults(func=cmd_baseline)
 
     access_commands.add_parsers(sub)
+    parts_commands.add_parser(sub)
     token = sub.add_parser("ack-token", help="a person's token for acknowledging over MQTT")
     token.add_argument("person", help="the roster's id of the person")
     token.add_argument("--ttl", default="90d", help="how long it is valid (default 90d)")
@@ -580,6 +582,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             and not args.number:
         p.error(f"tickets {args.action} needs a ticket number")
     if args.command in ("users", "tokens") and (lack := access_commands.missing(args)):
+        p.error(lack)
+    if args.command == "parts" and (lack := parts_commands.missing(args)):
         p.error(lack)
     try:
         code: int = args.func(args)

@@ -94,3 +94,21 @@ def test_tables_align_chinese_by_display_width() -> None:
                                      ("济南", "ok")])
     starts = [width(line[:line.rindex(" ") + 1]) for line in text.splitlines()]
     assert len(set(starts)) == 1, text
+
+
+def test_monitor_parts(database: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["parts", "add", "PSU-1", "--name", "电源适配器", "--location", "济南备件库"]) == 0
+    assert main(["parts", "add", "PSU-1", "--name", "x", "--location", "y"]) == 1
+    assert "in the log" in capsys.readouterr().err
+    assert main(["parts", "move", "1", "--kind", "loaned", "--to", "qd-port"]) == 0
+    assert main(["parts", "move", "1", "--kind", "loaned", "--to", "qd-port"]) == 1
+    assert "is loaned: cannot be loaned" in capsys.readouterr().err
+    assert main(["parts", "list"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[1].split() == ["1", "PSU-1", "电源适配器", "loaned", "qd-port"]
+    assert main(["parts", "history", "1"]) == 0
+    moves = [line.split()[2] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert moves == ["received", "loaned"]
+    with pytest.raises(SystemExit):
+        main(["parts", "add", "PSU-2"])
+    assert "needs --name and --location" in capsys.readouterr().err

@@ -17,7 +17,9 @@
   report can tell time observed from time nobody was looking;
 * ``app_user``, ``web_session``, ``api_token``, ``access_audit`` -- the service
   desk's users, their browser sessions and API tokens (hashes only), and every
-  login, failed login and change to them (`monitor.access`).
+  login, failed login and change to them (`monitor.access`);
+* ``spare_part``, ``part_movement`` -- the spare parts and loaner devices, and every
+  movement of one (received, installed for a ticket, loaned, returned, retired).
 """
 
 from __future__ import annotations
@@ -313,3 +315,34 @@ class AccessAuditRow(Base):
     subject: Mapped[str] = mapped_column(String(64), default="")  # the user it concerns
     ip: Mapped[str] = mapped_column(String(64), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class SparePartRow(Base):
+    """A spare part or a loaner device the maintenance team keeps (备品备件)."""
+
+    __tablename__ = "spare_part"
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    serial: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    model: Mapped[str] = mapped_column(String(128), default="")
+    state: Mapped[str] = mapped_column(String(16))  # stock, installed, loaned, retired
+    location: Mapped[str] = mapped_column(String(128))  # a store room, a device, a site
+    updated_at: Mapped[datetime]
+
+
+class PartMovementRow(Base):
+    """One movement of a part: where from, where to, for which ticket, by whom."""
+
+    __tablename__ = "part_movement"
+    __table_args__ = (Index(None, "part_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    part_id: Mapped[int] = mapped_column(ForeignKey("spare_part.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(16))  # received, installed, loaned, returned, retired
+    from_location: Mapped[str] = mapped_column(String(128), default="")
+    to_location: Mapped[str] = mapped_column(String(128), default="")
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text, default="")

@@ -158,6 +158,18 @@ def _when(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value)
 
 
+@contextlib.asynccontextmanager
+async def writing(store: Store) -> AsyncIterator[AsyncConnection]:
+    """A transaction that changes tickets or writes their audit.  On PostgreSQL it first
+    takes a lock that every such transaction takes, so they commit in the order their
+    audit rows are numbered and the notifier, reading the audit after its cursor, never
+    steps over a row that commits late.  (SQLite has one writer at a time.)"""
+    async with store.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK})
+        yield conn
+
+
 class TicketStore:
     """Opening, moving and reading tickets."""
 
@@ -167,16 +179,8 @@ class TicketStore:
         self.policy = policy or SlaPolicy()
         self.reopen_window = dt.timedelta(seconds=reopen_window_s)
 
-    @contextlib.asynccontextmanager
-    async def _writing(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that changes tickets.  On PostgreSQL it first takes a lock
-        that every such transaction takes, so they commit in the order their audit
-        rows are numbered and the notifier, reading the audit after its cursor, never
-        steps over a row that commits late.  (SQLite has one writer at a time.)"""
-        async with self.store.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK})
-            yield conn
+    def _writing(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        return writing(self.store)
 
     # -- the engine's side --
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from monitor.access.roles import Permission, may_act
 from monitor.access.sessions import Principal
+from monitor.records.parts import PartsError
 from monitor.tickets.query import TicketQuery, search
 from monitor.tickets.sla import CLOCKS, DONE_STAMP, clocks_paused
 from monitor.tickets.store import ACTIVE, STATES, Action, Ticket, TicketError
@@ -161,6 +162,37 @@ class SiteOut(BaseModel):
     devices: int
     devices_down: int
     worst_open_level: int | None
+
+
+class PartOut(BaseModel):
+    """A spare part or loaner device, and where it is."""
+
+    id: int
+    serial: str
+    name: str
+    model: str
+    state: Literal["stock", "installed", "loaned", "retired"]
+    location: str
+    updated_at: dt.datetime
+
+
+class PartIn(BaseModel):
+    """A part received into stock."""
+
+    serial: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=128)
+    model: str = Field(default="", max_length=128)
+    location: str = Field(min_length=1, max_length=128, description="e.g. 济南备件库")
+    note: str = Field(default="", max_length=4000)
+
+
+class MoveIn(BaseModel):
+    """A part moved: installed (for a ticket), loaned, returned, retired."""
+
+    kind: Literal["installed", "loaned", "returned", "retired"]
+    to: str = Field(min_length=1, max_length=128, description="a device, a site, a store")
+    ticket: str | None = Field(default=None, description="the ticket it went into")
+    note: str = Field(default="", max_length=4000)
 
 
 def ticket_out(ticket: Ticket, desk: Desk, timeline: bool = False) -> TicketOut:
@@ -366,8 +398,56 @@ class SitesView(_View):
                             content_type="application/json")
 
 
+class PartsView(_View):
+    """The spare parts and loaner log."""
+
+    async def get(self, state: Literal["stock", "installed", "loaned", "retired"] | None = None
+                  ) -> r200[list[PartOut]]:
+        """Every part (in a state)."""
+        if not self.who.may(Permission.WORK):  # the team's log, not the customer's
+            return _error(403, "the parts log is the maintenance team's")
+        parts = await self.desk.parts.parts(state)
+        return web.Response(text="[" + ",".join(PartOut.model_validate(p, from_attributes=True)
+                                                .model_dump_json() for p in parts) + "]",
+                            content_type="application/json")
+
+    async def post(self, body: PartIn) -> r200[PartOut] | r403[ErrorOut] | r409[ErrorOut]:
+        """Receive a part into stock."""
+        if not self.who.may(Permission.WORK):
+            return _error(403, "the parts log is the maintenance team's")
+        try:
+            part = await self.desk.parts.receive(body.serial, body.name, body.location,
+                                                 actor=self.who.user.name, model=body.model,
+                                                 note=body.note)
+        except PartsError as exc:
+            return _error(409, str(exc))
+        return _json(PartOut.model_validate(part, from_attributes=True))
+
+
+class PartMoveView(_View):
+    """Moving a part."""
+
+    async def post(self, part_id: int, /, body: MoveIn
+                   ) -> r200[PartOut] | r403[ErrorOut] | r404[ErrorOut] | r409[ErrorOut]:
+        """Move a part; with `ticket`, the ticket's parts replaced and timeline say so."""
+        if not self.who.may(Permission.WORK):
+            return _error(403, "the parts log is the maintenance team's")
+        if body.ticket is not None and await self.desk.visible_ticket(
+                self.who, body.ticket) is None:
+            return _error(404, f"no ticket {body.ticket}")
+        try:
+            part = await self.desk.parts.move(part_id, body.kind, body.to,
+                                              actor=self.who.user.name, ticket=body.ticket,
+                                              note=body.note)
+        except PartsError as exc:
+            return _error(404 if str(exc).startswith("no part") else 409, str(exc))
+        return _json(PartOut.model_validate(part, from_attributes=True))
+
+
 def routes(app: web.Application) -> None:
     """Add the API's views to `app`."""
+    app.router.add_view("/api/v1/parts", PartsView)
+    app.router.add_view("/api/v1/parts/{part_id}/moves", PartMoveView)
     app.router.add_view("/api/v1/sites", SitesView)
     app.router.add_view("/api/v1/devices", DevicesView)
     app.router.add_view("/api/v1/me", MeView)

@@ -16,6 +16,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from monitor.access.roles import Permission, may_act
+from monitor.records.parts import PartsError
 from monitor.tickets.query import TicketQuery, due_next, notifications, search
 from monitor.tickets.store import ACTIVE, STATES, TRANSITIONS
 from monitor.web.access import principal
@@ -113,7 +114,9 @@ def routes() -> list[web.RouteDef]:
                         + [{"at": n["created_at"], "type": "notification", **n} for n in sent],
                         key=lambda e: e["at"])
         clocks = ticket_out(found, desk).clocks
-        return render("ticket.html", request, title=found.number, t=found,
+        stock = await desk.parts.parts("stock") if may_act(who.grants, "solution") \
+            and found.state in ("acknowledged", "onsite") else []
+        return render("ticket.html", request, title=found.number, t=found, stock=stock,
                       site=site.name_zh if site else found.site_id, actions=actions,
                       action_zh=ACTION_ZH, events=events, clocks=clocks,
                       state=STATE_ZH.get(found.state, found.state),
@@ -137,5 +140,25 @@ def routes() -> list[web.RouteDef]:
             raise web.HTTPSeeOther(f"/ui/tickets/{number}?" + urlencode({"error": done.error}))
         raise web.HTTPSeeOther(f"/ui/tickets/{number}")
 
+    async def parts(request: web.Request) -> web.StreamResponse:
+        desk, who = request.app[DESK], principal(request)
+        number = request.match_info["number"]
+        form = await request.post()
+        if await desk.visible_ticket(who, number) is None or not who.may(Permission.WORK):
+            return render("refused.html", request, status=404, title="404",
+                          message=f"无此工单 — no ticket {number}")
+        ticket = await desk.tickets.get(number, audit=False)
+        assert ticket is not None
+        where = f"{ticket.device_id or ticket.site_id}"
+        try:
+            await desk.parts.move(int(str(form.get("part", "0"))), "installed", where,
+                                  actor=who.user.name, ticket=number,
+                                  note=str(form.get("note", "")))
+        except (PartsError, ValueError) as exc:
+            raise web.HTTPSeeOther(f"/ui/tickets/{number}?" + urlencode({"error": str(exc)})
+                                   ) from None
+        raise web.HTTPSeeOther(f"/ui/tickets/{number}")
+
     return [web.get("/ui/tickets", tickets), web.get("/ui/tickets/{number}", ticket),
-            web.post("/ui/tickets/{number}/act", take)]
+            web.post("/ui/tickets/{number}/act", take),
+            web.post("/ui/tickets/{number}/parts", parts)]

@@ -11,6 +11,7 @@ from monitor.access.roles import Role
 from monitor.access.sessions import Principal, Sessions
 from monitor.access.users import UserStore
 from monitor.inventory import Inventory
+from monitor.records.parts import PartsLog
 from monitor.snapshot import Snapshot
 from monitor.tickets.store import Ticket, TicketStore
 
@@ -24,6 +25,11 @@ class Desk:
     sessions: Sessions
     inventory: Callable[[], Inventory]
     snapshot: Callable[[], Snapshot] = Snapshot  # what the core published last
+
+    @property
+    def parts(self) -> PartsLog:
+        """The spare parts log, in the tickets' store."""
+        return PartsLog(self.tickets.store)
 
     def visible_sites(self, who: Principal) -> frozenset[str] | None:
         """The sites `who` may see: None for all (staff), a customer's own otherwise."""

@@ -133,3 +133,32 @@ async def test_filters_counts_and_pages(desk_site: DeskSite) -> None:
         async with http.get(f"{desk_site.url}/ui/tickets?partial=1") as rows:
             fragment = await rows.text()  # what the page's script swaps in every 5 s
         assert fragment.lstrip().startswith('<p class="counts">') and "<html" not in fragment
+
+
+async def test_parts_through_the_api_and_the_ticket_page(desk_site: DeskSite) -> None:
+    number = desk_site.tickets["cam07"]
+    async with session() as http:
+        await login(http, desk_site.url, "zhang")
+        async with http.get(f"{desk_site.url}/ui/tickets/{number}") as page:
+            csrf = page_csrf(await page.text())
+        headers = {"X-CSRF-Token": csrf}
+        async with http.post(f"{desk_site.url}/api/v1/parts", headers=headers, json={
+                "serial": "PSU-7", "name": "电源适配器", "location": "青岛备件库"}) as reply:
+            part = await reply.json()
+            assert reply.status == 200 and part["state"] == "stock"
+        async with http.post(f"{desk_site.url}/api/v1/tickets/{number}/actions",
+                             headers=headers, json={"action": "ack", "note": "收到"}):
+            pass
+        async with http.get(f"{desk_site.url}/ui/tickets/{number}") as page:
+            text = await page.text()
+        assert "电源适配器 SN PSU-7 — 青岛备件库" in text  # offered while the ticket is worked
+        async with http.post(f"{desk_site.url}/ui/tickets/{number}/parts",
+                             data={"csrf": csrf, "part": str(part["id"]), "note": "烧毁"}) as r:
+            text = await r.text()
+        assert "电源适配器 SN PSU-7 (installed → cam07)" in text
+        async with http.get(f"{desk_site.url}/api/v1/parts?state=installed") as reply:
+            assert [p["serial"] for p in await reply.json()] == ["PSU-7"]
+    async with session() as http:  # the customer neither sees nor moves the team's parts
+        await login(http, desk_site.url, "qdkf")
+        async with http.get(f"{desk_site.url}/api/v1/parts") as reply:
+            assert reply.status == 403

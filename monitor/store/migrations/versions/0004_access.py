@@ -1,4 +1,4 @@
-"""the service desk's users, sessions, API tokens and access audit
+"""the service desk's users, sessions, API tokens and access audit; the spare parts log
 
 Revision ID: 0004
 Revises: 0003
@@ -78,9 +78,41 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_access_audit_subject_at"), "access_audit", ["subject", "at"])
     op.create_index(op.f("ix_access_audit_ip_at"), "access_audit", ["ip", "at"])
+    op.create_table(
+        "spare_part",
+        sa.Column("id", Id64, autoincrement=True, nullable=False),
+        sa.Column("serial", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column("model", sa.String(length=128), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("location", sa.String(length=128), nullable=False),
+        sa.Column("updated_at", Utc, nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_spare_part")),
+        sa.UniqueConstraint("serial", name=op.f("uq_spare_part_serial")),
+    )
+    op.create_table(
+        "part_movement",
+        sa.Column("id", Id64, autoincrement=True, nullable=False),
+        sa.Column("part_id", Id64, nullable=False),
+        sa.Column("at", Utc, nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("from_location", sa.String(length=128), nullable=False),
+        sa.Column("to_location", sa.String(length=128), nullable=False),
+        sa.Column("ticket_id", Id64, nullable=True),
+        sa.Column("actor", sa.String(length=64), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(["part_id"], ["spare_part.id"], ondelete="CASCADE",
+                                name=op.f("fk_part_movement_part_id_spare_part")),
+        sa.ForeignKeyConstraint(["ticket_id"], ["ticket.id"], ondelete="SET NULL",
+                                name=op.f("fk_part_movement_ticket_id_ticket")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_part_movement")),
+    )
+    op.create_index(op.f("ix_part_movement_part_id_at"), "part_movement", ["part_id", "at"])
 
 
 def downgrade() -> None:
+    op.drop_table("part_movement")
+    op.drop_table("spare_part")
     op.drop_table("access_audit")
     op.drop_table("api_token")
     op.drop_table("web_session")
