@@ -19,7 +19,9 @@
   desk's users, their browser sessions and API tokens (hashes only), and every
   login, failed login and change to them (`monitor.access`);
 * ``spare_part``, ``part_movement`` -- the spare parts and loaner devices, and every
-  movement of one (received, installed for a ticket, loaned, returned, retired).
+  movement of one (received, installed for a ticket, loaned, returned, retired);
+* ``inspection`` -- the monthly inspection of each site: its checklist, who confirmed
+  it, who signed it off.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -346,3 +349,24 @@ class PartMovementRow(Base):
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"))
     actor: Mapped[str] = mapped_column(String(64))
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class InspectionRow(Base):
+    """A monthly inspection (每月系统巡检) of one site: the checklist, pre-filled from
+    what the daemon observed, confirmed by the engineer, signed off by the customer."""
+
+    __tablename__ = "inspection"
+    __table_args__ = (UniqueConstraint("site_id", "month"),)
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(String(64))
+    month: Mapped[str] = mapped_column(String(7))  # 2026-12
+    state: Mapped[str] = mapped_column(String(16))  # draft, submitted, signed
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64))
+    submitted_at: Mapped[datetime | None]
+    submitted_by: Mapped[str | None] = mapped_column(String(64))
+    signed_at: Mapped[datetime | None]
+    signed_by: Mapped[str | None] = mapped_column(String(64))
+    customer_note: Mapped[str] = mapped_column(Text, default="")

@@ -16,7 +16,7 @@ from monitor.inventory import Inventory
 from monitor.settings import DeskSettings
 from monitor.snapshot import Snapshot
 from monitor.tickets.store import TicketStore
-from monitor.web import api, console, screen
+from monitor.web import api, console, inspections, screen
 from monitor.web.access import login_routes, middleware
 from monitor.web.desk import DESK, Desk
 
@@ -40,6 +40,7 @@ def install(app: web.Application, desk: Desk, version: str) -> None:
     app.add_routes(login_routes(desk.users, desk.sessions))
     app.add_routes(console.routes())
     app.add_routes(screen.routes())
+    app.add_routes(inspections.routes())
     api.routes(app)
     app.router.add_static("/static", Path(str(files("monitor.web") / "static")),
                           append_version=False)

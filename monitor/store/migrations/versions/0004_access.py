@@ -1,4 +1,5 @@
-"""the service desk's users, sessions, API tokens and access audit; the spare parts log
+"""the service desk's users, sessions, API tokens and access audit; the spare parts
+log; monthly inspections
 
 Revision ID: 0004
 Revises: 0003
@@ -108,9 +109,27 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_part_movement")),
     )
     op.create_index(op.f("ix_part_movement_part_id_at"), "part_movement", ["part_id", "at"])
+    op.create_table(
+        "inspection",
+        sa.Column("id", Id64, autoincrement=True, nullable=False),
+        sa.Column("site_id", sa.String(length=64), nullable=False),
+        sa.Column("month", sa.String(length=7), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("items", sa.JSON(), nullable=False),
+        sa.Column("created_at", Utc, nullable=False),
+        sa.Column("created_by", sa.String(length=64), nullable=False),
+        sa.Column("submitted_at", Utc, nullable=True),
+        sa.Column("submitted_by", sa.String(length=64), nullable=True),
+        sa.Column("signed_at", Utc, nullable=True),
+        sa.Column("signed_by", sa.String(length=64), nullable=True),
+        sa.Column("customer_note", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_inspection")),
+        sa.UniqueConstraint("site_id", "month", name=op.f("uq_inspection_site_id_month")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("inspection")
     op.drop_table("part_movement")
     op.drop_table("spare_part")
     op.drop_table("access_audit")

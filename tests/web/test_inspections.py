@@ -1,0 +1,59 @@
+"""The monthly inspection: pre-filled from what the daemon saw, confirmed by the
+engineer, signed by the customer of the site -- through the console's forms."""
+
+from __future__ import annotations
+
+import re
+
+from monitor.records.inspections import CHECKLIST
+from tests.web.conftest import DeskSite
+from tests.web.test_access_http import login, page_csrf, session
+from tests.web.test_screen import snapshot
+
+
+async def test_an_inspection_from_draft_to_the_customers_signature(
+        desk_site: DeskSite) -> None:
+    desk_site.desk.snapshot = lambda: snapshot({
+        ("cam07", "tcp"): ("down", "refused"), ("cam09", "tcp"): ("up", None)})
+    url = desk_site.url
+    async with session() as http:
+        await login(http, url, "zhang")
+        async with http.get(f"{url}/ui/inspections?month=2026-12") as page:
+            text = await page.text()
+        assert "青岛港监控室" in text and text.count("开始巡检") == 3
+        async with http.post(f"{url}/ui/inspections", data={
+                "csrf": page_csrf(text), "site": "qd-port", "month": "2026-12"}) as reply:
+            assert reply.url.path.startswith("/ui/inspections/")
+            inspection = reply.url.path
+            text = await reply.text()
+        # pre-filled: the cameras as seen, the rest left to the engineer
+        row = re.search(r'<tr data-key="cameras" class="fault">(.*?)</tr>', text, re.S)
+        assert row is not None and "1/2 正常：cam07 refused" in row[1]
+        assert re.search(r'<tr data-key="room_dust" class="">', text)
+        async with http.post(f"{url}/ui/inspections", data={
+                "csrf": page_csrf(text), "site": "qd-port", "month": "2026-12"}) as again:
+            assert "has an inspection for 2026-12" in await again.text()
+        csrf = page_csrf(text)
+        async with http.post(url + inspection, data={"csrf": csrf, "step": "submit"}) as r:
+            assert "not yet checked" in await r.text()  # the engineer's items are empty
+        form = {"csrf": csrf, "step": "submit"}
+        for item in CHECKLIST:
+            form[f"result.{item.key}"] = "na" if item.system in ("音响系统", "显示系统") else "ok"
+        form["result.cameras"], form["note.cameras"] = "fault", "cam07 已报修 (工单)"
+        async with http.post(url + inspection, data=form) as r:
+            text = await r.text()
+        assert "待客户签字" in text and "name=\"result.cameras\"" not in text  # no longer edited
+    async with session() as http:  # Jinan's customer cannot see Qingdao's inspection
+        await login(http, url, "jnkf")
+        async with http.get(url + inspection) as r:
+            assert r.status == 404
+    async with session() as http:
+        await login(http, url, "qdkf")
+        async with http.get(url + inspection) as r:
+            csrf = page_csrf(await r.text())
+        async with http.post(url + inspection, data={"csrf": csrf, "step": "submit"}) as r:
+            assert "may not submit" in await r.text()
+        async with http.post(url + inspection, data={
+                "csrf": csrf, "step": "sign", "customer_note": "同意"}) as r:
+            text = await r.text()
+        assert "已签字" in text and "签字 qdkf" in text and "同意" in text
