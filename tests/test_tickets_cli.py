@@ -150,8 +150,10 @@ def test_monthly_report(database: list[str], tmp_path: Path, monkeypatch: pytest
     (tmp_path / "inventory.yaml").write_text(INVENTORY)
     monkeypatch.setenv("MONITOR_INVENTORY", str(tmp_path / "inventory.yaml"))
     assert main(["report", "--month", "2026-11", "--output", str(tmp_path / "out")]) == 0
-    html_path, tickets_csv, avail_csv = (Path(p) for p in capsys.readouterr().out.split())
+    html_path, pdf_path, tickets_csv, avail_csv = (
+        Path(p) for p in capsys.readouterr().out.split())
     page = html_path.read_text()
+    check_pdf(pdf_path, first)
     assert "视频监控系统运维月度报告 2026年11月" in page
     assert "2小时内提出解决方案 (1.4.1)" in page and first in page
     assert "2026-11-25 13:00</td><td>2026-11-25 19:00" in page  # not observed
@@ -174,6 +176,33 @@ def test_monthly_report(database: list[str], tmp_path: Path, monkeypatch: pytest
     assert [r["number"] for r in lines] == [first, second]
     assert lines[0]["breached"] == "solution"
     assert main(["report", "--month", "2026-13"]) == 1
+
+
+def check_pdf(path: Path, number: str) -> None:
+    """The PDF as the customer receives it: its text is there (the Chinese too, so the
+    fonts carry their character maps), its fonts are the system's Noto CJK, embedded,
+    and its pages render (pdfium) with ink on them."""
+    import os
+
+    import pypdfium2
+    from pypdf import PdfReader
+    reader = PdfReader(path)
+    text = "".join(page.extract_text() for page in reader.pages)
+    assert "视频监控系统运维月度报告 2026年11月" in text and number in text
+    assert "用户单位（签字、盖章）" in text  # the signature block
+    fonts = {str(f["/BaseFont"]) for page in reader.pages
+             for f in page["/Resources"]["/Font"].values()}  # type: ignore[index,union-attr]
+    assert any("Noto-Sans-CJK-SC" in f for f in fonts), fonts  # embedded (a subset)
+    pdf = pypdfium2.PdfDocument(path)
+    try:
+        image = pdf[0].render(scale=1.5).to_pil().convert("L")
+    finally:
+        pdf.close()
+    dark = image.histogram()[:128]  # grey levels below half
+    dark = sum(dark) / (image.width * image.height)
+    assert 0.005 < dark < 0.5, dark  # text on a white page, not blank, not black
+    if os.environ.get("SV_SCREENSHOTS"):
+        image.save(Path(os.environ["SV_SCREENSHOTS"]) / "report.png")
 
 
 def test_monitor_duty(tmp_path: Path, capsys: pytest.CaptureFixture[str],

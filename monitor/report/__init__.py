@@ -28,7 +28,13 @@ from monitor.report.clauses import tally as clause_tally
 from monitor.report.render import write_files
 from monitor.settings import Settings
 from monitor.store.store import Store
-from monitor.store.tables import StateChangeRow, TicketRow
+from monitor.store.tables import (
+    InspectionRow,
+    PartMovementRow,
+    SparePartRow,
+    StateChangeRow,
+    TicketRow,
+)
 
 __all__ = ["gather", "write_files", "write_report"]
 
@@ -80,6 +86,21 @@ async def gather(store: Store, start: dt.datetime, end: dt.datetime, *,
         tickets = [dict(t) for t in (await conn.execute(select(TicketRow).where(
             TicketRow.opened_at >= start, TicketRow.opened_at < until)
             .order_by(TicketRow.opened_at))).mappings().all()]
+        month = f"{start:%Y-%m}"
+        inspections = [dict(r) for r in (await conn.execute(
+            select(InspectionRow.site_id, InspectionRow.state, InspectionRow.items,
+                   InspectionRow.submitted_by, InspectionRow.signed_by,
+                   InspectionRow.signed_at).where(InspectionRow.month == month)
+            .order_by(InspectionRow.site_id))).mappings()]
+        parts = [dict(r) for r in (await conn.execute(
+            select(PartMovementRow.at, PartMovementRow.kind, PartMovementRow.to_location,
+                   SparePartRow.name, SparePartRow.model, SparePartRow.serial,
+                   TicketRow.number.label("ticket"))
+            .join(SparePartRow, SparePartRow.id == PartMovementRow.part_id)
+            .outerjoin(TicketRow, TicketRow.id == PartMovementRow.ticket_id)
+            .where(PartMovementRow.at >= start, PartMovementRow.at < until,
+                   PartMovementRow.kind.in_(("installed", "loaned", "returned")))
+            .order_by(PartMovementRow.at))).mappings()]
     occurrences = [(w, a, b) for w in windows for a, b in w.occurrences(start, until, zone)]
     per_device: dict[str, Tally] = {}
     for device, (site, kind) in sorted(meta.items()):
@@ -113,6 +134,7 @@ async def gather(store: Store, start: dt.datetime, end: dt.datetime, *,
         "levels": levels, "tickets": tickets, "clauses": clause_tally(tickets, now),
         "mtta_s": sum(mtta) / len(mtta) if mtta else None,
         "mttr_s": sum(mttr) / len(mttr) if mttr else None,
+        "inspections": inspections, "parts": parts,
     }
 
 

@@ -11,9 +11,14 @@ from typing import Any
 from monitor.report.availability import Tally
 from monitor.report.clauses import CLAUSES
 
-STYLE = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;"
-         "margin-bottom:1em}td,th{border:1px solid #999;padding:.3em .6em}"
-         "td.n{text-align:right}")
+STYLE = ("@page{size:A4;margin:18mm 15mm}"
+         "body{font-family:'Noto Sans CJK SC','Noto Sans',sans-serif;margin:2em;font-size:10.5pt}"
+         "table{border-collapse:collapse;margin-bottom:1em}"
+         "td,th{border:1px solid #999;padding:.3em .6em}td.n{text-align:right}"
+         "h2{page-break-after:avoid}table{page-break-inside:auto}"
+         ".signatures{margin-top:3em;display:flex;gap:4em}"
+         ".signatures div{flex:1;border-top:1px solid #333;padding-top:.4em}"
+         "@media print{body{margin:0}}")
 
 RULE_ZH = "可用率 = 正常 ÷ (正常 + 故障)；未监测时间与维护窗口不计入。"
 RULE_EN = ("Availability = up ÷ (up + down); time not observed and maintenance windows "
@@ -88,18 +93,50 @@ def render_html(figures: dict[str, Any], title: str, zh: bool, zone: dt.tzinfo) 
              _table([t("编号", "number"), t("级别", "level"), t("状态", "state"),
                      t("站点", "site"), t("标题", "title")],
                     [[r["number"], str(r["level"]), r["state"], r["site_id"], r["title"]]
-                     for r in figures["tickets"]])]
+                     for r in figures["tickets"]]),
+             f"<h2>{t('每月系统巡检', 'Monthly inspections')}</h2>",
+             _table([t("站点", "site"), t("状态", "state"), t("故障项", "items at fault"),
+                     t("工程师", "engineer"), t("客户签字", "signed by")],
+                    [[i["site_id"], i["state"],
+                      "、".join(x["text"] for x in i["items"] if x["result"] == "fault")
+                      or t("无", "none"), i["submitted_by"] or "", i["signed_by"] or ""]
+                     for i in figures.get("inspections", [])])
+             if figures.get("inspections") else f"<p>{t('本月无巡检记录', 'none this month')}</p>",
+             f"<h2>{t('备品备件使用', 'Spare parts used')}</h2>",
+             _table([t("时间", "when"), t("去向", "movement"), t("部件", "part"),
+                     t("序列号", "serial"), t("至", "to"), t("工单", "ticket")],
+                    [[when(p["at"]), p["kind"], f"{p['name']} {p['model']}".strip(),
+                      p["serial"], p["to_location"], p["ticket"] or ""]
+                     for p in figures.get("parts", [])])
+             if figures.get("parts") else f"<p>{t('无', 'none')}</p>",
+             "<div class=\"signatures\">"
+             f"<div>{t('运维单位（签字）', 'Maintenance contractor (signature)')}<br><br>"
+             f"{t('日期', 'Date')}：</div>"
+             f"<div>{t('用户单位（签字、盖章）', 'Customer (signature and stamp)')}<br><br>"
+             f"{t('日期', 'Date')}：</div></div>"]
     return (f"<!doctype html><html lang=\"{'zh' if zh else 'en'}\"><meta charset=\"utf-8\">"
             f"<title>{html.escape(title)}</title><style>{STYLE}</style><body>"
             + "".join(parts) + "</body></html>\n")
 
 
+def write_pdf(page_html: str, path: Path) -> None:
+    """The report as the customer receives it: A4 pages, CJK text from the system's Noto
+    CJK fonts (WeasyPrint, through fontconfig)."""
+    import weasyprint  # (heavy: only the report needs it)
+    weasyprint.HTML(string=page_html).write_pdf(path)
+
+
 def write_files(figures: dict[str, Any], title: str, zh: bool, zone: dt.tzinfo,
-                stem: Path) -> list[Path]:
-    """The HTML page and the two CSV files."""
+                stem: Path, pdf: bool = True) -> list[Path]:
+    """The HTML page, the PDF and the two CSV files."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     page = stem.with_suffix(".html")
-    page.write_text(render_html(figures, title, zh, zone), encoding="utf-8")
+    page_html = render_html(figures, title, zh, zone)
+    page.write_text(page_html, encoding="utf-8")
+    written = [page]
+    if pdf:
+        write_pdf(page_html, stem.with_suffix(".pdf"))
+        written.append(stem.with_suffix(".pdf"))
     tickets_csv = Path(f"{stem}-tickets.csv")
     with tickets_csv.open("w", newline="", encoding="utf-8-sig") as fh:
         writer = csv.writer(fh)
@@ -125,4 +162,4 @@ def write_files(figures: dict[str, Any], title: str, zh: bool, zone: dt.tzinfo,
                                  else f"{v.availability:.6f}",
                                  *(f"{x:.0f}" for x in (v.up, v.down, v.unknown,
                                                         v.maintenance))])
-    return [page, tickets_csv, avail_csv]
+    return [*written, tickets_csv, avail_csv]
