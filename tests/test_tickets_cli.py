@@ -149,6 +149,7 @@ def test_monthly_report(database: list[str], tmp_path: Path, monkeypatch: pytest
     first, second = database
     (tmp_path / "inventory.yaml").write_text(INVENTORY)
     monkeypatch.setenv("MONITOR_INVENTORY", str(tmp_path / "inventory.yaml"))
+    asyncio.run(inspect_november(tmp_path / "inventory.yaml"))
     assert main(["report", "--month", "2026-11", "--output", str(tmp_path / "out")]) == 0
     html_path, pdf_path, tickets_csv, avail_csv = (
         Path(p) for p in capsys.readouterr().out.split())
@@ -158,6 +159,9 @@ def test_monthly_report(database: list[str], tmp_path: Path, monkeypatch: pytest
     assert "2小时内提出解决方案 (1.4.1)" in page and first in page
     assert "2026-11-25 13:00</td><td>2026-11-25 19:00" in page  # not observed
     assert "cabling</td><td>sw-up</td><td>2026-11-20 14:00</td><td>2026-11-20 16:00" in page
+    # November's inspection and its week-45 routine are in; December's patrol is not
+    assert "<td>每月系统巡检</td><td>2026-11</td><td>qd-room</td><td>draft</td>" in page
+    assert "<td>每周例行开机</td><td>2026-W45</td>" in page and "<td>巡视</td>" not in page
     with avail_csv.open(encoding="utf-8-sig") as fh:
         rows = {(r["scope"], r["name"]): r for r in csv.DictReader(fh)}
     observed = 30 * 24 - 6  # hours
@@ -176,6 +180,21 @@ def test_monthly_report(database: list[str], tmp_path: Path, monkeypatch: pytest
     assert [r["number"] for r in lines] == [first, second]
     assert lines[0]["breached"] == "solution"
     assert main(["report", "--month", "2026-13"]) == 1
+
+
+async def inspect_november(inventory_path: Path) -> None:
+    import os
+
+    from monitor.inventory import load_inventory
+    from monitor.records.inspections import Inspections
+    from monitor.snapshot import Snapshot
+    inventory = load_inventory(inventory_path, secrets=False)
+    store = await Store.open(os.environ["MONITOR_DATABASE_URL"])
+    log = Inspections(store)
+    for kind, period in (("monthly", "2026-11"), ("routine", "2026-W45"),
+                         ("patrol", "2026-12-01")):
+        await log.start("qd-room", kind, period, inventory, Snapshot(), actor="wang")
+    await store.close()
 
 
 def check_pdf(path: Path, number: str) -> None:

@@ -1,8 +1,13 @@
-"""The monthly inspection (每月系统巡检, clause 1.6): a checklist per site and month,
-pre-filled from what the daemon observed, confirmed or corrected by the engineer on
-site, signed off by a customer user.
+"""Inspections of a site, each a checklist pre-filled from what the daemon observed,
+confirmed or corrected by the engineer on site, signed off by a customer user:
 
-The checklist is the contract's list, by system, as data (`CHECKLIST`).  An item the
+* monthly (每月系统巡检, clause 1.6), per site and month (``2026-12``);
+* the weekly routine (clause 1.6: every Monday, the system powered on for 30 minutes),
+  per site and ISO week (``2026-W49``);
+* a patrol (巡视, clause 1.5.8: at least two a year), per site and day (``2026-12-05``),
+  its record signed and stamped by the customer.
+
+The checklists are the contract's lists, by system, as data (`CHECKLISTS`).  An item the
 daemon can observe is pre-filled with what it saw when the inspection was started
 (from the core's published states: "cameras working: 18 of 20 — qd-cam01 frozen,
 qd-cam02 timeout"); the rest wait for the engineer.  States: draft (the engineer
@@ -43,7 +48,7 @@ class Item:
     observe: str | None = None
 
 
-CHECKLIST: tuple[Item, ...] = (
+MONTHLY: tuple[Item, ...] = (
     Item("switches", "网络系统", "机柜交换机工作正常", "switches"),
     Item("network", "网络系统", "网络运行正常", "network"),
     Item("room_dust", "网络系统", "机房、机柜除尘"),
@@ -57,6 +62,50 @@ CHECKLIST: tuple[Item, ...] = (
     Item("housings", "摄像系统", "护罩清洁"),
     Item("dvr_recording", "摄像系统", "硬盘录像机工作、录像正常", "recording"),
 )
+ROUTINE: tuple[Item, ...] = (
+    Item("power_on", "例行开机", "系统开机运行30分钟"),
+    Item("cameras", "例行开机", "摄像机图像正常", "cameras"),
+    Item("displays", "例行开机", "显示设备、视频矩阵工作正常", "matrix"),
+    Item("dvr_recording", "例行开机", "硬盘录像机录像正常", "recording"),
+)
+PATROL: tuple[Item, ...] = (
+    Item("cleaning", "巡视", "设备表面清洁"),
+    Item("maintenance", "巡视", "设备保养"),
+    Item("settings", "巡视", "设置检查"),
+    Item("function", "巡视", "功能测试"),
+    Item("cabling", "巡视", "布线检查"),
+    Item("power_cycle", "巡视", "开关机及运行状态检查", "network"),
+    Item("cameras", "巡视", "摄像机工作正常", "cameras"),
+    Item("positioning", "巡视", "摄像机位置调整"),
+    Item("opinions", "巡视", "客户意见及问题"),
+    Item("training", "巡视", "操作人员培训"),
+)
+CHECKLISTS: dict[str, tuple[Item, ...]] = {"monthly": MONTHLY, "routine": ROUTINE,
+                                           "patrol": PATROL}
+CHECKLIST = MONTHLY
+KIND_ZH = {"monthly": "每月系统巡检", "routine": "每周例行开机", "patrol": "巡视"}
+PERIOD_FORM = {"monthly": "2026-12", "routine": "2026-W49", "patrol": "2026-12-05"}
+
+
+def check_period(kind: str, period: str) -> None:
+    """Refuse a period not written as `kind` wants it (`InspectionError`)."""
+    if kind not in CHECKLISTS:
+        raise InspectionError(f"kind {kind!r}: one of {', '.join(CHECKLISTS)}")
+    try:
+        if kind == "monthly":
+            dt.date.fromisoformat(period + "-01")
+            ok = len(period) == 7
+        elif kind == "routine":
+            year, week = period.split("-W")
+            dt.date.fromisocalendar(int(year), int(week), 1)
+            ok = len(week) == 2
+        else:
+            dt.date.fromisoformat(period)
+            ok = len(period) == 10
+    except ValueError:
+        ok = False
+    if not ok:
+        raise InspectionError(f"{kind} period {period!r}: write it as {PERIOD_FORM[kind]}")
 
 
 class InspectionError(ValueError):
@@ -122,7 +171,8 @@ class Inspection:
 
     id: int
     site_id: str
-    month: str
+    kind: str
+    period: str
     state: str
     items: list[dict[str, Any]]
     created_at: dt.datetime
@@ -140,18 +190,16 @@ class Inspections:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def start(self, site: str, month: str, inventory: Inventory, snapshot: Snapshot,
-                    *, actor: str) -> Inspection:
-        """A new draft for `site` and `month`, pre-filled from what was observed."""
+    async def start(self, site: str, kind: str, period: str, inventory: Inventory,
+                    snapshot: Snapshot, *, actor: str) -> Inspection:
+        """A new draft of `kind` for `site` and `period`, pre-filled from what was
+        observed."""
         if site not in inventory.sites:
             raise InspectionError(f"no site {site!r}")
-        try:
-            dt.date.fromisoformat(month + "-01")
-        except ValueError:
-            raise InspectionError(f"month {month!r}: write it as 2026-12") from None
+        check_period(kind, period)
         seen = observe(site, inventory, snapshot)
         items = []
-        for item in CHECKLIST:
+        for item in CHECKLISTS[kind]:
             observed = seen.get(item.observe or "")
             items.append({"key": item.key, "system": item.system, "text": item.text,
                           "observed": observed[0] if observed else None,
@@ -160,10 +208,10 @@ class Inspections:
         try:
             async with self.store.engine.begin() as conn:
                 result = await conn.execute(insert(InspectionRow).values(
-                    site_id=site, month=month, state="draft", items=items,
+                    site_id=site, kind=kind, period=period, state="draft", items=items,
                     created_at=_now(), created_by=actor, customer_note=""))
         except IntegrityError:
-            raise InspectionError(f"{site} has an inspection for {month}") from None
+            raise InspectionError(f"{site} has a {kind} inspection for {period}") from None
         assert result.inserted_primary_key is not None
         found = await self.get(int(result.inserted_primary_key[0]))
         assert found is not None
@@ -176,11 +224,12 @@ class Inspections:
                 InspectionRow.id == inspection_id))).mappings().first()
         return None if row is None else Inspection(**dict(row))
 
-    async def month(self, month: str) -> list[Inspection]:
-        """The inspections of a month, by site."""
+    async def of(self, kind: str, period: str) -> list[Inspection]:
+        """The inspections of one kind and period, by site."""
         async with self.store.engine.connect() as conn:
-            rows = await conn.execute(select(InspectionRow).where(InspectionRow.month == month)
-                                      .order_by(InspectionRow.site_id))
+            rows = await conn.execute(select(InspectionRow).where(
+                InspectionRow.kind == kind, InspectionRow.period == period)
+                .order_by(InspectionRow.site_id))
             return [Inspection(**dict(r)) for r in rows.mappings()]
 
     async def fill(self, inspection_id: int, results: Mapping[str, tuple[str, str]], *,

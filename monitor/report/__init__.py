@@ -67,6 +67,18 @@ async def _timelines(store: Store, start: dt.datetime, end: dt.datetime
     return timelines, meta
 
 
+def _in_month(kind: str, period: str, month: str, first: dt.date, last: dt.date) -> bool:
+    """Whether an inspection's period belongs to the month (a routine week by its
+    Monday)."""
+    if kind == "monthly":
+        return period == month
+    if kind == "routine":
+        year, week = period.split("-W")
+        monday = dt.date.fromisocalendar(int(year), int(week), 1)
+        return first <= monday <= last
+    return first <= dt.date.fromisoformat(period) <= last
+
+
 async def gather(store: Store, start: dt.datetime, end: dt.datetime, *,
                  now: dt.datetime | None = None,
                  windows: Sequence[MaintenanceWindow] = (),
@@ -86,12 +98,16 @@ async def gather(store: Store, start: dt.datetime, end: dt.datetime, *,
         tickets = [dict(t) for t in (await conn.execute(select(TicketRow).where(
             TicketRow.opened_at >= start, TicketRow.opened_at < until)
             .order_by(TicketRow.opened_at))).mappings().all()]
-        month = f"{start:%Y-%m}"
+        # this month's inspection, and the routines and patrols of its days
+        days = (start.astimezone(zone) if zone else start).date(), \
+            ((until - dt.timedelta(microseconds=1)).astimezone(zone) if zone
+             else until).date()
         inspections = [dict(r) for r in (await conn.execute(
-            select(InspectionRow.site_id, InspectionRow.state, InspectionRow.items,
-                   InspectionRow.submitted_by, InspectionRow.signed_by,
-                   InspectionRow.signed_at).where(InspectionRow.month == month)
-            .order_by(InspectionRow.site_id))).mappings()]
+            select(InspectionRow.site_id, InspectionRow.kind, InspectionRow.period,
+                   InspectionRow.state, InspectionRow.items, InspectionRow.submitted_by,
+                   InspectionRow.signed_by, InspectionRow.signed_at)
+            .order_by(InspectionRow.kind, InspectionRow.period, InspectionRow.site_id)))
+            .mappings() if _in_month(r["kind"], r["period"], f"{days[0]:%Y-%m}", *days)]
         parts = [dict(r) for r in (await conn.execute(
             select(PartMovementRow.at, PartMovementRow.kind, PartMovementRow.to_location,
                    SparePartRow.name, SparePartRow.model, SparePartRow.serial,

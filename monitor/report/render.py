@@ -8,6 +8,7 @@ import html
 from pathlib import Path
 from typing import Any
 
+from monitor.records.inspections import KIND_ZH
 from monitor.report.availability import Tally
 from monitor.report.clauses import CLAUSES
 
@@ -94,14 +95,16 @@ def render_html(figures: dict[str, Any], title: str, zh: bool, zone: dt.tzinfo) 
                      t("站点", "site"), t("标题", "title")],
                     [[r["number"], str(r["level"]), r["state"], r["site_id"], r["title"]]
                      for r in figures["tickets"]]),
-             f"<h2>{t('每月系统巡检', 'Monthly inspections')}</h2>",
-             _table([t("站点", "site"), t("状态", "state"), t("故障项", "items at fault"),
+             f"<h2>{t('巡检、例行开机与巡视', 'Inspections, routines and patrols')}</h2>",
+             _table([t("类别", "kind"), t("时段", "period"), t("站点", "site"),
+                     t("状态", "state"), t("故障项", "items at fault"),
                      t("工程师", "engineer"), t("客户签字", "signed by")],
-                    [[i["site_id"], i["state"],
+                    [[KIND_ZH.get(i["kind"], i["kind"]) if zh else i["kind"], i["period"],
+                      i["site_id"], i["state"],
                       "、".join(x["text"] for x in i["items"] if x["result"] == "fault")
                       or t("无", "none"), i["submitted_by"] or "", i["signed_by"] or ""]
                      for i in figures.get("inspections", [])])
-             if figures.get("inspections") else f"<p>{t('本月无巡检记录', 'none this month')}</p>",
+             if figures.get("inspections") else f"<p>{t('本月无记录', 'none this month')}</p>",
              f"<h2>{t('备品备件使用', 'Spare parts used')}</h2>",
              _table([t("时间", "when"), t("去向", "movement"), t("部件", "part"),
                      t("序列号", "serial"), t("至", "to"), t("工单", "ticket")],

@@ -352,15 +352,17 @@ class PartMovementRow(Base):
 
 
 class InspectionRow(Base):
-    """A monthly inspection (每月系统巡检) of one site: the checklist, pre-filled from
-    what the daemon observed, confirmed by the engineer, signed off by the customer."""
+    """An inspection of one site -- the monthly one (每月系统巡检), the weekly routine
+    or a patrol: the checklist, pre-filled from what the daemon observed, confirmed by
+    the engineer, signed off by the customer."""
 
     __tablename__ = "inspection"
-    __table_args__ = (UniqueConstraint("site_id", "month"),)
+    __table_args__ = (UniqueConstraint("site_id", "kind", "period"),)
 
     id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
     site_id: Mapped[str] = mapped_column(String(64))
-    month: Mapped[str] = mapped_column(String(7))  # 2026-12
+    kind: Mapped[str] = mapped_column(String(16))  # monthly, routine, patrol
+    period: Mapped[str] = mapped_column(String(10))  # 2026-12, 2026-W49, 2026-12-05
     state: Mapped[str] = mapped_column(String(16))  # draft, submitted, signed
     items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime]

@@ -1,5 +1,6 @@
-"""The monthly inspections in the console: a month's sites and their inspections,
-and one inspection's checklist -- filled in by the engineer, signed by the customer."""
+"""Inspections in the console (monthly, the weekly routine, patrols): a period's
+sites and their inspections, and one inspection's checklist -- filled in by the
+engineer, signed by the customer."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from monitor.access.roles import Permission
-from monitor.records.inspections import Inspection, InspectionError, Inspections
+from monitor.records.inspections import (
+    CHECKLISTS,
+    KIND_ZH,
+    Inspection,
+    InspectionError,
+    Inspections,
+)
 from monitor.web.access import principal
 from monitor.web.desk import DESK
 from monitor.web.pages import render
@@ -17,40 +24,51 @@ from monitor.web.pages import render
 STATE_ZH = {"draft": "填写中", "submitted": "待客户签字", "signed": "已签字"}
 
 
+def _current(kind: str) -> str:
+    today = dt.date.today()
+    if kind == "routine":
+        year, week, _ = today.isocalendar()
+        return f"{year}-W{week:02d}"
+    return today.isoformat() if kind == "patrol" else today.strftime("%Y-%m")
+
+
 def routes() -> list[web.RouteDef]:
     """``/ui/inspections`` and ``/ui/inspections/{id}``."""
 
-    async def month_page(request: web.Request) -> web.Response:
+    async def period_page(request: web.Request) -> web.Response:
         desk, who = request.app[DESK], principal(request)
-        month = request.query.get("month") or dt.date.today().strftime("%Y-%m")
+        kind = request.query.get("kind", "monthly")
+        kind = kind if kind in CHECKLISTS else "monthly"
+        period = request.query.get("period") or _current(kind)
         sites = desk.visible_sites(who)
-        done = {i.site_id: i for i in await Inspections(desk.tickets.store).month(month)}
+        done = {i.site_id: i for i in await Inspections(desk.tickets.store).of(kind, period)}
         rows = [{"site": s, "inspection": done.get(s.id)}
                 for s in desk.inventory().sites.values() if sites is None or s.id in sites]
-        return render("inspections.html", request, title=f"巡检 {month}", month=month,
-                      rows=rows, state_zh=STATE_ZH, may_work=who.may(Permission.WORK),
-                      error=request.query.get("error", ""))
+        return render("inspections.html", request, title=f"{KIND_ZH[kind]} {period}",
+                      kind=kind, period=period, kinds=KIND_ZH, rows=rows, state_zh=STATE_ZH,
+                      may_work=who.may(Permission.WORK), error=request.query.get("error", ""))
 
     async def start(request: web.Request) -> web.StreamResponse:
         desk, who = request.app[DESK], principal(request)
         form = await request.post()
-        month = str(form.get("month", ""))
+        kind, period = str(form.get("kind", "")), str(form.get("period", ""))
         if not who.may(Permission.WORK):
             raise web.HTTPForbidden(text="the engineers start inspections")
         try:
             found = await Inspections(desk.tickets.store).start(
-                str(form.get("site", "")), month, desk.inventory(), desk.snapshot(),
+                str(form.get("site", "")), kind, period, desk.inventory(), desk.snapshot(),
                 actor=who.user.name)
         except InspectionError as exc:
             raise web.HTTPSeeOther("/ui/inspections?" + urlencode(
-                {"month": month, "error": str(exc)})) from None
+                {"kind": kind, "period": period, "error": str(exc)})) from None
         raise web.HTTPSeeOther(f"/ui/inspections/{found.id}")
 
     async def page(request: web.Request) -> web.Response:
         desk, who = request.app[DESK], principal(request)
         found = await _visible(request)
         site = desk.inventory().sites.get(found.site_id)
-        return render("inspection.html", request, title=f"巡检 {found.month}", i=found,
+        return render("inspection.html", request, title=f"{KIND_ZH[found.kind]} {found.period}",
+                      i=found, kind_zh=KIND_ZH[found.kind],
                       site=site.name_zh if site else found.site_id, state_zh=STATE_ZH,
                       may_fill=found.state == "draft" and who.may(Permission.WORK),
                       may_sign=found.state == "submitted" and who.may(Permission.CONFIRM),
@@ -92,5 +110,5 @@ def routes() -> list[web.RouteDef]:
             raise web.HTTPNotFound(text=f"no inspection {number}")
         return found
 
-    return [web.get("/ui/inspections", month_page), web.post("/ui/inspections", start),
+    return [web.get("/ui/inspections", period_page), web.post("/ui/inspections", start),
             web.get("/ui/inspections/{id}", page), web.post("/ui/inspections/{id}", act)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from monitor.records.inspections import CHECKLIST
 from tests.web.conftest import DeskSite
 from tests.web.test_access_http import login, page_csrf, session
@@ -18,11 +20,12 @@ async def test_an_inspection_from_draft_to_the_customers_signature(
     url = desk_site.url
     async with session() as http:
         await login(http, url, "zhang")
-        async with http.get(f"{url}/ui/inspections?month=2026-12") as page:
+        async with http.get(f"{url}/ui/inspections?kind=monthly&period=2026-12") as page:
             text = await page.text()
-        assert "青岛港监控室" in text and text.count("开始巡检") == 3
+        assert "青岛港监控室" in text and text.count("开始 Start") == 3
         async with http.post(f"{url}/ui/inspections", data={
-                "csrf": page_csrf(text), "site": "qd-port", "month": "2026-12"}) as reply:
+                "csrf": page_csrf(text), "site": "qd-port", "kind": "monthly",
+                "period": "2026-12"}) as reply:
             assert reply.url.path.startswith("/ui/inspections/")
             inspection = reply.url.path
             text = await reply.text()
@@ -31,8 +34,9 @@ async def test_an_inspection_from_draft_to_the_customers_signature(
         assert row is not None and "1/2 正常：cam07 refused" in row[1]
         assert re.search(r'<tr data-key="room_dust" class="">', text)
         async with http.post(f"{url}/ui/inspections", data={
-                "csrf": page_csrf(text), "site": "qd-port", "month": "2026-12"}) as again:
-            assert "has an inspection for 2026-12" in await again.text()
+                "csrf": page_csrf(text), "site": "qd-port", "kind": "monthly",
+                "period": "2026-12"}) as again:
+            assert "has a monthly inspection for 2026-12" in await again.text()
         csrf = page_csrf(text)
         async with http.post(url + inspection, data={"csrf": csrf, "step": "submit"}) as r:
             assert "not yet checked" in await r.text()  # the engineer's items are empty
@@ -57,3 +61,24 @@ async def test_an_inspection_from_draft_to_the_customers_signature(
                 "csrf": csrf, "step": "sign", "customer_note": "同意"}) as r:
             text = await r.text()
         assert "已签字" in text and "签字 qdkf" in text and "同意" in text
+
+
+async def test_routines_and_patrols_and_their_periods(desk_site: DeskSite) -> None:
+    from monitor.records.inspections import InspectionError, Inspections
+    from monitor.snapshot import Snapshot
+    log, inventory = Inspections(desk_site.store), desk_site.desk.inventory()
+    for kind, period in (("monthly", "2026-13"), ("monthly", "2026-1"),
+                         ("routine", "2026-49"), ("routine", "2026-W54"),
+                         ("patrol", "2026-12-32"), ("survey", "2026")):
+        with pytest.raises(InspectionError, match=r"write it as|kind"):
+            await log.start("qd", kind, period, inventory, Snapshot(), actor="zhang")
+    routine = await log.start("qd", "routine", "2026-W49", inventory, Snapshot(),
+                              actor="zhang")
+    assert routine.items[0]["key"] == "power_on"
+    patrol = await log.start("qd", "patrol", "2026-12-05", inventory, Snapshot(),
+                             actor="zhang")
+    assert "training" in {i["key"] for i in patrol.items}
+    # the same site has one of each kind a period, and several kinds in one
+    assert len(await log.of("routine", "2026-W49")) == 1
+    with pytest.raises(InspectionError, match="has a patrol inspection"):
+        await log.start("qd", "patrol", "2026-12-05", inventory, Snapshot(), actor="wang")

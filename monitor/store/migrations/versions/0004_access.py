@@ -1,5 +1,5 @@
 """the service desk's users, sessions, API tokens and access audit; the spare parts
-log; monthly inspections
+log; inspections (monthly, weekly routine, patrols)
 
 Revision ID: 0004
 Revises: 0003
@@ -113,7 +113,8 @@ def upgrade() -> None:
         "inspection",
         sa.Column("id", Id64, autoincrement=True, nullable=False),
         sa.Column("site_id", sa.String(length=64), nullable=False),
-        sa.Column("month", sa.String(length=7), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("period", sa.String(length=10), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("items", sa.JSON(), nullable=False),
         sa.Column("created_at", Utc, nullable=False),
@@ -124,7 +125,8 @@ def upgrade() -> None:
         sa.Column("signed_by", sa.String(length=64), nullable=True),
         sa.Column("customer_note", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_inspection")),
-        sa.UniqueConstraint("site_id", "month", name=op.f("uq_inspection_site_id_month")),
+        sa.UniqueConstraint("site_id", "kind", "period",
+                            name=op.f("uq_inspection_site_id_kind_period")),
     )
 
 
