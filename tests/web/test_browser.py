@@ -2,7 +2,8 @@
 through Debian's chromium-driver, against the desk on loopback.
 
 The walk the issue asks for: an engineer logs in and sees a new fault's ticket appear
-in the list without reloading; acknowledges, goes on site, resolves; the customer logs
+in the list without reloading; acknowledges, goes on site, records the spare part put
+in, resolves; the customer logs
 in, sees only its own sites, has no engineer's buttons, confirms and closes.  Selenium
 is synchronous and the desk serves from this test's event loop, so every browser call
 runs in a thread.  Screenshots go to $SV_SCREENSHOTS when set (the README's)."""
@@ -125,11 +126,21 @@ async def test_engineer_and_customer_walk_a_ticket_through_the_console(
     await browser.wait_for(lambda: "已响应" in browser.driver.find_element(
         "css selector", "#state").text)
     await browser.act("onsite", "已到现场")
+    # the spare power supply from the store room goes into the camera
+    await desk_site.desk.parts.receive("PSU-0042", "电源适配器", "青岛备件库", actor="zhang",
+                                       model="12V 2A")
+    await browser.get(f"{url}/ui/tickets/{number}")
+    page = await browser.find("html")
+    await browser.do((await browser.find("form.parts input[name=note]")).send_keys, "原件烧毁")
+    await browser.do((await browser.find("form.parts button")).click)
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    await browser.wait_for(lambda: staleness_of(page)(browser.driver))
+    assert "电源适配器 12V 2A SN PSU-0042 (installed → cam09)" in await browser.text("dl.fields")
     await browser.act("resolve", "更换电源适配器后恢复")
     await browser.wait_for(lambda: "已修复" in browser.driver.find_element(
         "css selector", "#state").text)
     timeline = await browser.text("ol.timeline")
-    for line in ("ack zhang", "onsite zhang", "resolve zhang"):
+    for line in ("ack zhang", "onsite zhang", "parts zhang", "resolve zhang"):
         assert line in timeline
     await browser.shot("ticket.png")
     assert not await browser.do(browser.driver.find_elements, "css selector",
@@ -157,8 +168,8 @@ async def test_engineer_and_customer_walk_a_ticket_through_the_console(
     ticket = await desk_site.desk.tickets.get(number)
     assert ticket is not None and ticket.state == "closed"
     assert [(a["actor"], a["action"]) for a in ticket.audit] == [
-        ("system", "open"), ("zhang", "ack"), ("zhang", "onsite"), ("zhang", "resolve"),
-        ("qdkf", "close")]
+        ("system", "open"), ("zhang", "ack"), ("zhang", "onsite"), ("zhang", "parts"),
+        ("zhang", "resolve"), ("qdkf", "close")]
 
 
 async def test_a_form_whose_csrf_token_was_tampered_with_is_refused(
