@@ -68,3 +68,17 @@ def test_the_reader_finds_lazy_imports(tmp_path: Path) -> None:
     sample = tmp_path / "x.py"
     sample.write_text("def f():\n    from alerts.roster import Roster\n    import exporters\n")
     assert [m for _, m in _imports(sample)] == ["alerts.roster", "exporters"]
+
+
+def test_the_video_libraries_load_only_when_a_video_check_runs() -> None:
+    """PyAV and numpy (~20 MB) are not loaded by starting the daemon: a poller of
+    switches never pays for them (probes.lazy)."""
+    import subprocess
+    import sys
+    code = ("import sys, monitor.daemon, monitor.cli\n"
+            "loaded = [m for m in ('numpy', 'av') if m in sys.modules\n"
+            "          and type(sys.modules[m]).__name__ != '_LazyModule']\n"
+            "print(loaded)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]", done.stdout

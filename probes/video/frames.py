@@ -15,17 +15,22 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
 
-import av
-import av.error
-import numpy as np
-import numpy.typing as npt
-
+from probes import lazy
 from probes.errors import ProbeError
 from probes.result import Reason
 
-Frame = npt.NDArray[np.uint8]  # H x W x 3, RGB
+if TYPE_CHECKING:
+    import av
+    import av.error
+    import numpy as np
+    import numpy.typing as npt
+
+    Frame = npt.NDArray[np.uint8]  # H x W x 3, RGB
+else:  # loaded at the first grab (probes.lazy)
+    av, np = lazy.module("av"), lazy.module("numpy")
 
 
 class GrabError(ProbeError):

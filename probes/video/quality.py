@@ -27,16 +27,21 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from probes.video.frames import Frame
+from probes import lazy
 
 if TYPE_CHECKING:
-    from probes.video.baseline import Baseline
+    import numpy as np
+    import numpy.typing as npt
 
-Gray = npt.NDArray[np.float32]
+    from probes.video.baseline import Baseline
+    from probes.video.frames import Frame
+
+    Gray = npt.NDArray[np.float32]
+    Bool = npt.NDArray[np.bool_]
+else:  # loaded at the first measure (probes.lazy)
+    np = lazy.module("numpy")
 
 
 class QualityLimits(BaseModel):
@@ -111,7 +116,6 @@ class Measures:
 BLOCK = 16  # pixels, at the 320-pixel analysis width
 MOVED = 8.0  # a block whose mean changed this much between frames: something moved
 OSD_BAND = 0.15  # cameras burn their clock and name into the top and bottom bands
-Bool = npt.NDArray[np.bool_]
 
 
 def _luma(frame: Frame) -> Gray:
