@@ -125,7 +125,7 @@ class Endpoints:
             empty = Inventory(Path(settings.inventory), {}, {})  # until the first load
             desk = web_app.build(tickets, settings.desk, lambda: d.inventory or empty,
                                  lambda: d.monitor.snapshot() if d.monitor else Snapshot())
-            web_app.install(app, desk, self.view.version)
+            web_app.install(app, desk, self.view.version, settings.sla.zone)
             if settings.metrics_listen is None:
                 private(app)
 

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from aiohttp_pydantic import oas
@@ -16,7 +17,7 @@ from monitor.inventory import Inventory
 from monitor.settings import DeskSettings
 from monitor.snapshot import Snapshot
 from monitor.tickets.store import TicketStore
-from monitor.web import api, console, inspections, screen
+from monitor.web import api, console, inspections, pages, screen
 from monitor.web.access import login_routes, middleware
 from monitor.web.desk import DESK, Desk
 
@@ -33,8 +34,12 @@ def build(tickets: TicketStore, settings: DeskSettings, inventory: Callable[[], 
                 inventory=inventory, snapshot=snapshot)
 
 
-def install(app: web.Application, desk: Desk, version: str) -> None:
-    """Add the desk's middleware, pages, API, OpenAPI document and static files to `app`."""
+def install(app: web.Application, desk: Desk, version: str,
+            zone: ZoneInfo | None = None) -> None:
+    """Add the desk's middleware, pages, API, OpenAPI document and static files to `app`;
+    pages show times in `zone` (the SLA settings' time zone)."""
+    if zone is not None:
+        pages.ZONE[0] = zone
     app[DESK] = desk
     app.middlewares.append(middleware(desk.sessions))
     app.add_routes(login_routes(desk.users, desk.sessions))
