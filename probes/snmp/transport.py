@@ -92,7 +92,7 @@ class UdpTransport:
         self._pending[rid] = pending
         tries = retries + 1
 
-        def send() -> None:
+        def send(pending: _Pending) -> None:
             nonlocal tries
             if pending.future.done():
                 return
@@ -111,15 +111,20 @@ class UdpTransport:
             except OSError as exc:
                 pending.future.set_exception(SnmpUnreachable(f"{host}:{port}: {exc.strerror}"))
                 return
-            pending.handle = loop.call_later(per_try_s, send)
+            pending.handle = loop.call_later(per_try_s, send, pending)
 
-        send()
+        send(pending)
         try:
             return await pending.future
         finally:
             if pending.handle is not None:
                 pending.handle.cancel()
             del self._pending[rid]
+            # A failed future keeps its exception, whose traceback keeps this frame:
+            # the frame must not keep the future, or they make a cycle that only the
+            # collector frees (and the daemon's 30-second freeze, monitor.heap, keeps
+            # for an hour when caught alive).
+            del pending
 
     def _received(self, data: bytes, addr: tuple[str, int]) -> None:
         msg: Reply
