@@ -116,7 +116,9 @@ def routes() -> list[web.RouteDef]:
         clocks = ticket_out(found, desk).clocks
         stock = await desk.parts.parts("stock") if may_act(who.grants, "solution") \
             and found.state in ("acknowledged", "onsite") else []
-        return render("ticket.html", request, title=found.number, t=found, stock=stock,
+        template = "ticket_timeline.html" if request.query.get("partial") == "1" \
+            else "ticket.html"
+        return render(template, request, title=found.number, t=found, stock=stock,
                       site=site.name_zh if site else found.site_id, actions=actions,
                       action_zh=ACTION_ZH, events=events, clocks=clocks,
                       state=STATE_ZH.get(found.state, found.state),

@@ -1,5 +1,6 @@
-// The console's live parts: SLA clocks counting down, and the ticket list refreshed
-// every few seconds (the server renders the rows; this swaps them in).
+// The console's live parts: SLA clocks counting down, and the part of a page marked
+// data-refresh (the ticket list, a ticket's timeline, the wall) refreshed every few
+// seconds: the server renders it, this swaps it in.
 "use strict";
 
 function span(ms) {
@@ -33,6 +34,6 @@ async function refresh(section) {
 document.addEventListener("DOMContentLoaded", () => {
   tick();
   setInterval(tick, 1000);
-  const list = document.querySelector("#list[data-refresh]");
+  const list = document.querySelector("[data-refresh]");
   if (list) setInterval(() => refresh(list), 5000);
 });
