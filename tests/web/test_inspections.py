@@ -72,6 +72,10 @@ async def test_routines_and_patrols_and_their_periods(desk_site: DeskSite) -> No
                          ("patrol", "2026-12-32"), ("survey", "2026")):
         with pytest.raises(InspectionError, match=r"write it as|kind"):
             await log.start("qd", kind, period, inventory, Snapshot(), actor="zhang")
+    # 2026 has an ISO week 53 (the routine of Monday 28 December); 2027 has none
+    await log.start("qd", "routine", "2026-W53", inventory, Snapshot(), actor="zhang")
+    with pytest.raises(InspectionError, match="write it as"):
+        await log.start("qd", "routine", "2027-W53", inventory, Snapshot(), actor="zhang")
     routine = await log.start("qd", "routine", "2026-W49", inventory, Snapshot(),
                               actor="zhang")
     assert routine.items[0]["key"] == "power_on"
