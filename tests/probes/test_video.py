@@ -61,10 +61,12 @@ async def test_each_pattern_is_diagnosed(rtsp_server: RtspServer, clients: Share
 MARGINS = [
     ("black", "luma", "black_luma", "below", 1.3),
     ("frozen", "frame_diff", "frozen_diff", "below", 1.3),
-    # (the blur mount is colour bars under heavy snow: the snow's own fine detail
-    # survives any lens, so it reads 0.51-0.57 against the limit of 0.6 and live
-    # pictures 0.73; real scenes separate better -- tests/probes/test_video_corpus.py)
-    ("blur", "sharpness", "blur_sharpness", "below", 1.04),
+    # (the blur mount is colour bars under a sensor's snow: the snow's own fine detail
+    # survives any lens and only averaging frames quiets it.  Over 3 frames it read
+    # 0.50-0.58 against the limit of 0.6 (0.58 under a loaded full run), over 5 frames
+    # 0.44-0.46 and live pictures 0.75; real scenes separate better --
+    # tests/probes/test_video_corpus.py)
+    ("blur", "sharpness", "blur_sharpness", "below", 1.1),
     ("dark", "luma", "dark_luma", "below", 1.3),
     ("bright", "luma", "bright_luma", "above", 1.15),
     ("cast", "cast", "cast_factor", "above", 1.3),
@@ -80,7 +82,7 @@ async def test_detectors_separate_their_pattern_from_live_with_margin(
 
     async def measured(mount: str) -> object:
         sample = await loop.run_in_executor(
-            None, lambda: grab(rtsp_server.url(mount), count=3, spacing_s=1.0, timeout_s=10))
+            None, lambda: grab(rtsp_server.url(mount), count=5, spacing_s=0.5, timeout_s=10))
         return measure(sample.frames)
 
     live = await measured("live")
