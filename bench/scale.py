@@ -206,6 +206,7 @@ def report(args: argparse.Namespace, daemon: subprocess.Popen[bytes],
     rss: list[float] = []
     scrapes: list[tuple[float, float, int]] = []
     lags: list[tuple[float, float]] = []
+    lag_at: list[float] = []  # seconds after the start of each window in `lags`
     gap: tuple[float, float] | None = None
     rate = 0.0
     for minute in range(1, args.minutes + 1):
@@ -224,6 +225,7 @@ def report(args: argparse.Namespace, daemon: subprocess.Popen[bytes],
             p99 = metric(text, "sv_scheduler_lag_p99_seconds")
             if p50 is not None and p99 is not None:
                 lags.append((p50, p99))
+                lag_at.append(time.monotonic() - t0)
             time.sleep(max(0.0, min(args.scrape_every, end - time.monotonic())))
         rss.append(proc_rss_mb(daemon.pid))
         print(f"  minute {minute:2d}: RSS {rss[-1]:.0f} MB, lag p50/p99 "
@@ -240,7 +242,10 @@ def report(args: argparse.Namespace, daemon: subprocess.Popen[bytes],
     wall = sorted(s[0] for s in scrapes)
     print(f"RSS: start {rss[0]:.0f} MB, end {rss[-1]:.0f} MB, max {max(rss):.0f} MB")
     print(f"lag p50 {max(p for p, _ in lags) * 1000:.0f} ms, p99 (max of the daemon's "
-          f"windows) {max(p for _, p in lags) * 1000:.0f} ms")
+          f"windows) {max(p for _, p in lags) * 1000:.0f} ms; the worst windows (s after "
+          f"the start: ms): " + ", ".join(
+              f"{at:.0f}: {p * 1000:.0f}" for at, (_, p) in
+              sorted(zip(lag_at, lags, strict=True), key=lambda w: -w[1][1])[:5]))
     print(f"scrape: {len(scrapes)} of {scrapes[-1][2] / 1e6:.1f} MB, median "
           f"{wall[len(wall) // 2]:.2f} s wall, its own CPU median "
           f"{sorted(s[1] for s in scrapes)[len(scrapes) // 2]:.2f} s")

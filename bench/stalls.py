@@ -24,6 +24,8 @@ from types import FrameType
 LIMIT_S = float(os.environ.get("SV_STALL_MS", "50")) / 1000
 seen = {"tick": time.monotonic()}
 stalls: list[float] = []
+longest: list[tuple[float, float, str]] = []  # (duration, seconds after start, where)
+BORN = time.monotonic()
 where: collections.Counter[str] = collections.Counter()
 main_id = threading.get_ident()
 collections_s: dict[int, list[float]] = {0: [], 1: [], 2: []}
@@ -58,11 +60,16 @@ def watch() -> None:
         if late < LIMIT_S:
             continue
         start = seen["tick"]
+        here: collections.Counter[str] = collections.Counter()
         while seen["tick"] == start:
             frame = sys._current_frames().get(main_id)
-            where[ours(frame)] += 1
+            here[ours(frame)] += 1
             time.sleep(0.005)
+        where.update(here)
         stalls.append(seen["tick"] - start)
+        longest.append((stalls[-1], start - BORN, here.most_common(1)[0][0] if here else "?"))
+        longest.sort(reverse=True)
+        del longest[10:]
 
 
 def dump(signum: int, frame: FrameType | None) -> None:
@@ -71,6 +78,9 @@ def dump(signum: int, frame: FrameType | None) -> None:
               f"longest {max(stalls, default=0) * 1000:.0f} ms; samples (5 ms each):", file=out)
         for text, count in where.most_common(25):
             print(f"{count:6d}  {text}", file=out)
+        print("the longest (ms, s after the start, where most):", file=out)
+        for duration, at, text in longest:
+            print(f"  {duration * 1000:6.0f}  {at:6.1f}  {text}", file=out)
         for generation, pauses in collections_s.items():
             print(f"gc generation {generation}: {len(pauses)} collections, "
                   f"{sum(pauses) * 1000:.0f} ms in all, longest "

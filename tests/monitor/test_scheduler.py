@@ -151,6 +151,25 @@ async def test_first_runs_are_spread_across_the_interval() -> None:
     assert max(buckets.values()) < 180
 
 
+async def test_the_phases_count_from_when_the_scheduler_starts() -> None:
+    """Between building the jobs and running them the daemon restores its state and
+    settles its heap (0.7 s at 20,000 checks, bench/stalls.py): no first run is late
+    for that.  Measured before: a quarter-minute of lag p99 above 200 ms at start."""
+    rec = Recorder()
+    sched = Scheduler(rec.run, rec.on_result)
+    loop = asyncio.get_running_loop()
+    sched.update([spec(f"d{i}", interval=60.0) for i in range(600)])
+    await asyncio.sleep(5)  # restoring, settling
+    t0 = loop.time()
+    async with running(sched):
+        await asyncio.sleep(60.5)
+    firsts = sorted(rec.starts[f"d{i}"][0] - t0 for i in range(600))
+    assert firsts[0] >= 0 and firsts[-1] < 60
+    assert sum(t < 5 for t in firsts) < 100  # ~50 expected: not all those due meanwhile
+    lag = sched.stats.lag_quantile(0.99)
+    assert lag is not None and lag < 0.01
+
+
 async def test_update_keeps_unchanged_schedules_and_applies_changes() -> None:
     rec = Recorder()
     sched = Scheduler(rec.run, rec.on_result)
