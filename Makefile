@@ -13,7 +13,7 @@ GST_DEBS := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
 	gstreamer1.0-x fonts-noto-cjk
 TEST_DEBS := postgresql postgresql-client snmpd snmp iproute2 iputils-ping procps systemd \
 	mosquitto gammu-smsd prometheus faketime chromium chromium-driver fonts-noto-cjk \
-	libpango-1.0-0 libpangoft2-1.0-0 \
+	libpango-1.0-0 libpangoft2-1.0-0 nginx-light openssl \
 	$(GST_DEBS)
 # What the demo's simulated site needs.
 DEMO_DEBS := snmpd snmp iputils-ping $(GST_DEBS)

@@ -14,7 +14,14 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -122,6 +129,10 @@ class DeskSettings(Section):
                                 description="failed logins for one name within login_window "
                                             "before further attempts wait (4x per address)")
     login_window: Duration = Field(default=900.0, gt=0)
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default=[], description="reverse proxies (addresses or networks) whose "
+                                "X-Forwarded-For and X-Forwarded-Proto are believed; a "
+                                "request from any other address is taken as its own")
 
 
 def split_address(value: str, name: str = "address") -> tuple[str, int]:

@@ -17,7 +17,7 @@ from monitor.inventory import Inventory
 from monitor.settings import DeskSettings
 from monitor.snapshot import Snapshot
 from monitor.tickets.store import TicketStore
-from monitor.web import api, console, inspections, pages, screen
+from monitor.web import api, console, inspections, pages, proxy, screen
 from monitor.web.access import login_routes, middleware
 from monitor.web.desk import DESK, Desk
 
@@ -31,7 +31,8 @@ def build(tickets: TicketStore, settings: DeskSettings, inventory: Callable[[], 
                                 dt.timedelta(seconds=settings.login_window)),
                 sessions=Sessions(store, dt.timedelta(seconds=settings.session_idle),
                                   dt.timedelta(seconds=settings.session_max)),
-                inventory=inventory, snapshot=snapshot)
+                inventory=inventory, snapshot=snapshot,
+                trusted_proxies=tuple(settings.trusted_proxies))
 
 
 def install(app: web.Application, desk: Desk, version: str,
@@ -41,6 +42,8 @@ def install(app: web.Application, desk: Desk, version: str,
     if zone is not None:
         pages.ZONE[0] = zone
     app[DESK] = desk
+    if (forwarded := proxy.middleware(desk.trusted_proxies)) is not None:
+        app.middlewares.append(forwarded)  # first: the access middleware sees the client
     app.middlewares.append(middleware(desk.sessions))
     app.add_routes(login_routes(desk.users, desk.sessions))
     app.add_routes(console.routes())

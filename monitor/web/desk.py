@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -14,6 +14,7 @@ from monitor.inventory import Inventory
 from monitor.records.parts import PartsLog
 from monitor.snapshot import Snapshot
 from monitor.tickets.store import Ticket, TicketStore
+from monitor.web.proxy import Network
 
 
 @dataclass(slots=True)
@@ -25,6 +26,7 @@ class Desk:
     sessions: Sessions
     inventory: Callable[[], Inventory]
     snapshot: Callable[[], Snapshot] = Snapshot  # what the core published last
+    trusted_proxies: Sequence[Network] = ()  # whose X-Forwarded-* headers are believed
 
     @property
     def parts(self) -> PartsLog:

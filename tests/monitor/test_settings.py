@@ -69,3 +69,16 @@ def test_a_settings_file_that_is_not_utf8(tmp_path: Path) -> None:
     path.write_bytes(b'language = "\xff"\n')
     with pytest.raises(SettingsError, match=r"monitor.toml: not UTF-8 text \(byte 12\)"):
         load_settings(path)
+
+
+def test_trusted_proxies_are_addresses_or_networks(tmp_path: Path) -> None:
+    import ipaddress
+    path = tmp_path / "monitor.toml"
+    path.write_text('[desk]\ntrusted_proxies = ["10.20.0.5", "10.30.0.0/24", "::1"]\n')
+    assert load_settings(path).desk.trusted_proxies == [
+        ipaddress.ip_network("10.20.0.5/32"), ipaddress.ip_network("10.30.0.0/24"),
+        ipaddress.ip_network("::1/128")]
+    path.write_text('[desk]\ntrusted_proxies = ["nginx.local"]\n')
+    with pytest.raises(SettingsError, match=r"desk.trusted_proxies.0") as caught:
+        load_settings(path)
+    assert str(caught.value).startswith(f"{path}: ")

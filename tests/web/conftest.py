@@ -58,11 +58,18 @@ class DeskSite:
 
 
 @pytest.fixture
-async def desk_site(store_url: str, tmp_path: Path) -> AsyncIterator[DeskSite]:
+def desk_settings() -> DeskSettings:
+    """The desk's settings (a test module may override this fixture)."""
+    return DeskSettings()
+
+
+@pytest.fixture
+async def desk_site(store_url: str, tmp_path: Path,
+                    desk_settings: DeskSettings) -> AsyncIterator[DeskSite]:
     store = await Store.open(store_url)
     inventory: Inventory = parse_inventory(INVENTORY, tmp_path / "inventory.yaml")
     tickets = TicketStore(store)
-    desk = web_app.build(tickets, DeskSettings(), lambda: inventory)
+    desk = web_app.build(tickets, desk_settings, lambda: inventory)
     for name, role, customer in (("zhang", Role.DUTY, None), ("wang", Role.SUPERVISOR, None),
                                  ("qdkf", Role.CUSTOMER, "qingdao-ciq"),
                                  ("jnkf", Role.CUSTOMER, "jinan-ciq"),
