@@ -124,7 +124,8 @@ class Endpoints:
                 app.add_routes(ack_routes(tickets, d.alerts.link_secret))
             empty = Inventory(Path(settings.inventory), {}, {})  # until the first load
             desk = web_app.build(tickets, settings.desk, lambda: d.inventory or empty,
-                                 lambda: d.monitor.snapshot() if d.monitor else Snapshot())
+                                 lambda: d.monitor.snapshot() if d.monitor else Snapshot(),
+                                 language=settings.language)
             web_app.install(app, desk, self.view.version, settings.sla.zone)
             if settings.metrics_listen is None:
                 private(app)

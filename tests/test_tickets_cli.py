@@ -92,6 +92,32 @@ def test_list_show_and_act(database: list[str], capsys: pytest.CaptureFixture[st
         main(["tickets", "ack"])  # a number is needed
 
 
+def test_english_mode_shows_english_titles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+    monkeypatch.setenv("MONITOR_DATABASE_URL", url)
+
+    async def open_one() -> str:
+        store = await Store.open(url)
+        fault = FaultTicket("device:cam07", FaultLevel.MINOR, "qd-room", "cam07",
+                            "视频黑屏：码头摄像机 (cam07)", "", ("cam07",), "qingdao",
+                            {"zh": "视频黑屏：码头摄像机 (cam07)",
+                             "en": "black picture: 码头摄像机 (cam07)"})
+        number = (await TicketStore(store).open_fault(fault, when("2026-12-05 09:00"))).number
+        await store.close()
+        return number
+
+    number = asyncio.run(open_one())
+    for language, title in (("en", "black picture: 码头摄像机 (cam07)"),
+                            ("zh", "视频黑屏：码头摄像机 (cam07)")):
+        monkeypatch.setenv("MONITOR_LANGUAGE", language)
+        assert main(["tickets", "list"]) == 0
+        listed = capsys.readouterr().out
+        assert title in listed, language
+        assert main(["tickets", "show", number]) == 0
+        assert title in capsys.readouterr().out
+
+
 def test_list_filters_and_the_actor_is_a_desk_user(
         database: list[str], capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -32,7 +32,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from monitor import crashpoints
 from monitor.events import CheckKey, EventBus, StateChanged, Subscription, TicketEvent
@@ -75,11 +75,13 @@ class Fault:
     description: str
     members: frozenset[str]
     suppressed: bool
+    titles: Mapping[str, str] = field(default_factory=dict)  # language -> title
 
     def ticket(self, region: str) -> FaultTicket:
         """What the ticket store needs."""
         return FaultTicket(self.key, self.level, self.site_id, self.device_id, self.title,
-                           self.description, tuple(sorted(self.members)), region)
+                           self.description, tuple(sorted(self.members)), region,
+                           dict(self.titles))
 
 
 class FaultEngine:
@@ -281,19 +283,18 @@ class FaultEngine:
         assert self.inventory is not None
         inv = self.inventory
         kind, _, ident = key.partition(":")
-        zh = self.language == "zh"
         level = min((levels[d] for d in devices if d in levels), default=FaultLevel.MINOR)
         if kind == "site":
             site = inv.sites[ident]
             role_bonus = self.rules.role_weight.get(site.role, 0)
             level = min(level, FaultLevel(max(1, FaultLevel.MAJOR - role_bonus)))
-            title = (f"站点全部设备离线：{site.name_zh}" if zh else
-                     f"site lost: {site.name_en}")
+            titles = {"zh": f"站点全部设备离线：{site.name_zh}",
+                      "en": f"site lost: {site.name_en}"}
             site_id, device_id = ident, None
         elif kind == "scope":
             level = FaultLevel.CRITICAL
-            title = (f"大面积摄像机无视频：{len(devices)} 台" if zh else
-                     f"cameras without video across the network: {len(devices)}")
+            titles = {"zh": f"大面积摄像机无视频：{len(devices)} 台",
+                      "en": f"cameras without video across the network: {len(devices)}"}
             site_id = next(s.id for s in inv.sites.values()
                            if s.role is SiteRole.PROVINCIAL_CENTRE) if any(
                 s.role is SiteRole.PROVINCIAL_CENTRE for s in inv.sites.values()) else \
@@ -301,24 +302,28 @@ class FaultEngine:
             device_id = None
         else:
             device = inv.devices[ident]
-            rule = self._title(device, failing.get(ident, []))
+            zh, en = self._title(device, failing.get(ident, []))
             others = len(devices) - 1
-            link = any(self._transmission_parent(inv.devices[d], failing) == ident
-                       for d in devices if d != ident)
-            prefix = ("链路故障" if zh else "transmission fault") if link else rule
-            title = f"{prefix}：{device.name} ({device.id})" if zh else \
-                f"{prefix}: {device.name} ({device.id})"
+            if any(self._transmission_parent(inv.devices[d], failing) == ident
+                   for d in devices if d != ident):
+                zh, en = "链路故障", "transmission fault"
+            titles = {"zh": f"{zh}：{device.name} ({device.id})",
+                      "en": f"{en}: {device.name} ({device.id})"}
             if others:
-                title += f"，影响 {others} 台设备" if zh else f", {others} devices affected"
+                titles["zh"] += f"，影响 {others} 台设备"
+                titles["en"] += f", {others} devices affected"
             site_id, device_id = device.site, ident
         lines = []
         for d in sorted(devices):
             for k, h in failing.get(d, []):
                 lines.append(f"{d}/{k.check}: {h.state.value} {h.reason} — {h.detail}")
-        return Fault(key, level, site_id, device_id, title, "\n".join(lines[:50]),
-                     frozenset(devices), self._suppressed(site_id, device_id, when))
+        return Fault(key, level, site_id, device_id, titles.get(self.language, titles["zh"]),
+                     "\n".join(lines[:50]), frozenset(devices),
+                     self._suppressed(site_id, device_id, when), titles)
 
-    def _title(self, device: Device, checks: list[tuple[CheckKey, CheckHealth]]) -> str:
+    def _title(self, device: Device, checks: list[tuple[CheckKey, CheckHealth]]
+               ) -> tuple[str, str]:
+        """The fault rule's title for the device's worst check, in Chinese and English."""
         assert self.inventory is not None
         role = self.inventory.sites[device.site].role.value
         best = None
@@ -328,8 +333,8 @@ class FaultEngine:
             if found is not None and (best is None or found[0] < best[0]):
                 best = found
         if best is None:
-            return "设备故障" if self.language == "zh" else "device fault"
-        return best[1].title_zh if self.language == "zh" else best[1].title_en
+            return "设备故障", "device fault"
+        return best[1].title_zh, best[1].title_en
 
     def _suppressed(self, site: str, device: str | None, when: dt.datetime) -> bool:
         assert self.inventory is not None

@@ -196,7 +196,8 @@ class _Loader:
         if self.problems:
             raise InventoryError(self.problems)
         return Inventory(self.path, sites, devices, top.defaults.check, tuple(top.regions),
-                         tuple(top.maintenance), tuple(top.major_events), customers)
+                         tuple(top.maintenance), tuple(top.major_events), customers,
+                         {cid: spec.name or cid for cid, spec in top.customers.items()})
 
     def load_customers(self, top: InventoryFile, sites: Mapping[str, Site]
                        ) -> dict[str, frozenset[str]]:

@@ -256,6 +256,7 @@ class Inventory:
     maintenance: tuple[MaintenanceWindow, ...] = ()
     major_events: tuple[MajorEvent, ...] = ()
     customers: Mapping[str, frozenset[str]] = field(default_factory=dict)  # id -> site ids
+    customer_names: Mapping[str, str] = field(default_factory=dict)  # id -> 青岛海关
 
     def checks(self) -> Iterator[tuple[Device, CheckConfig]]:
         """Every (device, check) pair, in file order."""

@@ -19,10 +19,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 
 from monitor.faults.levels import FaultLevel
 from monitor.faults.maintenance import MaintenanceWindow
+from monitor.records.surveys import Surveys, half_of
 from monitor.report.availability import Tally, Timeline, account, gaps, merge, spans_of
 from monitor.report.clauses import tally as clause_tally
 from monitor.report.render import write_files
@@ -36,7 +37,7 @@ from monitor.store.tables import (
     TicketRow,
 )
 
-__all__ = ["gather", "write_files", "write_report"]
+__all__ = ["gather", "month_bounds", "title", "write_files", "write_report"]
 
 
 async def _timelines(store: Store, start: dt.datetime, end: dt.datetime
@@ -83,20 +84,32 @@ async def gather(store: Store, start: dt.datetime, end: dt.datetime, *,
                  now: dt.datetime | None = None,
                  windows: Sequence[MaintenanceWindow] = (),
                  devices: Mapping[str, tuple[str, str]] | None = None,
-                 zone: dt.tzinfo | None = None) -> dict[str, Any]:
+                 zone: dt.tzinfo | None = None,
+                 sites: frozenset[str] | None = None,
+                 customers: frozenset[str] | None = None) -> dict[str, Any]:
     """The report's figures for [start, end) as of `now` (default: the clock).
 
     `windows` are the maintenance windows to take out; `devices` (id → site, kind), the
-    inventory's, so a device never observed is reported too (all unknown)."""
+    inventory's, so a device never observed is reported too (all unknown); `sites`, when
+    given, the only sites reported (a customer's own: its devices, tickets,
+    inspections, and the parts used on its tickets), and `customers` the only customer
+    accounts whose satisfaction surveys count (June and December end a half year: their
+    reports carry its survey)."""
     now = now or dt.datetime.now(dt.UTC)
     until = max(start, min(end, now))  # only time that has passed
     t0, t1 = start.timestamp(), until.timestamp()
     timelines, meta = await _timelines(store, start, until)
     meta = dict(devices or {}) | meta
+    if sites is not None:
+        meta = {d: (site, kind) for d, (site, kind) in meta.items() if site in sites}
+
+    def mine(column: Any) -> Any:  # the rows of the reported sites
+        return column.in_(sorted(sites)) if sites is not None else true()
     observed = spans_of(await store.runs(start, until))
     async with store.engine.connect() as conn:
         tickets = [dict(t) for t in (await conn.execute(select(TicketRow).where(
-            TicketRow.opened_at >= start, TicketRow.opened_at < until)
+            TicketRow.opened_at >= start, TicketRow.opened_at < until,
+            mine(TicketRow.site_id))
             .order_by(TicketRow.opened_at))).mappings().all()]
         # this month's inspection, and the routines and patrols of its days
         days = (start.astimezone(zone) if zone else start).date(), \
@@ -106,6 +119,7 @@ async def gather(store: Store, start: dt.datetime, end: dt.datetime, *,
             select(InspectionRow.site_id, InspectionRow.kind, InspectionRow.period,
                    InspectionRow.state, InspectionRow.items, InspectionRow.submitted_by,
                    InspectionRow.signed_by, InspectionRow.signed_at)
+            .where(mine(InspectionRow.site_id))
             .order_by(InspectionRow.kind, InspectionRow.period, InspectionRow.site_id)))
             .mappings() if _in_month(r["kind"], r["period"], f"{days[0]:%Y-%m}", *days)]
         parts = [dict(r) for r in (await conn.execute(
@@ -115,8 +129,12 @@ async def gather(store: Store, start: dt.datetime, end: dt.datetime, *,
             .join(SparePartRow, SparePartRow.id == PartMovementRow.part_id)
             .outerjoin(TicketRow, TicketRow.id == PartMovementRow.ticket_id)
             .where(PartMovementRow.at >= start, PartMovementRow.at < until,
-                   PartMovementRow.kind.in_(("installed", "loaned", "returned")))
+                   PartMovementRow.kind.in_(("installed", "loaned", "returned")),
+                   mine(TicketRow.site_id))
             .order_by(PartMovementRow.at))).mappings()]
+    local = start.astimezone(zone) if zone else start
+    survey = await Surveys(store).analysis(half_of(local.date()), customers) \
+        if local.month in (6, 12) else None
     occurrences = [(w, a, b) for w in windows for a, b in w.occurrences(start, until, zone)]
     per_device: dict[str, Tally] = {}
     for device, (site, kind) in sorted(meta.items()):
@@ -124,11 +142,11 @@ async def gather(store: Store, start: dt.datetime, end: dt.datetime, *,
                             if w.covers(site, device, kind))
         per_device[device] = account(timelines.get(device, Timeline()), t0, t1, observed,
                                      maintenance)
-    sites: dict[str, Tally] = defaultdict(Tally)
+    by_site: dict[str, Tally] = defaultdict(Tally)
     kinds: dict[str, Tally] = defaultdict(Tally)
     for device, figures in per_device.items():
         site, kind = meta[device]
-        sites[site].add(figures)
+        by_site[site].add(figures)
         kinds[kind].add(figures)
     levels = {lv: 0 for lv in FaultLevel}
     mtta, mttr = [], []
@@ -143,15 +161,27 @@ async def gather(store: Store, start: dt.datetime, end: dt.datetime, *,
         "unobserved": [(dt.datetime.fromtimestamp(a, dt.UTC), dt.datetime.fromtimestamp(b, dt.UTC))
                        for a, b in gaps(observed, t0, t1)],
         "devices": per_device,
-        "sites": dict(sorted(sites.items())), "kinds": dict(sorted(kinds.items())),
+        "sites": dict(sorted(by_site.items())), "kinds": dict(sorted(kinds.items())),
         "maintenance": [{"id": w.id, "scope": w.sites + w.devices + w.kinds, "from": a,
                          "to": b, "note": w.note} for w, a, b in sorted(
                              occurrences, key=lambda o: (o[1], o[0].id))],
         "levels": levels, "tickets": tickets, "clauses": clause_tally(tickets, now),
         "mtta_s": sum(mtta) / len(mtta) if mtta else None,
         "mttr_s": sum(mttr) / len(mttr) if mttr else None,
-        "inspections": inspections, "parts": parts,
+        "inspections": inspections, "parts": parts, "survey": survey,
     }
+
+
+def month_bounds(year: int, month: int, zone: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
+    """The month [start, end) in the SLA time zone."""
+    return (dt.datetime(year, month, 1, tzinfo=zone),
+            dt.datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=zone))
+
+
+def title(year: int, month: int, zh: bool) -> str:
+    """The report's title."""
+    return (f"视频监控系统运维月度报告 {year}年{month}月" if zh else
+            f"Video-surveillance maintenance report, {year}-{month:02d}")
 
 
 async def write_report(settings: Settings, year: int, month: int, folder: Path, *,
@@ -160,8 +190,7 @@ async def write_report(settings: Settings, year: int, month: int, folder: Path, 
                        now: dt.datetime | None = None) -> list[Path]:
     """Write the month's report; the files written."""
     zone = settings.sla.zone
-    start = dt.datetime(year, month, 1, tzinfo=zone)
-    end = dt.datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=zone)
+    start, end = month_bounds(year, month, zone)
     store = await Store.open(settings.database_url)
     try:
         figures = await gather(store, start, end, now=now, windows=windows, devices=devices,
@@ -169,6 +198,5 @@ async def write_report(settings: Settings, year: int, month: int, folder: Path, 
     finally:
         await store.close()
     zh = settings.language == "zh"
-    title = (f"视频监控系统运维月度报告 {year}年{month}月" if zh else
-             f"Video-surveillance maintenance report, {year}-{month:02d}")
-    return write_files(figures, title, zh, zone, folder / f"report-{year}-{month:02d}")
+    return write_files(figures, title(year, month, zh), zh, zone,
+                       folder / f"report-{year}-{month:02d}")

@@ -5,10 +5,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import html
+import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from monitor.records.inspections import KIND_ZH
+from monitor.records.surveys import QUESTIONS, SCALE, Analysis
 from monitor.report.availability import Tally
 from monitor.report.clauses import CLAUSES
 
@@ -39,6 +42,35 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
                    for r in rows)
     return f"<table><tr>{cells}</tr>{body}</table>"
+
+
+def _survey_section(analysis: Analysis | None, t: Callable[[str, str], str],
+                    zh: bool) -> list[str]:
+    """The half year's satisfaction survey (in the June and December reports)."""
+    if analysis is None:
+        return []
+
+    def mean(value: float | None) -> str:
+        return "—" if value is None else f"{value:.2f}"
+
+    head = f"<h2>{t('顾客满意度调查', 'Customer satisfaction survey')} {analysis.period}</h2>"
+    if not analysis.responses:
+        return [head, f"<p>{t('本半年无答卷', 'no answers this half year')}</p>"]
+    change = "" if analysis.change is None else t(
+        f"，较上半年 {analysis.change:+.2f}", f", {analysis.change:+.2f} since the half year "
+                                                "before")
+    rows = [[zh_text if zh else en_text, mean(analysis.means[key]),
+             *(str(analysis.counts[key][s]) for s in sorted(SCALE, reverse=True))]
+            for key, zh_text, en_text in QUESTIONS]
+    follow = [[f["customer"], f["respondent"], f["question"], str(f["score"]), f["comments"]]
+              for f in analysis.follow_up]
+    return [head,
+            f"<p>{t('答卷', 'Answers')} {analysis.responses}{t('份', '')} · "
+            f"{t('总体平均', 'overall mean')} {mean(analysis.overall)}{change}</p>",
+            _table([t("问题", "question"), t("平均", "mean"), "5", "4", "3", "2", "1"], rows),
+            *([f"<p>{t('需回访（2分及以下）', 'To follow up (scored 2 or less)')}</p>",
+               _table([t("客户", "customer"), t("答卷人", "respondent"), t("问题", "question"),
+                       t("分数", "score"), t("意见", "comments")], follow)] if follow else [])]
 
 
 def render_html(figures: dict[str, Any], title: str, zh: bool, zone: dt.tzinfo) -> str:
@@ -112,6 +144,7 @@ def render_html(figures: dict[str, Any], title: str, zh: bool, zone: dt.tzinfo) 
                       p["serial"], p["to_location"], p["ticket"] or ""]
                      for p in figures.get("parts", [])])
              if figures.get("parts") else f"<p>{t('无', 'none')}</p>",
+             *_survey_section(figures.get("survey"), t, zh),
              "<div class=\"signatures\">"
              f"<div>{t('运维单位（签字）', 'Maintenance contractor (signature)')}<br><br>"
              f"{t('日期', 'Date')}：</div>"
@@ -122,47 +155,60 @@ def render_html(figures: dict[str, Any], title: str, zh: bool, zone: dt.tzinfo) 
             + "".join(parts) + "</body></html>\n")
 
 
-def write_pdf(page_html: str, path: Path) -> None:
+def pdf_bytes(page_html: str) -> bytes:
     """The report as the customer receives it: A4 pages, CJK text from the system's Noto
-    CJK fonts (WeasyPrint, through fontconfig)."""
+    CJK fonts (WeasyPrint, through fontconfig).  Seconds of CPU: off the event loop."""
     import weasyprint  # (heavy: only the report needs it)
-    weasyprint.HTML(string=page_html).write_pdf(path)
+    return weasyprint.HTML(string=page_html).write_pdf()  # type: ignore[no-any-return]
+
+
+def tickets_csv(figures: dict[str, Any]) -> str:
+    """The month's tickets, one row each, with the clauses each breached."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["number", "level", "state", "site", "device", "title", "opened_at",
+                     "acknowledged_at", "solution_at", "onsite_at", "resolved_at",
+                     "breached"])
+    for r in figures["tickets"]:
+        breached = [c for c, v in figures["clauses"].items() if r["number"] in v["breached"]]
+        writer.writerow([r["number"], r["level"], r["state"], r["site_id"],
+                         r["device_id"] or "", r["title"],
+                         *[(r[k].isoformat() if r[k] else "") for k in (
+                             "opened_at", "acknowledged_at", "solution_at", "onsite_at",
+                             "resolved_at")],
+                         " ".join(breached)])
+    return out.getvalue()
+
+
+def availability_csv(figures: dict[str, Any]) -> str:
+    """Availability and its seconds, per site, device kind and device."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["scope", "name", "availability", "up_s", "down_s", "unknown_s",
+                     "maintenance_s"])
+    for scope in ("site", "kind", "device"):
+        for name, v in figures[f"{scope}s"].items():
+            writer.writerow([scope, name, "" if v.availability is None
+                             else f"{v.availability:.6f}",
+                             *(f"{x:.0f}" for x in (v.up, v.down, v.unknown,
+                                                    v.maintenance))])
+    return out.getvalue()
 
 
 def write_files(figures: dict[str, Any], title: str, zh: bool, zone: dt.tzinfo,
                 stem: Path, pdf: bool = True) -> list[Path]:
-    """The HTML page, the PDF and the two CSV files."""
+    """The HTML page, the PDF and the two CSV files (UTF-8 with a BOM, which Excel
+    needs to read Chinese)."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     page = stem.with_suffix(".html")
     page_html = render_html(figures, title, zh, zone)
     page.write_text(page_html, encoding="utf-8")
     written = [page]
     if pdf:
-        write_pdf(page_html, stem.with_suffix(".pdf"))
+        stem.with_suffix(".pdf").write_bytes(pdf_bytes(page_html))
         written.append(stem.with_suffix(".pdf"))
-    tickets_csv = Path(f"{stem}-tickets.csv")
-    with tickets_csv.open("w", newline="", encoding="utf-8-sig") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["number", "level", "state", "site", "device", "title", "opened_at",
-                         "acknowledged_at", "solution_at", "onsite_at", "resolved_at",
-                         "breached"])
-        for r in figures["tickets"]:
-            breached = [c for c, v in figures["clauses"].items() if r["number"] in v["breached"]]
-            writer.writerow([r["number"], r["level"], r["state"], r["site_id"],
-                             r["device_id"] or "", r["title"],
-                             *[(r[k].isoformat() if r[k] else "") for k in (
-                                 "opened_at", "acknowledged_at", "solution_at", "onsite_at",
-                                 "resolved_at")],
-                             " ".join(breached)])
-    avail_csv = Path(f"{stem}-availability.csv")
-    with avail_csv.open("w", newline="", encoding="utf-8-sig") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["scope", "name", "availability", "up_s", "down_s", "unknown_s",
-                         "maintenance_s"])
-        for scope in ("site", "kind", "device"):
-            for name, v in figures[f"{scope}s"].items():
-                writer.writerow([scope, name, "" if v.availability is None
-                                 else f"{v.availability:.6f}",
-                                 *(f"{x:.0f}" for x in (v.up, v.down, v.unknown,
-                                                        v.maintenance))])
-    return [*written, tickets_csv, avail_csv]
+    tickets = Path(f"{stem}-tickets.csv")
+    tickets.write_text(tickets_csv(figures), encoding="utf-8-sig", newline="")
+    availability = Path(f"{stem}-availability.csv")
+    availability.write_text(availability_csv(figures), encoding="utf-8-sig", newline="")
+    return [*written, tickets, availability]

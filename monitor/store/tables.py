@@ -21,7 +21,11 @@
 * ``spare_part``, ``part_movement`` -- the spare parts and loaner devices, and every
   movement of one (received, installed for a ticket, loaned, returned, retired);
 * ``inspection`` -- the monthly inspection of each site: its checklist, who confirmed
-  it, who signed it off.
+  it, who signed it off;
+* ``survey`` -- the customers' half-yearly satisfaction surveys (顾客满意度调查表), one
+  row per respondent, answered online or transcribed from paper;
+* ``attachment`` -- scanned paper records (a customer's signed confirmation of a
+  repair), kept in the store with their digest so a backup carries them.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -162,7 +167,9 @@ class TicketRow(Base):
     state: Mapped[str] = mapped_column(String(16))
     site_id: Mapped[str] = mapped_column(String(64))
     device_id: Mapped[str | None] = mapped_column(String(64))
-    title: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)  # in the daemon's language
+    # the title in each language ({"zh": …, "en": …}), so either reads its own
+    titles: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")
     description: Mapped[str] = mapped_column(Text, default="")
     members: Mapped[list[str]] = mapped_column(JSON, default=list)  # devices affected
     region: Mapped[str] = mapped_column(String(64), default="")
@@ -372,3 +379,38 @@ class InspectionRow(Base):
     signed_at: Mapped[datetime | None]
     signed_by: Mapped[str | None] = mapped_column(String(64))
     customer_note: Mapped[str] = mapped_column(Text, default="")
+
+
+class SurveyRow(Base):
+    """One respondent's answers to a half-year's satisfaction survey."""
+
+    __tablename__ = "survey"
+    __table_args__ = (UniqueConstraint("customer", "period", "respondent"),)
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    customer: Mapped[str] = mapped_column(String(64))  # the inventory's customer account
+    period: Mapped[str] = mapped_column(String(8))  # 2026-H2
+    respondent: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(8))  # online, paper
+    scores: Mapped[dict[str, int]] = mapped_column(JSON)  # question -> 1..5
+    comments: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime]
+
+
+class AttachmentRow(Base):
+    """A scanned paper record, attached to a ticket."""
+
+    __tablename__ = "attachment"
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"),
+                                           index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # confirmation
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime]

@@ -14,7 +14,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -72,6 +72,9 @@ class AuditEvent(NamedTuple):
     data: dict[str, Any] | None
 
 
+Also = Callable[[AsyncConnection, int], Awaitable[None]]
+
+
 class TicketError(ValueError):
     """A ticket action that cannot be taken (unknown ticket, wrong state, missing text)."""
 
@@ -93,6 +96,7 @@ class FaultTicket:
     description: str
     members: tuple[str, ...]
     region: str
+    titles: Mapping[str, str] = field(default_factory=dict)  # language -> title
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +120,7 @@ class Ticket:
     site_id: str
     device_id: str | None
     title: str
+    titles: dict[str, str]
     description: str
     members: list[str]
     region: str
@@ -140,6 +145,11 @@ class Ticket:
         """From a `TicketRow` mapping (and its audit rows)."""
         return cls(**{name: row[name] for name in TICKET_COLUMNS},
                    audit=[dict(a) for a in audit])
+
+    def title_in(self, language: str) -> str:
+        """The title in `language` (tickets opened before titles were kept in both
+        languages have only the daemon's)."""
+        return (self.titles or {}).get(language) or self.title
 
     @property
     def row(self) -> dict[str, Any]:
@@ -203,6 +213,7 @@ class TicketStore:
             changes: dict[str, Any] = {}
             if fault.level < active["level"]:  # more severe: the ticket says what it is now
                 changes |= {"level": int(fault.level), "title": fault.title,
+                            "titles": dict(fault.titles),
                             "description": fault.description,
                             "deadlines": self._tightened(active, fault, now)}
             if set(fault.members) - set(active["members"]):
@@ -234,7 +245,8 @@ class TicketStore:
         await conn.execute(insert(TicketRow).values(
             number=number, fault_key=fault.key, level=int(fault.level), state="open",
             site_id=fault.site_id, device_id=fault.device_id, title=fault.title,
-            description=fault.description, members=list(fault.members), region=fault.region,
+            titles=dict(fault.titles), description=fault.description,
+            members=list(fault.members), region=fault.region,
             opened_at=now, deadlines=deadlines | {"paused": [], "breached": []},
             updated_at=now))
         await self._audit(conn, number, now, SYSTEM, "open", None, "open", fault.description,
@@ -281,9 +293,11 @@ class TicketStore:
 
     async def act(self, number: str, action: Action, actor: str, note: str = "",
                   now: dt.datetime | None = None, confirmation: str | None = None, *,
-                  episode: int | None = None) -> Ticket:
+                  episode: int | None = None, also: Also | None = None) -> Ticket:
         """Take `action` on ticket `number`; `TicketError` says why not.  `episode`: only
-        while the ticket has reopened exactly that many times (`StaleEpisode`)."""
+        while the ticket has reopened exactly that many times (`StaleEpisode`).  `also`
+        writes what goes with the action (a scanned confirmation) in its transaction,
+        given the connection and the ticket's id."""
         now = now or dt.datetime.now(dt.UTC)
         allowed, to_state = TRANSITIONS[action]
         async with self._writing() as conn:
@@ -317,6 +331,8 @@ class TicketStore:
                 values["deadlines"] = self._pause(dict(row["deadlines"]), action, now, number)
             await conn.execute(update(TicketRow).where(TicketRow.number == number)
                                .values(**values))
+            if also is not None:
+                await also(conn, row["id"])
             await self._audit(conn, number, now, actor, action, row["state"],
                               to_state or row["state"], note)
         ticket = await self.get(number)

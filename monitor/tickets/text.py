@@ -78,7 +78,8 @@ def row(ticket: Ticket, language: str, zone: ZoneInfo) -> tuple[str, ...]:
     """One line of `monitor tickets list`."""
     return (ticket.number, level_text(ticket.level, language),
             WORDS[language]["states"][ticket.state], ticket.site_id, ticket.device_id or "",
-            local(ticket.opened_at, zone), next_deadline(ticket, language, zone), ticket.title)
+            local(ticket.opened_at, zone), next_deadline(ticket, language, zone),
+            ticket.title_in(language))
 
 
 def to_json(ticket: Ticket) -> dict[str, Any]:
@@ -103,7 +104,7 @@ def card(ticket: Ticket, language: str, zone: ZoneInfo) -> str:
              f"{f['level']}: {level_text(ticket.level, language)}",
              f"{f['state']}: {words['states'][ticket.state]}",
              f"{f['site_id']}: {ticket.site_id}", f"{f['device_id']}: {ticket.device_id or ''}",
-             f"{f['title']}: {ticket.title}",
+             f"{f['title']}: {ticket.title_in(language)}",
              f"{f['members']}: {', '.join(ticket.members) or words['none']}"]
     for key in ("opened_at", "acknowledged_at", "solution_at", "onsite_at", "resolved_at",
                 "closed_at"):

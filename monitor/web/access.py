@@ -20,7 +20,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
-from aiohttp import web
+from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.typedefs import Middleware
 
 from monitor.access.sessions import Principal, Sessions
@@ -38,6 +38,44 @@ HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY",
 
 PRINCIPAL = web.RequestKey("principal", Principal)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+STREAMED = "reads_multipart_after_csrf"
+
+
+def streamed(handler: Handler) -> Handler:
+    """Mark a handler of large multipart forms (an uploaded scan): it reads the body as
+    a stream, beyond the listener's body limit, and must check the CSRF token itself
+    with `multipart_after_csrf` -- the form's first field, before anything is read."""
+    setattr(handler, STREAMED, True)
+    return handler
+
+
+async def multipart_after_csrf(request: web.Request) -> MultipartReader:
+    """The multipart body of a `streamed` handler's request, its CSRF token checked
+    first (a browser session's; an API token needs none); 403 otherwise."""
+    found = request[PRINCIPAL]
+    reader = await request.multipart()
+    if found.csrf is not None and request.headers.get("X-CSRF-Token") is None:
+        part = await reader.next()
+        token = None
+        if isinstance(part, BodyPartReader) and part.name == "csrf":
+            token = (await read_bounded(part, 256)).decode("ascii", "replace")
+        if not found.csrf_ok(token):
+            raise web.HTTPForbidden(text="missing or wrong CSRF token: it must come first")
+    elif found.csrf is not None and not found.csrf_ok(request.headers.get("X-CSRF-Token")):
+        raise web.HTTPForbidden(text="missing or wrong CSRF token")
+    return reader
+
+
+async def read_bounded(part: BodyPartReader, limit: int) -> bytes:
+    """A part's bytes, read in chunks; 413 past `limit`."""
+    data = bytearray()
+    while chunk := await part.read_chunk(64 * 1024):
+        data += chunk
+        if len(data) > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(data))
+    return bytes(data)
 
 
 def principal(request: web.Request) -> Principal:
@@ -62,7 +100,8 @@ def middleware(sessions: Sessions) -> Middleware:
             return await handler(request)
         response = await _checked(request, handler) if _protected(request.path) \
             else await handler(request)
-        response.headers.update(HEADERS)
+        for name, value in HEADERS.items():  # a page may set a policy of its own
+            response.headers.setdefault(name, value)
         return response
 
     async def _checked(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -83,6 +122,10 @@ def middleware(sessions: Sessions) -> Middleware:
             raise web.HTTPSeeOther("/login?next=" + quote(request.path_qs, safe=""))
         if request.method not in SAFE and found.csrf is not None:
             sent = request.headers.get("X-CSRF-Token")
+            if sent is None and request.content_type == "multipart/form-data" \
+                    and getattr(request.match_info.handler, STREAMED, False):
+                request[PRINCIPAL] = found  # the handler checks the form's first field
+                return await handler(request)
             if sent is None and request.content_type in (
                     "application/x-www-form-urlencoded", "multipart/form-data"):
                 field = (await request.post()).get("csrf")

@@ -17,13 +17,13 @@ from monitor.inventory import Inventory
 from monitor.settings import DeskSettings
 from monitor.snapshot import Snapshot
 from monitor.tickets.store import TicketStore
-from monitor.web import api, console, inspections, pages, proxy, screen
+from monitor.web import api, console, inspections, pages, proxy, reports, screen, surveys
 from monitor.web.access import login_routes, middleware
 from monitor.web.desk import DESK, Desk
 
 
 def build(tickets: TicketStore, settings: DeskSettings, inventory: Callable[[], Inventory],
-          snapshot: Callable[[], Snapshot] = Snapshot) -> Desk:
+          snapshot: Callable[[], Snapshot] = Snapshot, language: str = "zh") -> Desk:
     """The desk over the daemon's ticket store."""
     store = tickets.store
     return Desk(tickets=tickets,
@@ -32,7 +32,7 @@ def build(tickets: TicketStore, settings: DeskSettings, inventory: Callable[[], 
                 sessions=Sessions(store, dt.timedelta(seconds=settings.session_idle),
                                   dt.timedelta(seconds=settings.session_max)),
                 inventory=inventory, snapshot=snapshot,
-                trusted_proxies=tuple(settings.trusted_proxies))
+                trusted_proxies=tuple(settings.trusted_proxies), language=language)
 
 
 def install(app: web.Application, desk: Desk, version: str,
@@ -49,6 +49,8 @@ def install(app: web.Application, desk: Desk, version: str,
     app.add_routes(console.routes())
     app.add_routes(screen.routes())
     app.add_routes(inspections.routes())
+    app.add_routes(reports.routes())
+    app.add_routes(surveys.routes())
     api.routes(app)
     app.router.add_static("/static", Path(str(files("monitor.web") / "static")),
                           append_version=False)

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from monitor.access.roles import Permission, may_act
 from monitor.records.parts import PartsError
+from monitor.records.scans import Attachments, ScanError
 from monitor.tickets.query import TicketQuery, due_next, notifications, search
-from monitor.tickets.store import ACTIVE, STATES, TRANSITIONS
-from monitor.web.access import principal
-from monitor.web.api import ActionIn, Refusal, act, ticket_out
+from monitor.tickets.store import ACTIVE, STATES, TRANSITIONS, TicketError
+from monitor.web.access import multipart_after_csrf, principal, streamed
+from monitor.web.api import ActionIn, Refusal, act, take_scan, ticket_out
 from monitor.web.desk import DESK
 from monitor.web.pages import render
 
@@ -119,6 +120,8 @@ def routes() -> list[web.RouteDef]:
         template = "ticket_timeline.html" if request.query.get("partial") == "1" \
             else "ticket.html"
         return render(template, request, title=found.number, t=found, stock=stock,
+                      attachments=await Attachments(desk.tickets.store).of(found.number),
+                      may_scan=found.state == "resolved" and who.may(Permission.WORK),
                       site=site.name_zh if site else found.site_id, actions=actions,
                       action_zh=ACTION_ZH, events=events, clocks=clocks,
                       state=STATE_ZH.get(found.state, found.state),
@@ -161,6 +164,36 @@ def routes() -> list[web.RouteDef]:
                                    ) from None
         raise web.HTTPSeeOther(f"/ui/tickets/{number}")
 
+    @streamed
+    async def scan(request: web.Request) -> web.StreamResponse:
+        desk, who = request.app[DESK], principal(request)
+        number = request.match_info["number"]
+        if await desk.visible_ticket(who, number) is None or not who.may(Permission.WORK):
+            return render("refused.html", request, status=404, title="404",
+                          message=f"无此工单 — no ticket {number}")
+        try:
+            await take_scan(desk, who, number, await multipart_after_csrf(request))
+        except (ScanError, TicketError) as exc:
+            raise web.HTTPSeeOther(f"/ui/tickets/{number}?" + urlencode({"error": str(exc)})
+                                   ) from None
+        raise web.HTTPSeeOther(f"/ui/tickets/{number}")
+
+    async def attachment(request: web.Request) -> web.StreamResponse:
+        desk, who = request.app[DESK], principal(request)
+        number = request.match_info["number"]
+        found = None
+        if await desk.visible_ticket(who, number) is not None:
+            found = await Attachments(desk.tickets.store).get(
+                number, _int(request.match_info["id"]) or 0)
+        if found is None:
+            raise web.HTTPNotFound(text=f"no such attachment of {number}")
+        meta, data = found
+        return web.Response(body=data, content_type=meta.content_type, headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(meta.filename)}"})
+
     return [web.get("/ui/tickets", tickets), web.get("/ui/tickets/{number}", ticket),
             web.post("/ui/tickets/{number}/act", take),
-            web.post("/ui/tickets/{number}/parts", parts)]
+            web.post("/ui/tickets/{number}/parts", parts),
+            web.post("/ui/tickets/{number}/scan", scan),
+            web.get("/ui/tickets/{number}/attachments/{id}", attachment)]
+

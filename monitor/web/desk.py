@@ -27,6 +27,7 @@ class Desk:
     inventory: Callable[[], Inventory]
     snapshot: Callable[[], Snapshot] = Snapshot  # what the core published last
     trusted_proxies: Sequence[Network] = ()  # whose X-Forwarded-* headers are believed
+    language: str = "zh"  # of the reports (the settings' `language`)
 
     @property
     def parts(self) -> PartsLog:

@@ -253,6 +253,11 @@ async def test_a_black_picture_behind_a_down_port_is_a_transmission_fault(
     assert event.fault_key == "device:sw-up"
     assert event.title.startswith("链路故障")
     assert set(event.members) == {"sw-up", "cam05"}
+    ticket = await site.tickets.get(event.number)
+    assert ticket is not None  # kept in both languages, whatever the daemon's
+    assert ticket.title_in("zh") == event.title
+    assert ticket.title_in("en").startswith("transmission fault: ")
+    assert ticket.title_in("en").endswith("(sw-up), 1 devices affected")
 
 
 async def test_learned_links_attach_children_to_the_switch(tmp_path: Path) -> None:

@@ -1,11 +1,4 @@
-"""``/api/v1``: the JSON API the console, the CLI and scripts use.
-
-Each view is an aiohttp-pydantic `PydanticView`: its query, path and body are
-checked against the annotations, and the OpenAPI document (``/api/v1/oas/spec``) is
-generated from the same models.  Who may do what is `monitor.access.roles`; a
-customer user sees only its account's sites, and a ticket of another site is "not
-found" to it (404, not 403: it does not learn the number exists).
-"""
+"""The API's tickets, sites, devices and parts."""
 
 from __future__ import annotations
 
@@ -13,28 +6,23 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-from aiohttp import web
-from aiohttp_pydantic import PydanticView
+from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp_pydantic.oas.typing import r200, r400, r401, r403, r404, r409
 from pydantic import BaseModel, Field
 
 from monitor.access.roles import Permission, may_act
 from monitor.access.sessions import Principal
 from monitor.records.parts import PartsError
+from monitor.records.scans import MAX_BYTES, Scan, ScanError, close_with_scan
 from monitor.tickets.query import TicketQuery, search
 from monitor.tickets.sla import CLOCKS, DONE_STAMP, clocks_paused
 from monitor.tickets.store import ACTIVE, STATES, Action, Ticket, TicketError
-from monitor.web.access import principal
+from monitor.web.access import multipart_after_csrf, principal, read_bounded, streamed
+from monitor.web.api.common import ErrorOut, View, error, json_response
 from monitor.web.desk import DESK, Desk, device_status
 
 ActionName = Literal["ack", "solution", "onsite", "resolve", "close", "reopen", "comment",
                      "pause", "resume"]
-
-
-class ErrorOut(BaseModel):
-    """What went wrong."""
-
-    error: str
 
 
 class ClockOut(BaseModel):
@@ -67,7 +55,8 @@ class TicketOut(BaseModel):
     site_name: str
     region: str
     device_id: str | None
-    title: str
+    title: str = Field(description="in the daemon's language")
+    titles: dict[str, str] = Field(description="the title in each language: zh, en")
     description: str
     members: list[str]
     opened_at: dt.datetime
@@ -211,6 +200,7 @@ def ticket_out(ticket: Ticket, desk: Desk, timeline: bool = False) -> TicketOut:
         number=ticket.number, level=ticket.level, state=ticket.state,
         site_id=ticket.site_id, site_name=site.name_zh if site else ticket.site_id,
         region=ticket.region, device_id=ticket.device_id, title=ticket.title,
+        titles={lang: ticket.title_in(lang) for lang in ("zh", "en")},
         description=ticket.description, members=list(ticket.members),
         opened_at=ticket.opened_at, acknowledged_at=ticket.acknowledged_at,
         solution_at=ticket.solution_at, onsite_at=ticket.onsite_at,
@@ -221,40 +211,20 @@ def ticket_out(ticket: Ticket, desk: Desk, timeline: bool = False) -> TicketOut:
         updated_at=ticket.updated_at, timeline=events)
 
 
-def _json(model: BaseModel, status: int = 200) -> web.Response:
-    return web.Response(text=model.model_dump_json(), status=status,
-                        content_type="application/json")
-
-
-def _error(status: int, text: str) -> web.Response:
-    return _json(ErrorOut(error=text), status)
-
-
-class _View(PydanticView):
-    @property
-    def desk(self) -> Desk:
-        desk: Desk = self.request.app[DESK]
-        return desk
-
-    @property
-    def who(self) -> Principal:
-        return principal(self.request)
-
-
-class MeView(_View):
+class MeView(View):
     """The logged-in user."""
 
     async def get(self) -> r200[MeOut]:
         """Who is logged in (or whose token this is), with the sites they see."""
         who = self.who
         sites = self.desk.visible_sites(who)
-        return _json(MeOut(name=who.user.name, display_name=who.user.display_name,
+        return json_response(MeOut(name=who.user.name, display_name=who.user.display_name,
                            role=who.user.role.value, customer=who.user.customer,
                            grants=sorted(who.grants),
                            sites=None if sites is None else sorted(sites)))
 
 
-class TicketsView(_View):
+class TicketsView(View):
     """Tickets, filtered, sorted and paged."""
 
     async def get(self, state: str = "active", site: str | None = None,
@@ -268,11 +238,11 @@ class TicketsView(_View):
         """List tickets.  `state`: active (default), all, or one state; `near_minutes`:
         a running clock due within that many minutes."""
         if not self.who.may(Permission.READ):
-            return _error(403, "this token may not read")
+            return error(403, "this token may not read")
         if state not in ("active", "all", *STATES):
-            return _error(400, f"state: one of active, all, {', '.join(STATES)}")
+            return error(400, f"state: one of active, all, {', '.join(STATES)}")
         if not 1 <= limit <= 500 or offset < 0:
-            return _error(400, "limit: 1 to 500; offset: 0 or more")
+            return error(400, "limit: 1 to 500; offset: 0 or more")
         states = {"active": ACTIVE, "all": None}.get(state, (state,))
         query = TicketQuery(
             states=states, sites=self.desk.visible_sites(self.who), site=site, region=region,
@@ -280,24 +250,24 @@ class TicketsView(_View):
             near=None if near_minutes is None else dt.timedelta(minutes=near_minutes),
             since=since, until=until, sort=sort, offset=offset, limit=limit)
         page = await search(self.desk.tickets.store, query)
-        return _json(TicketListOut(
+        return json_response(TicketListOut(
             items=[ticket_out(t, self.desk) for t in page.items], total=page.total,
             by_level={str(k): v for k, v in sorted(page.by_level.items())},
             offset=offset, limit=limit))
 
 
-class TicketView(_View):
+class TicketView(View):
     """One ticket with its timeline."""
 
     async def get(self, number: str, /) -> r200[TicketOut] | r404[ErrorOut]:
         """A ticket and everything that happened to it."""
         ticket = await self.desk.visible_ticket(self.who, number)
         if ticket is None or not self.who.may(Permission.READ):
-            return _error(404, f"no ticket {number}")
-        return _json(ticket_out(ticket, self.desk, timeline=True))
+            return error(404, f"no ticket {number}")
+        return json_response(ticket_out(ticket, self.desk, timeline=True))
 
 
-class TicketActionView(_View):
+class TicketActionView(View):
     """Acting on a ticket."""
 
     async def post(self, number: str, /, body: ActionIn
@@ -307,8 +277,8 @@ class TicketActionView(_View):
         ticket's state does not allow it."""
         done = await act(self.desk, self.who, number, body)
         if isinstance(done, Refusal):
-            return _error(done.status, done.error)
-        return _json(ticket_out(done, self.desk, timeline=True))
+            return error(done.status, done.error)
+        return json_response(ticket_out(done, self.desk, timeline=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,6 +310,25 @@ async def act(desk: Desk, who: Principal, number: str, body: ActionIn) -> Ticket
         return Refusal(409, str(exc))
 
 
+async def take_scan(desk: Desk, who: Principal, number: str,
+                    reader: MultipartReader) -> Ticket:
+    """Close ticket `number` on the paper confirmation in the form `reader` streams:
+    fields ``signed_by`` and ``note`` and the file ``scan`` (the console and the API)."""
+    fields: dict[str, str] = {}
+    data, filename = b"", ""
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise ScanError("a nested multipart form is not a scan")
+        if part.name == "scan":
+            filename = part.filename or ""
+            data = await read_bounded(part, MAX_BYTES)
+        elif part.name:
+            fields[part.name] = (await read_bounded(part, 4096)).decode("utf-8", "replace")
+    return await close_with_scan(desk.tickets, number, Scan.of(filename, data),
+                                 signed_by=fields.get("signed_by", ""), actor=who.user.name,
+                                 note=fields.get("note", ""))
+
+
 def _devices(desk: Desk, sites: frozenset[str] | None) -> list[DeviceOut]:
     checks: dict[str, list[CheckOut]] = {}
     for key, view in desk.snapshot().checks.items():
@@ -358,7 +347,7 @@ def _devices(desk: Desk, sites: frozenset[str] | None) -> list[DeviceOut]:
     return out
 
 
-class DevicesView(_View):
+class DevicesView(View):
     """The inventory's devices with their checks' states."""
 
     async def get(self, site: str | None = None, kind: str | None = None,
@@ -371,10 +360,10 @@ class DevicesView(_View):
             by_status[d.status] = by_status.get(d.status, 0) + 1
         items = [d for d in found if (site is None or d.site_id == site)
                  and (kind is None or d.kind == kind) and (status is None or d.status == status)]
-        return _json(DeviceListOut(items=items, by_status=by_status))
+        return json_response(DeviceListOut(items=items, by_status=by_status))
 
 
-class SitesView(_View):
+class SitesView(View):
     """The sites, each with its devices down and its worst open ticket."""
 
     async def get(self) -> r200[list[SiteOut]]:
@@ -398,14 +387,14 @@ class SitesView(_View):
                             content_type="application/json")
 
 
-class PartsView(_View):
+class PartsView(View):
     """The spare parts and loaner log."""
 
     async def get(self, state: Literal["stock", "installed", "loaned", "retired"] | None = None
                   ) -> r200[list[PartOut]]:
         """Every part (in a state)."""
         if not self.who.may(Permission.WORK):  # the team's log, not the customer's
-            return _error(403, "the parts log is the maintenance team's")
+            return error(403, "the parts log is the maintenance team's")
         parts = await self.desk.parts.parts(state)
         return web.Response(text="[" + ",".join(PartOut.model_validate(p, from_attributes=True)
                                                 .model_dump_json() for p in parts) + "]",
@@ -414,38 +403,59 @@ class PartsView(_View):
     async def post(self, body: PartIn) -> r200[PartOut] | r403[ErrorOut] | r409[ErrorOut]:
         """Receive a part into stock."""
         if not self.who.may(Permission.WORK):
-            return _error(403, "the parts log is the maintenance team's")
+            return error(403, "the parts log is the maintenance team's")
         try:
             part = await self.desk.parts.receive(body.serial, body.name, body.location,
                                                  actor=self.who.user.name, model=body.model,
                                                  note=body.note)
         except PartsError as exc:
-            return _error(409, str(exc))
-        return _json(PartOut.model_validate(part, from_attributes=True))
+            return error(409, str(exc))
+        return json_response(PartOut.model_validate(part, from_attributes=True))
 
 
-class PartMoveView(_View):
+class PartMoveView(View):
     """Moving a part."""
 
     async def post(self, part_id: int, /, body: MoveIn
                    ) -> r200[PartOut] | r403[ErrorOut] | r404[ErrorOut] | r409[ErrorOut]:
         """Move a part; with `ticket`, the ticket's parts replaced and timeline say so."""
         if not self.who.may(Permission.WORK):
-            return _error(403, "the parts log is the maintenance team's")
+            return error(403, "the parts log is the maintenance team's")
         if body.ticket is not None and await self.desk.visible_ticket(
                 self.who, body.ticket) is None:
-            return _error(404, f"no ticket {body.ticket}")
+            return error(404, f"no ticket {body.ticket}")
         try:
             part = await self.desk.parts.move(part_id, body.kind, body.to,
                                               actor=self.who.user.name, ticket=body.ticket,
                                               note=body.note)
         except PartsError as exc:
-            return _error(404 if str(exc).startswith("no part") else 409, str(exc))
-        return _json(PartOut.model_validate(part, from_attributes=True))
+            return error(404 if str(exc).startswith("no part") else 409, str(exc))
+        return json_response(PartOut.model_validate(part, from_attributes=True))
+
+
+@streamed
+async def scan_view(request: web.Request) -> web.StreamResponse:
+    """``POST /api/v1/tickets/{number}/scan`` (multipart: ``signed_by``, ``note``, the
+    file ``scan``): close a resolved ticket on the customer's paper signature.  Not in
+    the OpenAPI document: aiohttp-pydantic describes JSON bodies only."""
+    desk, who = request.app[DESK], principal(request)
+    number = request.match_info["number"]
+    if await desk.visible_ticket(who, number) is None:
+        return error(404, f"no ticket {number}")
+    if not who.may(Permission.WORK):
+        return error(403, f"{who.user.name} ({who.user.role.value}) may not close a ticket "
+                          "on a scan")
+    try:
+        ticket = await take_scan(desk, who, number, await multipart_after_csrf(request))
+    except ScanError as exc:
+        return error(400, str(exc))
+    except TicketError as exc:
+        return error(409, str(exc))
+    return json_response(ticket_out(ticket, desk))
 
 
 def routes(app: web.Application) -> None:
-    """Add the API's views to `app`."""
+    """Add the views of tickets, sites, devices and parts to `app`."""
     app.router.add_view("/api/v1/parts", PartsView)
     app.router.add_view("/api/v1/parts/{part_id}/moves", PartMoveView)
     app.router.add_view("/api/v1/sites", SitesView)
@@ -454,5 +464,6 @@ def routes(app: web.Application) -> None:
     app.router.add_view("/api/v1/tickets", TicketsView)
     app.router.add_view("/api/v1/tickets/{number}", TicketView)
     app.router.add_view("/api/v1/tickets/{number}/actions", TicketActionView)
+    app.router.add_post("/api/v1/tickets/{number}/scan", scan_view)
 
 
