@@ -179,3 +179,31 @@ class Sessions:
             await conn.execute(insert(AccessAuditRow).values(
                 at=now, actor=actor, action="token_revoke", subject=row["user"], ip="",
                 detail=f"{token_id} {row['name']}"))
+
+    async def live(self, now: dt.datetime | None = None) -> list[dict[str, object]]:
+        """The browser sessions still running (never their token): whose, from where,
+        since when, last seen; `key` ends one."""
+        now = now or _now()
+        async with self.store.engine.connect() as conn:
+            rows = await conn.execute(
+                select(WebSessionRow.token_hash.label("key"), WebSessionRow.created_at,
+                       WebSessionRow.seen_at, WebSessionRow.ip, UserRow.name.label("user"))
+                .join(UserRow, UserRow.id == WebSessionRow.user_id)
+                .where(WebSessionRow.seen_at > now - self.idle,
+                       WebSessionRow.created_at > now - self.absolute)
+                .order_by(WebSessionRow.seen_at.desc()))
+            return [dict(r) for r in rows.mappings()]
+
+    async def end_for(self, key: str, *, actor: str) -> None:
+        """End someone's session (an admin's act, audited); `AccessError` if it is gone."""
+        now = _now()
+        async with self.store.engine.begin() as conn:
+            row = (await conn.execute(
+                select(UserRow.name).join(WebSessionRow, UserRow.id == WebSessionRow.user_id)
+                .where(WebSessionRow.token_hash == key))).first()
+            if row is None:
+                raise AccessError("no such session (it has ended)")
+            await conn.execute(delete(WebSessionRow).where(WebSessionRow.token_hash == key))
+            await conn.execute(insert(AccessAuditRow).values(
+                at=now, actor=actor, action="session_end", subject=row.name, ip="",
+                detail="ended by an admin"))

@@ -17,7 +17,17 @@ from monitor.inventory import Inventory
 from monitor.settings import DeskSettings
 from monitor.snapshot import Snapshot
 from monitor.tickets.store import TicketStore
-from monitor.web import api, console, inspections, pages, proxy, reports, screen, surveys
+from monitor.web import (
+    admin,
+    api,
+    console,
+    inspections,
+    pages,
+    proxy,
+    reports,
+    screen,
+    surveys,
+)
 from monitor.web.access import login_routes, middleware
 from monitor.web.desk import DESK, Desk
 
@@ -51,6 +61,7 @@ def install(app: web.Application, desk: Desk, version: str,
     app.add_routes(inspections.routes())
     app.add_routes(reports.routes())
     app.add_routes(surveys.routes())
+    app.add_routes(admin.routes())
     api.routes(app)
     app.router.add_static("/static", Path(str(files("monitor.web") / "static")),
                           append_version=False)
