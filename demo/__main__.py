@@ -39,7 +39,7 @@ from demo.site import Site
 from monitor.inventory import load_inventory
 
 HERE = Path(__file__).resolve().parent
-VAR = HERE / "var"
+VAR = Path(os.environ.get("SV_DEMO_VAR") or HERE / "var")  # (tests run it elsewhere)
 CONTROL = VAR / "control"
 SECRETS = VAR / "secrets"
 INVENTORY = HERE / "inventory.yaml"

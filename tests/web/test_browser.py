@@ -6,7 +6,8 @@ in the list without reloading; acknowledges, goes on site, records the spare par
 in, resolves; the customer logs
 in, sees only its own sites, has no engineer's buttons, confirms and closes.  Selenium
 is synchronous and the desk serves from this test's event loop, so every browser call
-runs in a thread.  Screenshots go to $SV_SCREENSHOTS when set (the README's)."""
+runs in a thread.  (The README's screenshots are taken from the demo:
+tests/web/test_demo_browser.py.)"""
 
 from __future__ import annotations
 
@@ -56,10 +57,10 @@ class Browser:
         wait = WebDriverWait(self.driver, 15, poll_frequency=0.2)
         await self.do(wait.until, lambda _: predicate(), "the page never showed it")
 
-    async def login(self, url: str, name: str) -> None:
+    async def login(self, url: str, name: str, password: str = PASSWORD) -> None:
         await self.get(f"{url}/login")
         await self.do((await self.find("input[name=name]")).send_keys, name)
-        await self.do((await self.find("input[name=password]")).send_keys, PASSWORD)
+        await self.do((await self.find("input[name=password]")).send_keys, password)
         await self.do((await self.find("form.login button")).click)
         await self.wait_for(lambda: "/ui/tickets" in self.driver.current_url)
 
@@ -117,7 +118,6 @@ async def test_engineer_and_customer_walk_a_ticket_through_the_console(
         "css selector", "#list").text)
     assert await browser.do(browser.driver.execute_script, "return window.notReloaded")
     assert "共 4 张" in await browser.text("#list .counts")
-    await browser.shot("console.png")
     # the ticket page: clocks counting down, actions as forms
     await browser.get(f"{url}/ui/tickets/{number}")
     countdown = await browser.text(".clocks .countdown")
@@ -142,7 +142,6 @@ async def test_engineer_and_customer_walk_a_ticket_through_the_console(
     timeline = await browser.text("ol.timeline")
     for line in ("ack zhang", "onsite zhang", "parts zhang", "resolve zhang"):
         assert line in timeline
-    await browser.shot("ticket.png")
     assert not await browser.do(browser.driver.find_elements, "css selector",
                                 "form.action.close")  # the customer closes, not zhang
     await browser.do((await browser.find("header form.who button")).click)
@@ -207,4 +206,3 @@ async def test_the_wall_at_1920_by_1080(desk_site: DeskSite, browser: Browser) -
     assert "省局监控中心" in await browser.text(".tiles")
     await browser.wait_for(lambda: "剩" in browser.driver.find_element(
         "css selector", ".clocks-wall").text)
-    await browser.shot("screen.png")
