@@ -42,7 +42,9 @@ HERE = Path(__file__).resolve().parent
 VAR = Path(os.environ.get("SV_DEMO_VAR") or HERE / "var")  # (tests run it elsewhere)
 CONTROL = VAR / "control"
 SECRETS = VAR / "secrets"
-INVENTORY = HERE / "inventory.yaml"
+# demo/inventory.yaml names its secrets relative to itself (var/secrets/…); run with its
+# state elsewhere, the demo runs a copy that names them there
+INVENTORY = HERE / "inventory.yaml" if VAR == HERE / "var" else VAR / "inventory.yaml"
 SETTINGS = VAR / "monitor.toml"
 SNMP_PORT = 1161
 HTTP_PORT = 9108
@@ -68,7 +70,10 @@ def write_secrets(folder: Path) -> None:
 
 def prepare() -> None:
     """Settings, community files and snmpsim data, fresh for every demo."""
-    VAR.mkdir(exist_ok=True)
+    VAR.mkdir(parents=True, exist_ok=True)
+    if INVENTORY != HERE / "inventory.yaml":
+        INVENTORY.write_text((HERE / "inventory.yaml").read_text(encoding="utf-8")
+                             .replace("file:var/secrets/", f"file:{SECRETS}/"), encoding="utf-8")
     SETTINGS.write_text(
         "# written by `python -m demo`\n"
         f'inventory = "{INVENTORY}"\n'
