@@ -51,6 +51,16 @@ def duty(args: argparse.Namespace) -> int:
     return 0
 
 
+def roster_people(settings: Settings) -> dict[str, tuple[str, bool]]:
+    """The roster's people: id → (name, a supervisor?); `RosterError` if it is missing
+    or invalid."""
+    if settings.alerts.roster is None:
+        raise RosterError("the settings name no roster (alerts.roster)")
+    roster = load_roster(settings.alerts.roster)
+    return {key: (person.name, key in roster.supervisors)
+            for key, person in roster.people.items()}
+
+
 def ack_token(args: argparse.Namespace) -> int:
     """Print a person token: it acknowledges any ticket as that person over MQTT."""
     from pydantic import TypeAdapter, ValidationError

@@ -112,3 +112,33 @@ def test_monitor_parts(database: str, capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(SystemExit):
         main(["parts", "add", "PSU-2"])
     assert "needs --name and --location" in capsys.readouterr().err
+
+
+def test_the_rosters_people_become_desk_users(
+        database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    roster = Path(__file__).parent / "alerts" / "roster.yaml"  # wang, li, zhao; chen supervises
+    settings = tmp_path / "monitor.toml"
+    settings.write_text(f'inventory = "{tmp_path / "none.yaml"}"\n')
+    assert main(["--settings", str(settings), "users", "from-roster"]) == 1
+    assert "no roster" in capsys.readouterr().err
+    settings.write_text(f'inventory = "{tmp_path / "none.yaml"}"\n[alerts]\nroster = "{roster}"\n')
+    assert users(monkeypatch, "add", "wang", "--role", "duty", "--password-stdin",
+                 stdin="correct horse battery\n") == 0  # already a user: left as it is
+    capsys.readouterr()
+    assert main(["--settings", str(settings), "users", "from-roster", "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "would add li (duty, 李工)", "would add zhao (duty, 赵工)",
+        "would add chen (supervisor, 陈经理)"]
+    assert users(monkeypatch, "list") == 0
+    assert "li " not in capsys.readouterr().out  # a dry run adds nobody
+    assert main(["--settings", str(settings), "users", "from-roster"]) == 0
+    assert "user chen added (supervisor, 陈经理)" in capsys.readouterr().out
+    assert users(monkeypatch, "list") == 0
+    listed = capsys.readouterr().out
+    assert re.search(r"^chen\s+supervisor\s+陈经理", listed, re.M)
+    assert re.search(r"^zhao\s+duty\s+赵工", listed, re.M)
+    assert main(["--settings", str(settings), "users", "from-roster"]) == 0
+    assert "is a desk user" in capsys.readouterr().out  # twice: nothing more to do
+    assert users(monkeypatch, "audit", "chen") == 0
+    assert re.search(r"cli:ops\s+user_add\s+chen", capsys.readouterr().out)

@@ -13,12 +13,13 @@ import asyncio
 import datetime as dt
 import getpass
 import os
+import secrets
 import sys
 from collections.abc import Awaitable, Callable
 
 from monitor.access.roles import Permission, Role
 from monitor.access.sessions import Sessions
-from monitor.access.users import AccessError, UserStore
+from monitor.access.users import NAME, AccessError, UserStore
 from monitor.columns import table
 from monitor.settings import Settings
 from monitor.store.store import Store
@@ -68,6 +69,8 @@ def users_command(settings: Settings, args: argparse.Namespace) -> int:
                                    display_name=args.display_name or "",
                                    customer=args.customer)
             print(f"user {user.name} added ({user.role.value})")
+        elif args.action == "from-roster":
+            return await from_roster(users, settings, args.dry_run)
         elif args.action == "passwd":
             await users.set_password(args.name, _password(args), actor=_actor())
             print(f"password of {args.name} changed; its sessions ended")
@@ -77,6 +80,39 @@ def users_command(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
     return _run(work, settings, "users")
+
+
+async def from_roster(users: UserStore, settings: Settings, dry_run: bool) -> int:
+    """A desk user for every person of the roster who has none: the same name (the
+    roster's id), their name shown, a supervisor if the roster says so, else on duty.
+    Their password is random and never shown: each sets theirs through an admin
+    (``monitor users passwd NAME``) before logging in.  Ack links need no login."""
+    from monitor.wiring import roster_people  # (the roster is the alerts')
+    try:
+        people = roster_people(settings)
+    except ValueError as exc:  # RosterError: missing, unreadable or invalid
+        raise AccessError(str(exc)) from None
+    existing = {u.name for u in await users.users()}
+    added = 0
+    for key, (name, supervisor) in people.items():
+        if key in existing:
+            continue
+        role = Role.SUPERVISOR if supervisor else Role.DUTY
+        if not NAME.match(key):
+            print(f"{key}: not a user name (lower-case letters, digits, '.', '_', '-'): "
+                  "skipped", file=sys.stderr)
+            continue
+        if dry_run:
+            print(f"would add {key} ({role.value}, {name})")
+        else:
+            await users.add(key, role, secrets.token_urlsafe(24), actor=_actor(),
+                            display_name=name)
+            print(f"user {key} added ({role.value}, {name}): set a password with "
+                  f"`monitor users passwd {key}`")
+        added += 1
+    if not added:
+        print(f"every person of {settings.alerts.roster} is a desk user")
+    return 0
 
 
 def tokens_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -120,9 +156,9 @@ def _run(work: Callable[[UserStore, Sessions], Awaitable[int]], settings: Settin
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``users`` and ``tokens`` to the ``monitor`` command's subcommands."""
     users = sub.add_parser("users", help="service desk users: add, passwd, disable, enable, "
-                                         "list, audit")
+                                         "list, audit, from-roster (the roster's people)")
     users.add_argument("action", choices=("add", "passwd", "disable", "enable", "list",
-                                          "audit"))
+                                          "audit", "from-roster"))
     users.add_argument("name", nargs="?", help="the user (all but list; audit: optional)")
     users.add_argument("--role", choices=[r.value for r in Role],
                        help="add: duty, supervisor, customer or admin")
@@ -132,6 +168,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     users.add_argument("--password-stdin", action="store_true",
                        help="read the password from the first line of standard input")
     users.add_argument("--limit", type=int, default=100, help="audit: how many events")
+    users.add_argument("--dry-run", action="store_true",
+                       help="from-roster: say whom it would add, add nobody")
     users.set_defaults(func=lambda args: users_command(_settings(args), args))
     tokens = sub.add_parser("tokens", help="API tokens: add, list, revoke")
     tokens.add_argument("action", choices=("add", "list", "revoke"))
@@ -147,7 +185,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def missing(args: argparse.Namespace) -> str | None:
     """What a ``users`` or ``tokens`` command line lacks, if anything."""
     if args.command == "users":
-        if args.action not in ("list", "audit") and not args.name:
+        if args.action not in ("list", "audit", "from-roster") and not args.name:
             return f"users {args.action} needs a user name"
         if args.action == "add" and not args.role:
             return "users add needs --role"
