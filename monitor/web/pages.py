@@ -33,5 +33,5 @@ def render(template: str, request: web.Request, status: int = 200,
     who = request.get(PRINCIPAL)
     body = ENV.get_template(template).render(
         principal=who, csrf=context.pop("csrf", who.csrf if who is not None else ""),
-        **context)
+        server_now=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), **context)
     return web.Response(text=body, status=status, content_type="text/html")

@@ -206,3 +206,25 @@ async def test_the_wall_at_1920_by_1080(desk_site: DeskSite, browser: Browser) -
     assert "省局监控中心" in await browser.text(".tiles")
     await browser.wait_for(lambda: "剩" in browser.driver.find_element(
         "css selector", ".clocks-wall").text)
+
+
+async def test_countdowns_keep_the_servers_time_on_a_skewed_wall_pc(
+        desk_site: DeskSite, browser: Browser) -> None:
+    """A wall PC whose clock runs two hours fast (no NTP on the surveillance network)
+    still counts the deadlines down from the server's time, not past them."""
+    await browser.do(browser.driver.execute_cdp_cmd, "Page.addScriptToEvaluateOnNewDocument",
+                     {"source": "(() => { const real = Date.now;"
+                                " Date.now = () => real() + 2 * 3600 * 1000; })();"})
+    assert await browser.do(browser.driver.execute_script, "return 1") == 1
+    await browser.login(desk_site.url, "wang")
+    skewed = await browser.do(browser.driver.execute_script,
+                              "return Date.now() - new Date().getTime()")
+    assert skewed > 7_000_000  # the page's clock is indeed two hours fast
+    for path in (f"/ui/tickets/{desk_site.tickets['cam07']}", "/screen"):
+        await browser.get(desk_site.url + path)
+        await browser.wait_for(lambda: all(
+            e.text for e in browser.driver.find_elements("css selector", ".countdown")))
+        texts = [e.text for e in await browser.do(
+            browser.driver.find_elements, "css selector", ".countdown")]
+        assert texts and not any("超时" in t for t in texts), (path, texts)
+        assert any(t.startswith("剩 00:") or t.startswith("剩 01:") for t in texts), texts
