@@ -227,7 +227,6 @@ def check_pdf(path: Path, number: str) -> None:
     """The PDF as the customer receives it: its text is there (the Chinese too, so the
     fonts carry their character maps), its fonts are the system's Noto CJK, embedded,
     and its pages render (pdfium) with ink on them."""
-    import os
 
     import pypdfium2
     from pypdf import PdfReader
@@ -246,8 +245,6 @@ def check_pdf(path: Path, number: str) -> None:
     dark = image.histogram()[:128]  # grey levels below half
     dark = sum(dark) / (image.width * image.height)
     assert 0.005 < dark < 0.5, dark  # text on a white page, not blank, not black
-    if os.environ.get("SV_SCREENSHOTS"):
-        image.save(Path(os.environ["SV_SCREENSHOTS"]) / "report.png")
 
 
 def test_monitor_duty(tmp_path: Path, capsys: pytest.CaptureFixture[str],

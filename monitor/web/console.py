@@ -20,6 +20,7 @@ from monitor.records.parts import PartsError
 from monitor.records.scans import Attachments, ScanError
 from monitor.tickets.query import TicketQuery, due_next, notifications, search
 from monitor.tickets.store import ACTIVE, STATES, TRANSITIONS, TicketError
+from monitor.web import pages
 from monitor.web.access import multipart_after_csrf, principal, streamed
 from monitor.web.api import ActionIn, Refusal, act, take_scan, ticket_out
 from monitor.web.desk import DESK
@@ -44,6 +45,16 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+def _day(value: str | None) -> dt.datetime | None:
+    """A date of the date filters (opened from / to, both days included), as the start
+    of that day in the SLA time zone; None when absent or not a date."""
+    try:
+        day = dt.date.fromisoformat(value or "")
+    except ValueError:
+        return None
+    return dt.datetime.combine(day, dt.time(), tzinfo=pages.ZONE[0])
+
+
 def _query(q: Any, sites: frozenset[str] | None) -> tuple[TicketQuery, dict[str, str], int]:
     state = q.get("state", "active")
     if state not in ("active", "all", *STATES):
@@ -51,7 +62,10 @@ def _query(q: Any, sites: frozenset[str] | None) -> tuple[TicketQuery, dict[str,
     page = max(1, _int(q.get("page")) or 1)
     near = _int(q.get("near"))
     shown = {k: q.get(k, "") for k in ("state", "site", "region", "level", "engineer",
-                                        "breached", "near", "sort")}
+                                        "breached", "near", "sort", "from", "to")}
+    since, until = _day(q.get("from")), _day(q.get("to"))
+    shown["from"] = "" if since is None else q.get("from", "")
+    shown["to"] = "" if until is None else q.get("to", "")
     shown["state"] = state
     sort = q.get("sort", "-opened")
     query = TicketQuery(
@@ -60,6 +74,7 @@ def _query(q: Any, sites: frozenset[str] | None) -> tuple[TicketQuery, dict[str,
         level=_int(q.get("level")), engineer=q.get("engineer") or None,
         breached=q.get("breached") == "1",
         near=None if near is None else dt.timedelta(minutes=near),
+        since=since, until=None if until is None else until + dt.timedelta(days=1),
         sort=sort if sort in ("opened", "-opened", "level", "-level", "updated", "-updated",
                               "number", "-number") else "-opened",
         offset=(page - 1) * PAGE, limit=PAGE)

@@ -3,6 +3,7 @@ and confirm; engineers work tickets; filters, counts, pages and the timeline."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import aiohttp
@@ -140,6 +141,30 @@ async def test_filters_counts_and_pages(desk_site: DeskSite) -> None:
         async with http.get(f"{desk_site.url}/ui/tickets?partial=1") as rows:
             fragment = await rows.text()  # what the page's script swaps in every 5 s
         assert fragment.lstrip().startswith('<p class="counts">') and "<html" not in fragment
+
+
+async def test_the_list_filters_by_the_day_opened(desk_site: DeskSite) -> None:
+    """Both days included, in the SLA time zone: a ticket opened at 23:30 in Shanghai on
+    the 10th (15:30 UTC) is the 10th's."""
+    from monitor.faults.levels import FaultLevel
+    from tests.web.conftest import fault
+    cst = dt.timezone(dt.timedelta(hours=8))
+    old = (await desk_site.desk.tickets.open_fault(
+        fault("qd-port", "cam09", FaultLevel.MINOR, "qingdao"),
+        dt.datetime(2026, 11, 10, 23, 30, tzinfo=cst))).number
+    async with session() as http:
+        await login(http, desk_site.url, "wang")
+
+        async def listed(query: str) -> set[str]:
+            async with http.get(f"{desk_site.url}/ui/tickets?state=all&{query}") as page:
+                return set(re.findall(r">(SV\d{8}-\d{4})<", await page.text()))
+
+        assert await listed("from=2026-11-10&to=2026-11-10") == {old}
+        assert await listed("to=2026-11-09") == set()
+        assert await listed("from=2026-11-11") == set(desk_site.tickets.values())
+        assert len(await listed("from=not-a-date")) == 4  # ignored, not an error
+        async with http.get(f"{desk_site.url}/ui/tickets?from=2026-11-01") as page:
+            assert 'name="from" value="2026-11-01"' in await page.text()  # kept in the form
 
 
 async def test_parts_through_the_api_and_the_ticket_page(desk_site: DeskSite) -> None:

@@ -1,7 +1,8 @@
 """`make demo` as a newcomer meets it: `python -m demo` starts the simulated site and the
 daemon; within a minute tickets open (a camera starts unplugged, a DVR stopped
 recording), the metrics move, and the console shows them in Chromium.  The README's
-screenshots of the console, a ticket and the wall are taken here, from the demo
+screenshots of the console, a ticket, the wall and the monthly report's PDF are taken
+here, from the demo
 (``SV_SCREENSHOTS=docs/screenshots``).  The demo listens on its fixed ports (9108 and
 the simulated devices on 127.0.1.0/24), so a demo running beside the tests collides."""
 
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import io
 import os
 import re
 import signal
@@ -17,6 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -50,6 +54,21 @@ def demo(tmp_path: Path) -> Iterator[Path]:
             proc.wait()
             pytest.fail(f"the demo did not stop on Ctrl-C:\n{output.read_text()[-3000:]}")
     assert code == 0, output.read_text()[-3000:]
+
+
+def report_page(pdf: bytes) -> None:
+    """The demo's monthly report as the customer receives it: its first page rendered
+    (pdfium), the README's report.png."""
+    import pypdfium2
+    from pypdf import PdfReader
+    assert "视频监控系统运维月度报告" in PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    document = pypdfium2.PdfDocument(pdf)
+    try:
+        image = document[0].render(scale=1.5).to_pil()
+    finally:
+        document.close()
+    if folder := os.environ.get("SV_SCREENSHOTS"):
+        image.save(Path(folder) / "report.png")
 
 
 async def until(what: str, seconds: float, check: object) -> float:
@@ -100,6 +119,11 @@ async def test_a_newcomer_sees_tickets_open_and_the_console_show_them(
                 return int((await reply.json())["total"]) >= 3
         with contextlib.suppress(pytest.fail.Exception):
             await until("the demo's three tickets", 90, settled)
+        month = dt.datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+        async with http.get(f"{URL}/ui/reports/{month}.pdf") as reply:
+            assert reply.content_type == "application/pdf"
+            pdf = await reply.read()
+    await asyncio.to_thread(report_page, pdf)
 
     await browser.do(browser.driver.set_window_size, 1400, 900)
     await browser.login(URL, "zhang", PASSWORD)
