@@ -19,6 +19,8 @@ A signed inspection no longer changes.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -183,6 +185,14 @@ class Inspection:
     signed_by: str | None
     customer_note: str
 
+    @property
+    def version(self) -> str:
+        """What the checklist is now, in 16 hex digits: a form carries it, and a save
+        made on an older version is refused instead of overwriting someone's work."""
+        text = json.dumps([self.state, self.items], sort_keys=True, ensure_ascii=False,
+                          default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
 
 class Inspections:
     """Monthly inspections, in the store."""
@@ -233,18 +243,32 @@ class Inspections:
             return [Inspection(**dict(r)) for r in rows.mappings()]
 
     async def fill(self, inspection_id: int, results: Mapping[str, tuple[str, str]], *,
-                   actor: str) -> Inspection:
-        """The engineer's results: item key → (ok|fault|na, note); a draft only."""
-        current = await self._draft(inspection_id)
-        items = []
-        for item in current.items:
-            if item["key"] in results:
-                result, note = results[item["key"]]
-                if result not in RESULTS:
-                    raise InspectionError(f"{item['key']}: one of ok, fault, na")
-                item = {**item, "result": result, "note": note.strip()}
-            items.append(item)
-        await self._update(inspection_id, items=items)
+                   actor: str, expected: str | None = None) -> Inspection:
+        """The engineer's results: item key → (ok|fault|na, note); a draft only.  With
+        `expected` (the `version` the engineer's form was made from), refused when
+        someone saved since: two engineers on one checklist never overwrite each other."""
+        async with self.store.engine.begin() as conn:
+            row = (await conn.execute(select(InspectionRow).where(
+                InspectionRow.id == inspection_id).with_for_update())).mappings().first()
+            if row is None:
+                raise InspectionError(f"no inspection {inspection_id}")
+            current = Inspection(**dict(row))
+            if current.state != "draft":
+                raise InspectionError(f"inspection {inspection_id} is {current.state}: no "
+                                      "longer changed")
+            if expected is not None and expected != current.version:
+                raise InspectionError("someone saved this checklist after you opened it: "
+                                      "reload it, and enter your results again")
+            items = []
+            for item in current.items:
+                if item["key"] in results:
+                    result, note = results[item["key"]]
+                    if result not in RESULTS:
+                        raise InspectionError(f"{item['key']}: one of ok, fault, na")
+                    item = {**item, "result": result, "note": note.strip()}
+                items.append(item)
+            await conn.execute(update(InspectionRow).where(InspectionRow.id == inspection_id)
+                               .values(items=items))
         return await self._read(inspection_id)
 
     async def submit(self, inspection_id: int, *, actor: str) -> Inspection:

@@ -85,7 +85,8 @@ def routes() -> list[web.RouteDef]:
                 results = {i["key"]: (str(form.get(f"result.{i['key']}", "")),
                                       str(form.get(f"note.{i['key']}", "")))
                            for i in found.items if form.get(f"result.{i['key']}")}
-                await log.fill(found.id, results, actor=who.user.name)
+                await log.fill(found.id, results, actor=who.user.name,
+                               expected=str(form.get("version", "")) or None)
                 if step == "submit":
                     await log.submit(found.id, actor=who.user.name)
             elif step == "sign" and who.may(Permission.CONFIRM):

@@ -86,3 +86,36 @@ async def test_routines_and_patrols_and_their_periods(desk_site: DeskSite) -> No
     assert len(await log.of("routine", "2026-W49")) == 1
     with pytest.raises(InspectionError, match="has a patrol inspection"):
         await log.start("qd", "patrol", "2026-12-05", inventory, Snapshot(), actor="wang")
+
+
+async def test_two_engineers_on_one_checklist_do_not_overwrite_each_other(
+        desk_site: DeskSite) -> None:
+    url = desk_site.url
+    async with session() as zhang, session() as wang:
+        await login(zhang, url, "zhang")
+        await login(wang, url, "wang")
+        async with zhang.get(f"{url}/ui/inspections?kind=routine&period=2026-W49") as page:
+            text = await page.text()
+        async with zhang.post(f"{url}/ui/inspections", data={
+                "csrf": page_csrf(text), "site": "jn", "kind": "routine",
+                "period": "2026-W49"}) as reply:
+            path, zhangs = reply.url.path, await reply.text()
+        async with wang.get(url + path) as page:
+            wangs = await page.text()  # both have the same checklist open
+        keys = re.findall(r'name="result\.([a-z_]+)"', zhangs)
+
+        def form(text: str, result: str) -> dict[str, str]:
+            version = re.search(r'name="version" value="([0-9a-f]+)"', text)
+            assert version is not None
+            return {"csrf": page_csrf(text), "version": version[1], "step": "save",
+                    **{f"result.{k}": result for k in keys}}
+
+        async with zhang.post(url + path, data=form(zhangs, "ok")) as reply:
+            assert "someone saved" not in await reply.text()
+        async with wang.post(url + path, data=form(wangs, "fault")) as reply:
+            assert "someone saved this checklist after you opened it" in await reply.text()
+        async with wang.get(url + path) as page:  # reloaded: zhang's work, then wang's
+            wangs = await page.text()
+        assert 'value="ok" selected' in wangs and 'value="fault" selected' not in wangs
+        async with wang.post(url + path, data=form(wangs, "fault")) as reply:
+            assert 'value="fault" selected' in await reply.text()

@@ -94,6 +94,12 @@ async def test_inspections_through_the_api(desk_site: DeskSite) -> None:
         number = started["id"]
         assert started["state"] == "draft" and started["items"]
         results = {i["key"]: {"result": "ok"} for i in started["items"]}
+        async with api.post(f"{url}/api/v1/inspections/{number}", headers=zhang, json={
+                "step": "save", "results": results, "version": "0" * 16}) as reply:
+            assert reply.status == 409  # saved on a version that is not the current one
+        async with api.post(f"{url}/api/v1/inspections/{number}", headers=zhang, json={
+                "step": "save", "results": results, "version": started["version"]}) as reply:
+            assert reply.status == 200
         async with api.post(f"{url}/api/v1/inspections/{number}", headers=zhang,
                             json={"step": "sign"}) as reply:
             assert reply.status == 403  # the customer signs

@@ -48,6 +48,7 @@ class InspectionOut(BaseModel):
     signed_at: dt.datetime | None
     signed_by: str | None
     customer_note: str
+    version: str = Field(description="send it back with a save")
 
 
 class InspectionIn(BaseModel):
@@ -72,6 +73,8 @@ class InspectionStepIn(BaseModel):
     step: Literal["save", "submit", "sign"]
     results: dict[str, ItemResultIn] = {}
     customer_note: str = ""
+    version: str | None = Field(default=None, description="the `version` read with the "
+                                "inspection: a save on an older one is refused (409)")
 
 
 class SurveyIn(BaseModel):
@@ -204,7 +207,7 @@ class InspectionView(View):
             else:
                 found = await log.fill(found.id, {k: (v.result, v.note)
                                                   for k, v in body.results.items()},
-                                       actor=actor)
+                                       actor=actor, expected=body.version)
                 if body.step == "submit":
                     found = await log.submit(found.id, actor=actor)
         except InspectionError as exc:
