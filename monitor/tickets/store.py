@@ -407,10 +407,10 @@ class TicketStore:
 
     async def active_summaries(self) -> list[dict[str, Any]]:
         """The active tickets' columns that readers of all of them need (number, site,
-        level, device, members, deadlines and the clocks' stamps): a narrow query, as a
+        level, device, title, members, deadlines and the clocks' stamps): a narrow query, as a
         major event may keep thousands open and `/metrics` reads them at every scrape."""
         columns = [TicketRow.number, TicketRow.site_id, TicketRow.level, TicketRow.device_id,
-                   TicketRow.members, TicketRow.deadlines,
+                   TicketRow.title, TicketRow.members, TicketRow.deadlines,
                    *(getattr(TicketRow, stamp) for stamp in DONE_STAMP.values())]
         query = select(*columns).where(TicketRow.state.in_(ACTIVE))
         async with self.store.engine.connect() as conn:

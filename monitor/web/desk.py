@@ -11,6 +11,7 @@ from monitor.access.roles import Role
 from monitor.access.sessions import Principal, Sessions
 from monitor.access.users import UserStore
 from monitor.inventory import Inventory
+from monitor.inventory.models import Device
 from monitor.records.parts import PartsLog
 from monitor.snapshot import Snapshot
 from monitor.tickets.store import Ticket, TicketStore
@@ -56,3 +57,20 @@ _RANK = {"unknown": 0, "up": 1, "warning": 2, "down": 3}
 def device_status(states: list[str]) -> str:
     """A device's status from its checks' states: the worst, "unknown" before any."""
     return max(states, key=_RANK.__getitem__) if states else "unknown"
+
+
+def device_statuses(inventory: Inventory, snapshot: Snapshot) -> dict[str, str]:
+    """Every device's status (`device_status`) from one pass over the snapshot."""
+    states: dict[str, list[str]] = {}
+    for key, view in snapshot.checks.items():
+        states.setdefault(key.device_id, []).append(view.state)
+    return {d: device_status(states.get(d, [])) for d in inventory.devices}
+
+
+def devices_by_site(inventory: Inventory) -> dict[str, list[Device]]:
+    """The inventory's devices grouped by site, in one pass (a site's devices are never
+    found by walking all of them: 400 sites × 20,000 devices took seconds)."""
+    out: dict[str, list[Device]] = {s: [] for s in inventory.sites}
+    for device in inventory.devices.values():
+        out.setdefault(device.site, []).append(device)
+    return out

@@ -10,18 +10,18 @@ states) and the ticket store; `/api/v1/screen` gives the same as JSON.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections import defaultdict
+import time
 from typing import Any
 
 from aiohttp import web
 
 from monitor.inventory.models import DeviceKind
-from monitor.tickets.query import TicketQuery, due_next, recent_events, search
-from monitor.tickets.store import ACTIVE
+from monitor.tickets.query import due_next, recent_events
 from monitor.vocab import Reason
 from monitor.web.access import principal
-from monitor.web.desk import DESK, Desk, device_status
+from monitor.web.desk import DESK, Desk, device_statuses, devices_by_site
 from monitor.web.pages import render
 
 CENTRAL = (DeviceKind.PROXY_SERVER, DeviceKind.AUTH_SERVER, DeviceKind.BACKUP_SERVER,
@@ -35,23 +35,23 @@ async def gather(desk: Desk, sites: frozenset[str] | None,
     now = now or dt.datetime.now(dt.UTC)
     inventory, snapshot = desk.inventory(), desk.snapshot()
     seen = {s for s in inventory.sites if sites is None or s in sites}
-    states: dict[str, list[str]] = defaultdict(list)
-    not_recording: set[str] = set()
-    for key, view in snapshot.checks.items():
-        states[key.device_id].append(view.state)
-        if view.reason == Reason.NOT_RECORDING and view.state == "down":
-            not_recording.add(key.device_id)
-    status = {d: device_status(states.get(d, [])) for d in inventory.devices}
-    page = await search(desk.tickets.store, TicketQuery(states=ACTIVE, sites=seen,
-                                                        limit=100_000))
+    not_recording = {key.device_id for key, view in snapshot.checks.items()
+                     if view.reason == Reason.NOT_RECORDING and view.state == "down"}
+    status = device_statuses(inventory, snapshot)
+    await asyncio.sleep(0)  # the loop's other work between the steps of a large estate
+    by_site = devices_by_site(inventory)
+    active = [t for t in await desk.tickets.active_summaries() if t["site_id"] in seen]
     worst: dict[str, int] = {}
-    for t in page.items:
-        worst[t.site_id] = min(worst.get(t.site_id, 9), t.level)
+    by_level = dict.fromkeys((1, 2, 3, 4), 0)
+    for t in active:
+        worst[t["site_id"]] = min(worst.get(t["site_id"], 9), t["level"])
+        by_level[t["level"]] = by_level.get(t["level"], 0) + 1
+    await asyncio.sleep(0)
     tiles = []
     for site in inventory.sites.values():
         if site.id not in seen:
             continue
-        devices = [d for d in inventory.devices.values() if d.site == site.id]
+        devices = by_site[site.id]
         down = sum(status[d.id] == "down" for d in devices)
         tiles.append({"id": site.id, "name": site.name_zh, "region": site.region,
                       "level": worst.get(site.id), "devices": len(devices), "down": down})
@@ -67,11 +67,12 @@ async def gather(desk: Desk, sites: frozenset[str] | None,
         return found.name_zh if found else site_id
 
     clocks: list[dict[str, Any]] = []
-    for t in page.items:
-        nxt = due_next(t.row)
+    for t in active:
+        nxt = due_next(t)
         if nxt is not None:
-            clocks.append({"number": t.number, "level": t.level, "clock": nxt[0],
-                           "deadline": nxt[1], "site": name(t.site_id), "title": t.title})
+            clocks.append({"number": t["number"], "level": t["level"], "clock": nxt[0],
+                           "deadline": nxt[1], "site": name(t["site_id"]),
+                           "title": t["title"]})
     clocks.sort(key=lambda c: c["deadline"])
     central = [{"id": d.id, "name": d.name, "kind": d.kind.value, "status": status[d.id],
                 "status_zh": STATUS_ZH[status[d.id]]}
@@ -80,16 +81,33 @@ async def gather(desk: Desk, sites: frozenset[str] | None,
     for e in events:
         e["site"] = name(e["site_id"])
     return {"now": now, "tiles": tiles, "kinds": kinds,
-            "by_level": {lv: page.by_level.get(lv, 0) for lv in (1, 2, 3, 4)},
+            "by_level": by_level,
             "clocks": clocks[:8], "central": central, "events": events}
 
 
+FRESH_S = 2.0  # walls refreshing within this share one reading
+
+
 def routes() -> list[web.RouteDef]:
-    """``/screen`` (the page; ``?partial=1``: its body, for the refresh)."""
+    """``/screen`` (the page; ``?partial=1``: its body, for the refresh).  Every wall and
+    customer screen refreshes every 5 s: screens that see the same sites share one
+    reading for `FRESH_S` (and one reading at a time), so ten walls cost one."""
+    cache: dict[frozenset[str] | None, tuple[float, dict[str, Any]]] = {}
+    lock = asyncio.Lock()
+
+    async def reading(desk: Desk, sites: frozenset[str] | None) -> dict[str, Any]:
+        async with lock:
+            now = time.monotonic()
+            found = cache.get(sites)
+            if found is None or now - found[0] > FRESH_S:
+                for key in [k for k, (t, _) in cache.items() if now - t > FRESH_S]:
+                    del cache[key]
+                found = cache[sites] = (now, await gather(desk, sites))
+            return found[1]
 
     async def screen(request: web.Request) -> web.Response:
         desk = request.app[DESK]
-        data = await gather(desk, desk.visible_sites(principal(request)))
+        data = await reading(desk, desk.visible_sites(principal(request)))
         template = "screen_body.html" if request.query.get("partial") == "1" \
             else "screen.html"
         return render(template, request, title="大屏 Wall", **data)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+import pytest
+
 from monitor.events import CheckKey
 from monitor.snapshot import CheckView, Snapshot
 from monitor.web.screen import gather
@@ -69,3 +71,24 @@ async def test_sites_and_devices_in_the_api(desk_site: DeskSite) -> None:
             assert {d["site_id"] for d in (await reply.json())["items"]} == {"jn"}
         async with http.get(desk_site.url + "/api/v1/sites") as reply:
             assert [s["id"] for s in await reply.json()] == ["jn"]
+
+
+async def test_walls_refreshing_together_share_one_reading(
+        desk_site: DeskSite, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ten walls refreshing every 5 s cost one reading per FRESH_S, per set of sites."""
+    from monitor.web import screen
+    readings: list[frozenset[str] | None] = []
+    real = screen.gather
+
+    async def counted(desk: object, sites: frozenset[str] | None) -> object:
+        readings.append(sites)
+        return await real(desk, sites)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(screen, "gather", counted)
+    async with session() as wang, session() as qdkf:
+        await login(wang, desk_site.url, "wang")
+        await login(qdkf, desk_site.url, "qdkf")
+        for http in (wang, wang, wang, qdkf, qdkf):
+            async with http.get(desk_site.url + "/screen?partial=1") as page:
+                assert page.status == 200
+    assert readings == [None, frozenset({"qd", "qd-port"})]
