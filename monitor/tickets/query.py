@@ -16,7 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import Select, func, select
 
 from monitor.store.store import Store
-from monitor.store.tables import OutboxRow, TicketAuditRow, TicketRow
+from monitor.store.tables import OutboxRow, StateChangeRow, TicketAuditRow, TicketRow
 from monitor.tickets.sla import clocks_paused, running_clocks
 from monitor.tickets.store import Ticket
 
@@ -129,6 +129,28 @@ async def notifications(store: Store, ticket_id: int) -> list[dict[str, Any]]:
              .where(OutboxRow.ticket_id == ticket_id).order_by(OutboxRow.id))
     async with store.engine.connect() as conn:
         return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+LEAD = dt.timedelta(minutes=10)  # the checks' changes before the ticket opened that led to it
+MAX_CHANGES = 200
+
+
+async def check_changes(store: Store, devices: Collection[str], opened: dt.datetime,
+                        until: dt.datetime | None) -> list[dict[str, Any]]:
+    """The state changes of `devices`' checks over a ticket's life (from `LEAD` before it
+    opened until `until`, or now), oldest first, at most `MAX_CHANGES` (the newest)."""
+    if not devices:
+        return []
+    query = (select(StateChangeRow.at, StateChangeRow.device_id, StateChangeRow.check_name,
+                    StateChangeRow.event, StateChangeRow.old_state, StateChangeRow.new_state,
+                    StateChangeRow.reason, StateChangeRow.detail)
+             .where(StateChangeRow.device_id.in_(sorted(devices)),
+                    StateChangeRow.at >= opened - LEAD)
+             .order_by(StateChangeRow.at.desc()).limit(MAX_CHANGES))
+    if until is not None:
+        query = query.where(StateChangeRow.at <= until)
+    async with store.engine.connect() as conn:
+        return [dict(r) for r in reversed((await conn.execute(query)).mappings().all())]
 
 
 async def recent_events(store: Store, sites: Collection[str] | None, limit: int = 12

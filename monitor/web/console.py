@@ -18,7 +18,13 @@ from pydantic import ValidationError
 from monitor.access.roles import Permission, may_act
 from monitor.records.parts import PartsError
 from monitor.records.scans import Attachments, ScanError
-from monitor.tickets.query import TicketQuery, due_next, notifications, search
+from monitor.tickets.query import (
+    TicketQuery,
+    check_changes,
+    due_next,
+    notifications,
+    search,
+)
 from monitor.tickets.store import ACTIVE, STATES, TRANSITIONS, TicketError
 from monitor.web import pages
 from monitor.web.access import multipart_after_csrf, principal, streamed
@@ -126,8 +132,12 @@ def routes() -> list[web.RouteDef]:
         actions = [a for a, (allowed, _) in TRANSITIONS.items()
                    if found.state in allowed and may_act(who.grants, a)]
         sent = await notifications(desk.tickets.store, found.id)
+        changes = await check_changes(desk.tickets.store, found.members or
+                                      ([found.device_id] if found.device_id else []),
+                                      found.opened_at, found.closed_at)
         events = sorted([{"at": a["at"], "type": "audit", **a} for a in found.audit]
-                        + [{"at": n["created_at"], "type": "notification", **n} for n in sent],
+                        + [{"at": n["created_at"], "type": "notification", **n} for n in sent]
+                        + [{"type": "check", **c} for c in changes],
                         key=lambda e: e["at"])
         clocks = ticket_out(found, desk).clocks
         stock = await desk.parts.parts("stock") if may_act(who.grants, "solution") \

@@ -194,3 +194,35 @@ async def test_parts_through_the_api_and_the_ticket_page(desk_site: DeskSite) ->
         await login(http, desk_site.url, "qdkf")
         async with http.get(f"{desk_site.url}/api/v1/parts") as reply:
             assert reply.status == 403
+
+
+async def test_the_timeline_shows_the_checks_state_changes(desk_site: DeskSite) -> None:
+    """The ticket's devices' checks changing state, from a little before it opened: what
+    led to it and what happened since, among its transitions and notifications."""
+    from monitor.events import CheckKey, StateChanged
+    from monitor.state import CheckState
+    from monitor.vocab import Status
+    from probes.result import ProbeResult
+    number = desk_site.tickets["cam07"]
+    ticket = await desk_site.desk.tickets.get(number)
+    assert ticket is not None
+    opened = ticket.opened_at.timestamp()
+    down = ProbeResult(Status.DOWN, "refused", "connection refused")
+    for device, at, old, new, result in (
+            ("cam07", opened - 3600, CheckState.UP, CheckState.DOWN, down),  # long before
+            ("cam07", opened - 60, CheckState.UP, CheckState.DOWN, down),
+            ("cam09", opened - 30, CheckState.UP, CheckState.DOWN, down),  # not its device
+            ("cam07", opened + 120, CheckState.DOWN, CheckState.UP, ProbeResult.ok())):
+        await desk_site.store.record([StateChanged(CheckKey(device, "tcp"), "tcp", "camera",
+                                                   "qd-port", old, new, at, result, False)], [])
+    async with session() as http:
+        await login(http, desk_site.url, "zhang")
+        async with http.get(f"{desk_site.url}/ui/tickets/{number}?partial=1") as page:
+            text = await page.text()
+    lines = re.findall(r'<li class="(\w+)">(.*?)</li>', text, re.S)
+    kinds = [kind for kind, _ in lines]
+    checks = [re.sub(r"\s+", " ", body) for kind, body in lines if kind == "check"]
+    assert len(checks) == 2 and "cam09" not in text
+    assert "cam07/tcp</b> up → down (refused: connection refused)" in checks[0]
+    assert "down → up" in checks[1]
+    assert kinds.index("check") < kinds.index("audit")  # it went down, then the ticket opened
