@@ -219,6 +219,8 @@ async def test_the_timeline_shows_the_checks_state_changes(desk_site: DeskSite) 
         await login(http, desk_site.url, "zhang")
         async with http.get(f"{desk_site.url}/ui/tickets/{number}?partial=1") as page:
             text = await page.text()
+        async with http.get(f"{desk_site.url}/api/v1/tickets/{number}") as reply:
+            body = await reply.json()
     lines = re.findall(r'<li class="(\w+)">(.*?)</li>', text, re.S)
     kinds = [kind for kind, _ in lines]
     checks = [re.sub(r"\s+", " ", body) for kind, body in lines if kind == "check"]
@@ -226,3 +228,6 @@ async def test_the_timeline_shows_the_checks_state_changes(desk_site: DeskSite) 
     assert "cam07/tcp</b> up → down (refused: connection refused)" in checks[0]
     assert "down → up" in checks[1]
     assert kinds.index("check") < kinds.index("audit")  # it went down, then the ticket opened
+    assert [(c["device_id"], c["old_state"], c["new_state"]) for c in body["checks"]] == \
+        [("cam07", "up", "down"), ("cam07", "down", "up")]
+    assert body["attachments"] == []

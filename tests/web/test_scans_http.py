@@ -131,6 +131,10 @@ async def test_the_api_closes_on_a_scan_with_a_token(desk_site: DeskSite) -> Non
                             data=body) as reply:
             ticket = await reply.json()
     assert ticket["state"] == "closed" and "王主任" in ticket["customer_confirmation"]
+    async with aiohttp.ClientSession(headers=await bearer(desk_site, "wang")) as api, \
+            api.get(f"{desk_site.url}/api/v1/tickets/{number}") as reply:
+        [listed] = (await reply.json())["attachments"]
+    assert (listed["filename"], listed["size"]) == ("record.pdf", len(scan))
     [kept] = await Attachments(desk_site.store).of(number)
     assert (kept.filename, kept.content_type, kept.uploaded_by) == \
         ("record.pdf", "application/pdf", "wang")

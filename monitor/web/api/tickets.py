@@ -14,8 +14,8 @@ from pydantic import BaseModel, Field
 from monitor.access.roles import Permission, may_act
 from monitor.access.sessions import Principal
 from monitor.records.parts import PartsError
-from monitor.records.scans import MAX_BYTES, Scan, ScanError, close_with_scan
-from monitor.tickets.query import TicketQuery, search
+from monitor.records.scans import MAX_BYTES, Attachments, Scan, ScanError, close_with_scan
+from monitor.tickets.query import TicketQuery, check_changes, search
 from monitor.tickets.sla import CLOCKS, DONE_STAMP, clocks_paused
 from monitor.tickets.store import ACTIVE, STATES, Action, Ticket, TicketError
 from monitor.web.access import multipart_after_csrf, principal, read_bounded, streamed
@@ -44,6 +44,32 @@ class EventOut(BaseModel):
     from_state: str | None
     to_state: str | None
     note: str
+
+
+class CheckChangeOut(BaseModel):
+    """One of a ticket's devices' checks changing state (or an event a probe saw)."""
+
+    at: dt.datetime
+    device_id: str
+    check_name: str
+    event: str
+    old_state: str | None
+    new_state: str | None
+    reason: str | None
+    detail: str | None
+
+
+class AttachmentOut(BaseModel):
+    """A scan kept with a ticket (``GET /ui/tickets/{number}/attachments/{id}``)."""
+
+    id: int
+    kind: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_by: str
+    uploaded_at: dt.datetime
 
 
 class TicketOut(BaseModel):
@@ -76,6 +102,11 @@ class TicketOut(BaseModel):
     updated_at: dt.datetime
     timeline: list[EventOut] | None = Field(default=None,
                                             description="with one ticket, not in lists")
+    checks: list[CheckChangeOut] | None = Field(
+        default=None, description="with one ticket: its devices' checks changing state, "
+                                  "from ten minutes before it opened")
+    attachments: list[AttachmentOut] | None = Field(
+        default=None, description="with one ticket: scanned paper records kept with it")
 
 
 class TicketListOut(BaseModel):
@@ -265,7 +296,14 @@ class TicketView(View):
         ticket = await self.desk.visible_ticket(self.who, number)
         if ticket is None or not self.who.may(Permission.READ):
             return error(404, f"no ticket {number}")
-        return json_response(ticket_out(ticket, self.desk, timeline=True))
+        out = ticket_out(ticket, self.desk, timeline=True)
+        store = self.desk.tickets.store
+        out.checks = [CheckChangeOut(**c) for c in await check_changes(
+            store, ticket.members or ([ticket.device_id] if ticket.device_id else []),
+            ticket.opened_at, ticket.closed_at)]
+        out.attachments = [AttachmentOut.model_validate(a, from_attributes=True)
+                           for a in await Attachments(store).of(number)]
+        return json_response(out)
 
 
 class TicketActionView(View):
