@@ -414,3 +414,14 @@ class AttachmentRow(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
     uploaded_by: Mapped[str] = mapped_column(String(64))
     uploaded_at: Mapped[datetime]
+
+
+class ClusterLeaseRow(Base):
+    """A lease that one node of a cluster holds at a time (`monitor.cluster.lease`)."""
+
+    __tablename__ = "cluster_lease"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime]
