@@ -10,10 +10,35 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from monitor.access.roles import Permission
-from monitor.records.surveys import QUESTIONS, SCALE, SurveyError, Surveys, half_of
+from monitor.access.sessions import Principal
+from monitor.records.surveys import QUESTIONS, SCALE, Source, SurveyError, Surveys, half_of
 from monitor.web.access import principal
 from monitor.web.desk import DESK
 from monitor.web.pages import render
+
+
+class NotAllowed(SurveyError):
+    """Who may not answer a survey at all (403 in the API)."""
+
+
+def seen_customers(who: Principal) -> frozenset[str] | None:
+    """Whose answers `who` reads: every customer's for the engineers, its own else."""
+    return None if who.may(Permission.WORK) else frozenset({who.user.customer or ""})
+
+
+def answering(who: Principal, customer: str | None,
+              respondent: str | None) -> tuple[str, str, Source]:
+    """(customer, respondent, source) of an answer `who` records: an engineer transcribes
+    a paper form, naming its customer and respondent; a customer user answers online
+    for its own account.  `SurveyError` for a paper form without them, `NotAllowed` for
+    anyone else (the console and the API decide alike)."""
+    if who.may(Permission.WORK):
+        if not customer or not respondent:
+            raise SurveyError("a paper form: name its customer and respondent")
+        return customer, respondent, "paper"
+    if who.may(Permission.CONFIRM) and who.user.customer:
+        return who.user.customer, who.user.display_name or who.user.name, "online"
+    raise NotAllowed(f"{who.user.name} may not answer surveys")
 
 
 def routes() -> list[web.RouteDef]:
@@ -24,7 +49,7 @@ def routes() -> list[web.RouteDef]:
         period = request.query.get("period") or half_of(
             dt.datetime.now(desk.tickets.policy.zone).date())
         staff = who.may(Permission.WORK)
-        mine = None if staff else frozenset({who.user.customer or ""})
+        mine = seen_customers(who)
         surveys = Surveys(desk.tickets.store)
         try:
             analysis = await surveys.analysis(period, mine)
@@ -49,17 +74,10 @@ def routes() -> list[web.RouteDef]:
         except ValueError:
             scores = {}
         try:
-            if who.may(Permission.WORK):
-                customer, respondent = str(form.get("customer", "")), \
-                    str(form.get("respondent", ""))
-                source = "paper"
-            elif who.may(Permission.CONFIRM) and who.user.customer:
-                customer, respondent = who.user.customer, who.user.display_name or who.user.name
-                source = "online"
-            else:
-                raise SurveyError(f"{who.user.name} may not answer surveys")
+            customer, respondent, source = answering(
+                who, str(form.get("customer", "")), str(form.get("respondent", "")))
             await Surveys(desk.tickets.store).record(
-                customer, period, respondent, scores, source=source,  # type: ignore[arg-type]
+                customer, period, respondent, scores, source=source,
                 actor=who.user.name, comments=str(form.get("comments", "")),
                 customers=desk.inventory().customers)
         except SurveyError as exc:

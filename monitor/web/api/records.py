@@ -15,6 +15,7 @@ from monitor.records.surveys import QUESTIONS, SurveyError, Surveys
 from monitor.report.clauses import OUTCOMES
 from monitor.web.api.common import ErrorOut, View, error, json_response
 from monitor.web.reports import figures, parse_month
+from monitor.web.surveys import NotAllowed, answering, seen_customers
 
 Kind = Literal["monthly", "routine", "patrol"]
 
@@ -218,16 +219,12 @@ class InspectionView(View):
 class SurveysView(View):
     """The customers' half-yearly satisfaction surveys."""
 
-    def _customers(self) -> frozenset[str] | None:
-        customer = self.who.user.customer
-        return frozenset({customer or ""}) if not self.who.may(Permission.WORK) else None
-
     async def get(self, period: str, /) -> r200[AnalysisOut] | r400[ErrorOut]:
         """The half year's answers and their analysis (a customer: its own)."""
         surveys = Surveys(self.desk.tickets.store)
         try:
-            analysis = await surveys.analysis(period, self._customers())
-            answers = await surveys.of(period, self._customers())
+            analysis = await surveys.analysis(period, seen_customers(self.who))
+            answers = await surveys.of(period, seen_customers(self.who))
         except SurveyError as exc:
             return error(400, str(exc))
         return json_response(AnalysisOut(
@@ -242,19 +239,15 @@ class SurveysView(View):
         """Answer (a customer user, for its own account) or transcribe a paper form
         (the engineers: `customer` and `respondent` named)."""
         who = self.who
-        if who.may(Permission.WORK):
-            if not body.customer or not body.respondent:
-                return error(400, "a paper form: name its customer and respondent")
-            customer, respondent, source = body.customer, body.respondent, "paper"
-        elif who.may(Permission.CONFIRM) and who.user.customer:
-            customer = who.user.customer
-            respondent = who.user.display_name or who.user.name
-            source = "online"
-        else:
-            return error(403, f"{who.user.name} may not answer surveys")
+        try:
+            customer, respondent, source = answering(who, body.customer, body.respondent)
+        except NotAllowed as exc:
+            return error(403, str(exc))
+        except SurveyError as exc:
+            return error(400, str(exc))
         try:
             found = await Surveys(self.desk.tickets.store).record(
-                customer, period, respondent, body.scores, source=source,  # type: ignore[arg-type]
+                customer, period, respondent, body.scores, source=source,
                 actor=who.user.name, comments=body.comments,
                 customers=self.desk.inventory().customers)
         except SurveyError as exc:
