@@ -38,12 +38,16 @@ class MqttBridge:
     def __init__(self, host: str, port: int, tickets: TicketStore,
                  states: Callable[[], Mapping[str, Mapping[str, Any]]], *,
                  prefix: str = "sv-monitor", username: str | None = None,
-                 password: str | None = None, secret: bytes | None = None) -> None:
+                 password: str | None = None, secret: bytes | None = None,
+                 deciding: Callable[[], bool] = lambda: True) -> None:
         self.host, self.port, self.prefix = host, port, prefix.rstrip("/")
         self.username, self.password = username, password
         self.tickets = tickets
         self.states = states  # device → its checks' current states
         self.secret = secret  # the link secret: acknowledgements are refused without it
+        # whether this node acts on acknowledgements (in a cluster: the leader alone;
+        # every node publishes its own share's device states)
+        self.deciding = deciding
         self.connected = False
         self.published_total = 0
         self.acks_total: dict[str, int] = {"ok": 0, "refused": 0}
@@ -102,6 +106,8 @@ class MqttBridge:
 
     async def _acks(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
+            if not self.deciding():
+                continue  # the leader's bridge answers it
             result = await self.ack(bytes(message.payload))
             await client.publish(f"{self.prefix}/ack/result",
                                  json.dumps(result, ensure_ascii=False).encode(), qos=1)

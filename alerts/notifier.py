@@ -199,6 +199,7 @@ class Notifier:
         finally:
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
+            events.close()
 
     async def _run(self, health: Health, wake: asyncio.Event, every_s: float,
                    escalate_every_s: float) -> None:

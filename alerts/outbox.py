@@ -18,15 +18,19 @@ one is in backoff (a "resolved" never overtakes its "opened").
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.store.store import Store
 from monitor.store.tables import OutboxCursorRow, OutboxRow
+from monitor.tickets.store import Guard
 
 BACKOFF_MAX_S = 600.0
 CURSOR = "notifier"
@@ -67,8 +71,16 @@ def backoff(attempts: int) -> float:
 class Outbox:
     """Enqueue, fetch what is due, mark sent or failed."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, guard: Guard | None = None) -> None:
         self.store = store
+        self.guard = guard  # a cluster's leader fences its writes with its epoch
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        async with self.store.engine.begin() as conn:
+            if self.guard is not None:
+                await self.guard(conn)
+            yield conn
 
     async def enqueue(self, items: list[Item], now: dt.datetime, delay_s: float = 0.0,
                       cursor: int | None = None) -> int:
@@ -81,7 +93,7 @@ class Outbox:
                  "recipient": i.recipient, "kind": i.kind, "payload": i.payload,
                  "created_at": now, "next_attempt_at": due, "attempts": 0} for i in items]
         added = 0
-        async with self.store.engine.begin() as conn:
+        async with self._writing() as conn:
             if rows:
                 dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
                 stmt = dialect.insert(OutboxRow.__table__).on_conflict_do_nothing(
@@ -122,13 +134,13 @@ class Outbox:
 
     async def sent(self, ids: list[int], now: dt.datetime) -> None:
         """The channel accepted these."""
-        async with self.store.engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(update(OutboxRow).where(OutboxRow.id.in_(ids))
                                .values(sent_at=now, last_error=None))
 
     async def failed(self, ids: list[int], now: dt.datetime, error: str) -> None:
         """The channel refused or was unreachable: try these again later."""
-        async with self.store.engine.begin() as conn:
+        async with self._writing() as conn:
             rows = (await conn.execute(select(OutboxRow.id, OutboxRow.attempts)
                                        .where(OutboxRow.id.in_(ids)))).all()
             for row in rows:
@@ -139,7 +151,7 @@ class Outbox:
 
     async def defer(self, ids: list[int], until: dt.datetime) -> None:
         """Hold these back (a rate limit) without counting a failure."""
-        async with self.store.engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(update(OutboxRow).where(OutboxRow.id.in_(ids))
                                .values(next_attempt_at=until))
 

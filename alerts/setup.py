@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -91,12 +92,16 @@ class Alerts:
               health: Health, session: aiohttp.ClientSession,
               major_events: Callable[[], Sequence[MajorEvent]],
               device_states: Callable[[], Mapping[str, Any]],
-              site_name: Callable[[str], str] = str) -> None:
-        """Start the notifier, the sender and the MQTT bridge as the settings ask (their
-        tasks: `tasks`), and their parts of `/healthz`."""
+              site_name: Callable[[str], str] = str, *, notify: bool = True,
+              bridge: bool = True, deciding: Callable[[], bool] = lambda: True) -> None:
+        """Start the notifier and the sender (`notify`) and the MQTT bridge (`bridge`) as
+        the settings ask (their tasks: `tasks`), and their parts of `/healthz`.  In a
+        cluster the leader alone notifies (`start` again when a node comes to lead, `stop`
+        when it steps down); every node runs a bridge, acting on acknowledgements while
+        `deciding`."""
         cfg = settings.alerts
-        if self.roster is not None:
-            outbox = Outbox(store)
+        if self.roster is not None and notify:
+            outbox = Outbox(store, tickets.guard)
             self.notifier = Notifier(
                 self.roster, outbox, tickets, settings.sla, public_url=cfg.public_url,
                 link_secret=self.link_secret, link_ttl_s=cfg.link_ttl,
@@ -110,15 +115,30 @@ class Alerts:
             self.tasks.append(asyncio.create_task(
                 self.notifier.run(health, bus.subscribe("alerts")), name="notify"))
             self.tasks.append(asyncio.create_task(self.sender.run(), name="send"))
-        if settings.mqtt is not None:
+        if settings.mqtt is not None and bridge:
             m = settings.mqtt
             self.mqtt = MqttBridge(m.host, m.port, tickets, device_states,
                                    prefix=m.topic_prefix, username=m.username,
                                    password=m.password.resolve() if m.password else None,
-                                   secret=self.link_secret)
+                                   secret=self.link_secret, deciding=deciding)
             self.tasks.append(asyncio.create_task(self.mqtt.run(bus.subscribe("mqtt")),
                                                   name="mqtt"))
         self.watch(health)
+
+    async def stop_notifying(self, health: Health) -> None:
+        """Stop the notifier and the sender (this node no longer leads)."""
+        keep = []
+        for task in self.tasks:
+            if task.get_name() in ("notify", "send"):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            else:
+                keep.append(task)
+        self.tasks = keep
+        self.notifier = self.sender = None
+        health.watchers.pop("alert_channels", None)
+        health.components.pop("alert_channels", None)
 
     def watch(self, health: Health) -> None:
         """Their parts of `/healthz`: the channels and the broker, asked at read time."""

@@ -83,6 +83,8 @@ class View:
     # each device's status from its checks (`CheckSeries.device_statuses`, taken on the
     # event loop before each rendering)
     device_statuses: Mapping[str, str] = field(default_factory=dict)
+    # in a cluster: this node (`node_figures`); None: a single daemon
+    node: Mapping[str, Any] | None = None
 
 
 class DaemonCollector(Collector):
@@ -101,6 +103,32 @@ class DaemonCollector(Collector):
         yield from self._daemon()
         yield from self._calendar()
         yield from self._health()
+        yield from self._node()
+
+    def _node(self) -> Iterator[Any]:
+        node = self.view.node
+        if node is None:
+            return
+        info = InfoMetricFamily("sv_node", "This daemon as a node of a cluster")
+        info.add_metric([], {"node": node["id"], "pins": ",".join(node["pins"])})
+        yield info
+        yield GaugeMetricFamily("sv_node_leader", "1 while this node leads (decides)",
+                                value=int(node["leading"]))
+        yield GaugeMetricFamily("sv_node_epoch", "The epoch this node leads under (0: it "
+                                "does not)", value=node["epoch"] or 0)
+        yield CounterMetricFamily("sv_node_leader_changes", "Times this node came to lead",
+                                  value=node["leader_changes"])
+        yield GaugeMetricFamily("sv_node_checks_owned", "Checks this node polls (its share)",
+                                value=node["checks"])
+        members = GaugeMetricFamily("sv_node_members", "Nodes of the cluster as this node "
+                                    "last read them", labels=["state"])
+        members.add_metric(["alive"], node["alive"])
+        members.add_metric(["dead"], node["dead"])
+        yield members
+        if node["heartbeat_age_s"] is not None:
+            yield GaugeMetricFamily("sv_node_heartbeat_age_seconds", "Since this node's "
+                                    "last heartbeat reached the database",
+                                    value=node["heartbeat_age_s"])
 
     def _device_levels(self) -> dict[str, int]:
         levels: dict[str, int] = {}

@@ -15,6 +15,7 @@ from typing import Any
 
 from monitor import logs
 from monitor.access import commands as access_commands
+from monitor.cluster import commands as cluster_commands
 from monitor.columns import table as _table
 from monitor.records import commands as parts_commands
 from monitor.settings import Settings, SettingsError, load_settings, redacted
@@ -567,6 +568,7 @@ def parser() -> argparse.ArgumentParser:
 
     access_commands.add_parsers(sub)
     parts_commands.add_parser(sub)
+    cluster_commands.add_parser(sub)
     token = sub.add_parser("ack-token", help="a person's token for acknowledging over MQTT")
     token.add_argument("person", help="the roster's id of the person")
     token.add_argument("--ttl", default="90d", help="how long it is valid (default 90d)")

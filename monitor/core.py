@@ -63,9 +63,12 @@ class CheckJob:
 ResultHook = Callable[[CheckKey, "CheckJob", StateMachine], None]
 
 
-def job_specs(inventory: Inventory, interval_factor: float = 1.0) -> list[JobSpec]:
-    """One scheduler job per configured check (intervals scaled during a major event)."""
-    return [_spec(device, check, interval_factor) for device, check in inventory.checks()]
+def job_specs(inventory: Inventory, interval_factor: float = 1.0,
+              owns: Callable[[Device], bool] | None = None) -> list[JobSpec]:
+    """One scheduler job per configured check (intervals scaled during a major event);
+    `owns`: only of the devices this node polls (a cluster's share)."""
+    return [_spec(device, check, interval_factor) for device, check in inventory.checks()
+            if owns is None or owns(device)]
 
 
 def _spec(device: Device, check: CheckConfig, factor: float = 1.0) -> JobSpec:
@@ -112,6 +115,8 @@ class Monitor:
         self._views: dict[CheckKey, CheckView] = {}  # made as results come
         self._views_changed = True
         self._published = Snapshot()
+        # A cluster node polls its share alone (`monitor.cluster.share`); None: all.
+        self.owns: Callable[[Device], bool] | None = None
 
     # -- configuration --
 
@@ -135,10 +140,16 @@ class Monitor:
             interval_factor = major_event_factor(inventory.major_events)
         self.inventory, self.interval_factor = inventory, interval_factor
         self.threshold_factor = major_event_factor(inventory.major_events, "threshold")
-        specs = job_specs(inventory, interval_factor)
+        specs = job_specs(inventory, interval_factor, self.owns)
         jobs = {spec.key: spec.payload for spec in specs}
         self.topology.use_inventory(inventory)
         removed = [key for key in self.jobs if key not in jobs]
+        configured: Callable[[CheckKey], bool] = jobs.__contains__
+        if self.owns is not None:  # another node's check is still configured
+            configured = _configured(inventory).__contains__
+            await self._hand_over([k for k in removed if configured(k)])
+            await self._take_over([k for k in jobs
+                                   if k not in self.machines and k not in self._restored])
         for key, job in jobs.items():
             c = job.check
             machine = self.machines.get(key)
@@ -162,11 +173,29 @@ class Monitor:
         summary = self.scheduler.update(specs)
         if self.watchers is not None:
             self.watchers.apply(_watches(jobs))
-        gone = removed + list(self._restored)  # persisted checks no longer configured
+        # persisted checks no longer configured
+        gone = [k for k in removed + list(self._restored) if not configured(k)]
         self._restored.clear()
         if gone and self.store is not None:
             await self.store.forget(gone)
         return summary
+
+    async def _hand_over(self, keys: list[CheckKey]) -> None:
+        """Checks another node polls from now on: their states are written first, for
+        it to continue from (a store error: it continues from the last flush)."""
+        if keys and self.store is not None:
+            try:
+                await self.store.record([], [self.stored(k) for k in keys])
+            except Exception as exc:
+                self.health.failed("state_writes", exc)
+
+    async def _take_over(self, keys: list[CheckKey]) -> None:
+        """Checks this node polls from now on: continue from their stored states (so a
+        check that was down stays down, announced once)."""
+        if keys and self.store is not None:
+            wanted = set(keys)
+            self._restored.update((s.key, s) for s in await self.store.states()
+                                  if s.key in wanted)
 
     def _tell(self, key: CheckKey, job: CheckJob, machine: StateMachine) -> None:
         last = machine.last_result
@@ -443,6 +472,10 @@ def _wake(waiters: Iterable[asyncio.Future[None]]) -> None:
     for waiter in waiters:
         if not waiter.done():  # (its caller may have been cancelled)
             waiter.set_result(None)
+
+
+def _configured(inventory: Inventory) -> set[CheckKey]:
+    return {CheckKey(device.id, check.name) for device, check in inventory.checks()}
 
 
 def _watches(jobs: dict[CheckKey, CheckJob]) -> dict[CheckKey, WatchSpec]:

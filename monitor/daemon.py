@@ -26,18 +26,23 @@ from functools import partial
 from alerts.roster import RosterError
 from alerts.setup import Alerts
 from monitor import heap, systemd
+from monitor.cluster.feed import follow_store, read_once
+from monitor.cluster.lease import ClusterError
+from monitor.cluster.node import Node
+from monitor.cluster.share import Shares
 from monitor.core import Monitor
 from monitor.endpoints import Endpoints
 from monitor.events import EventBus
 from monitor.faults.engine import FaultEngine
 from monitor.health import STORE, Health, every
 from monitor.httpd import raise_open_files_limit
-from monitor.inventory import Inventory, InventoryError, load_apart
+from monitor.inventory import Device, Inventory, InventoryError, load_apart
 from monitor.inventory.secrets import SecretError
-from monitor.settings import Settings, redacted
+from monitor.settings import ClusterSettings, Settings, redacted
 from monitor.store.runs import RunRecord
 from monitor.store.store import Store
 from monitor.tickets.store import TicketStore
+from monitor.topology import Topology
 from monitor.wiring import inventory_problems
 from probes.clients import SharedClients
 
@@ -61,6 +66,9 @@ class Daemon:
         self.health = Health(grace_s=settings.health_grace)
         self.endpoints = Endpoints(self)
         self.metrics_view = self.endpoints.view
+        self.tickets: TicketStore | None = None
+        self.node: Node | None = None  # in a cluster
+        self.deciding: list[asyncio.Task[None]] = []  # the engine's, the SLA clocks'
         self.stopping = asyncio.Event()
         self.reloads = 0
         self.reload_failures = 0
@@ -105,6 +113,92 @@ class Daemon:
         systemd.notify("READY=1", f"STATUS=reload rejected: {why} (see log)")
         return False
 
+    # -- deciding: the fault engine, SLA clocks and alerts (in a cluster: the leader) --
+
+    async def _decide(self, epoch: int | None = None) -> None:
+        """Start deciding: the fault engine from the checks' states (this node's, or in a
+        cluster every node's, from the store), the SLA clocks, the notifier and sender."""
+        assert self.monitor is not None and self.tickets is not None
+        assert self.inventory is not None and self.store is not None
+        engine = FaultEngine(self.tickets, self.bus, self.settings.faults,
+                             resolve_after_s=self.settings.resolve_after,
+                             language=self.settings.language)
+        engine.use_inventory(self.inventory)
+        events = self.bus.subscribe("faults")
+        tasks = []
+        if epoch is None:
+            await engine.restore(self.monitor.check_healths())
+            learned = self.monitor.topology.learned
+        else:
+            topology = Topology()
+            topology.use_inventory(self.inventory)
+            await engine.restore()
+            await read_once(self.store, engine, topology)
+            learned = topology.learned
+            tasks.append(asyncio.create_task(
+                follow_store(self.store, engine, topology, self.health), name="cluster feed"))
+        self.engine = engine
+        tasks.append(asyncio.create_task(engine.follow(events, topology=learned,
+                                                       health=self.health), name="faults"))
+        tasks.append(asyncio.create_task(every(
+            self.health, "sla", 30.0, partial(self.tickets.announce_breaches, self.bus,
+                                              self.metrics_view.breaches)), name="sla"))
+        self.deciding = tasks
+        self.alerts.start(
+            self.settings, self.store, self.tickets, self.bus, self.health,
+            self.clients.http, lambda: self.inventory.major_events if self.inventory else (),
+            self.monitor.device_states, self.site_name, bridge=False)
+
+    async def _stop_deciding(self) -> None:
+        """Stop the engine, the SLA clocks, the notifier and the sender."""
+        tasks, self.deciding = self.deciding, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.alerts.stop_notifying(self.health)
+        self.engine = None
+
+    def _node(self, cfg: ClusterSettings, tickets: TicketStore) -> Node:
+        """This daemon as a node of the cluster: its share polled, deciding as leader."""
+        assert self.store is not None and self.monitor is not None
+        monitor = self.monitor
+        stepping: set[asyncio.Task[None]] = set()
+
+        async def on_shares(shares: Shares) -> None:
+            def owns(device: Device) -> bool:
+                inventory = self.inventory
+                site = inventory.sites.get(device.site) if inventory else None
+                return shares.owner(device.id, device.site,
+                                    site.region if site else "") == cfg.node_id
+
+            monitor.owns = owns
+            if monitor.inventory is not None:
+                summary = await monitor.apply(monitor.inventory)
+                log.info("this node's share changed", extra={"fields": {
+                    "checks": len(monitor.jobs), "added": summary.added,
+                    "removed": summary.removed}})
+
+        def on_step_down() -> None:
+            task = asyncio.create_task(self._stop_deciding(), name="step down")
+            stepping.add(task)
+            task.add_done_callback(stepping.discard)
+
+        async def on_lead(epoch: int) -> None:
+            await asyncio.gather(*stepping, return_exceptions=True)
+            await self._decide(epoch)
+
+        def status() -> dict[str, object]:
+            lag = monitor.scheduler.stats.lag_quantile(0.99)
+            return {"checks": len(monitor.jobs), "lag_p99_s": lag,
+                    "runs": monitor.scheduler.stats.runs_total}
+
+        node = Node(self.store, cfg, self.health, on_shares=on_shares, on_lead=on_lead,
+                    on_step_down=on_step_down, status=status)
+        tickets.guard = node.guard
+        return node
+
     def site_name(self, site_id: str) -> str:
         """A site's Chinese name (its id when the inventory does not know it)."""
         site = self.inventory.sites.get(site_id) if self.inventory else None
@@ -143,6 +237,13 @@ class Daemon:
         self.check_calendar()
         self.store = await Store.open(self.settings.database_url)
         run = RunRecord(self.store)
+        if self.settings.cluster is None and (other := await run.other_daemon()):
+            log.error("another daemon runs on this store; a cluster needs PostgreSQL and "
+                      "[cluster] settings", extra={"fields": {
+                          "database": redacted(self.settings.database_url),
+                          "host": other[0], "pid": other[1]}})
+            await self.store.close()
+            return EX_CONFIG
         await run.start()
         self.health.ok(STORE)
         self.monitor = Monitor(self.store, self.bus, self.clients,
@@ -152,40 +253,43 @@ class Daemon:
         self.monitor.result_hooks.append(self.endpoints.result_hook())
         tasks: list[asyncio.Task[None]] = []
         loop = asyncio.get_running_loop()
-        tickets = TicketStore(self.store, self.settings.sla, self.settings.reopen_window)
-        self.engine = FaultEngine(tickets, self.bus, self.settings.faults,
-                                  resolve_after_s=self.settings.resolve_after,
-                                  language=self.settings.language)
+        tickets = self.tickets = TicketStore(self.store, self.settings.sla,
+                                             self.settings.reopen_window)
         try:
             await self.monitor.restore()
             self.metrics_view.breaches = await tickets.breach_counts()
+            if self.settings.cluster is not None:
+                self.node = self._node(self.settings.cluster, tickets)
+                try:
+                    await self.node.join()
+                except ClusterError as exc:
+                    log.error("cannot join the cluster", extra={"fields": {
+                        "problem": str(exc)}})
+                    return EX_CONFIG
             await self.monitor.apply(self.inventory)
-            self.engine.use_inventory(self.inventory)
-            await self.engine.restore(self.monitor.check_healths())
             heap.settle()
-            faults_events = self.bus.subscribe("faults")
             scheduler = asyncio.create_task(self.monitor.scheduler.run(), name="scheduler")
             self.monitor.watch(self.health, scheduler)
             tasks.append(scheduler)
             tasks.append(asyncio.create_task(
                 self.monitor.flush_every(self.settings.state_flush_interval), name="flush"))
             tasks.append(asyncio.create_task(heap.settle_every(), name="heap"))
-            tasks.append(asyncio.create_task(self.engine.follow(
-                faults_events, topology=self.monitor.topology.learned, health=self.health),
-                name="faults"))
             for name, seconds, step in (
                     (STORE, 10.0, run.seen),
-                    ("sla", 30.0, partial(tickets.announce_breaches, self.bus,
-                                          self.metrics_view.breaches)),
                     ("major_events", 60.0, self.monitor.follow_major_events),
                     ("calendar_check", 3600.0, self.check_calendar)):
                 tasks.append(asyncio.create_task(
                     every(self.health, name, seconds, step, critical=name == STORE), name=name))
+            if self.node is None:
+                await self._decide()
             self.alerts.start(
                 self.settings, self.store, tickets, self.bus, self.health, self.clients.http,
                 lambda: self.inventory.major_events if self.inventory else (),
-                self.monitor.device_states, self.site_name)
+                self.monitor.device_states, self.site_name, notify=False,
+                deciding=lambda: self.node is None or self.node.leading)
             tasks += self.alerts.tasks
+            if self.node is not None:
+                tasks.append(asyncio.create_task(self.node.run(), name="cluster"))
             http = await self.endpoints.start(tickets)
             interval = systemd.watchdog_interval()
             if interval:
@@ -214,8 +318,9 @@ class Daemon:
         finally:
             for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
-            for task in tasks:
+            for task in tasks:  # (the cluster's first: it hands over the lease)
                 task.cancel()
+            await self._stop_deciding()
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

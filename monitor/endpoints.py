@@ -73,8 +73,13 @@ class Endpoints:
         sender, mqtt = d.alerts.sender, d.alerts.mqtt
         if mqtt is not None:
             view.mqtt_acks = dict(mqtt.acks_total)
+        node = d.node
+        if node is not None:
+            view.node = node.figures(len(d.monitor.jobs) if d.monitor else 0)
         try:  # what lives in the store: on an outage the last known values stay
-            view.tickets = await tickets.active_summaries()
+            # (in a cluster, the leader's alone: every node reads the same store)
+            view.tickets = (await tickets.active_summaries()
+                            if node is None or node.leading else ())
             if sender is not None:
                 view.outbox = await sender.outbox.depth()
         except Exception as exc:

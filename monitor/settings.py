@@ -135,6 +135,32 @@ class DeskSettings(Section):
                                 "request from any other address is taken as its own")
 
 
+class ClusterSettings(Section):
+    """This daemon as one node of several sharing one PostgreSQL (`monitor.cluster`)."""
+
+    node_id: str = Field(default_factory=lambda: os.uname().nodename, min_length=1,
+                         max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                         description="this node's name, unique in the cluster (the host "
+                                     "name)")
+    pins: list[str] = Field(default=[], description="sites or regions this node polls "
+                                                    "(alone); empty: any unpinned site")
+    lease: Duration = Field(default=9.0, ge=3.0, le=120.0,
+                            description="the leader's lease: a dead leader is replaced "
+                                        "within this plus a third of it")
+    heartbeat: Duration = Field(default=5.0, ge=1.0, le=60.0,
+                                description="how often a node says it is alive")
+    dead_after: Duration = Field(default=15.0, ge=3.0, le=600.0,
+                                 description="a node silent this long is dead: its checks "
+                                             "go to the others")
+
+    @model_validator(mode="after")
+    def _timing(self) -> ClusterSettings:
+        if self.dead_after < 2 * self.heartbeat:
+            raise ValueError(f"dead_after ({self.dead_after:g}s) must be at least two "
+                             f"heartbeats ({2 * self.heartbeat:g}s)")
+        return self
+
+
 def split_address(value: str, name: str = "address") -> tuple[str, int]:
     """("host", port) of "host:port" or "[v6]:port"; ValueError says what is wrong."""
     host, sep, port = value.rpartition(":")
@@ -200,6 +226,8 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     mqtt: MqttSettings | None = None
     desk: DeskSettings = Field(default_factory=DeskSettings)
+    cluster: ClusterSettings | None = Field(
+        default=None, description="run as one node of a cluster (PostgreSQL only)")
 
     @model_validator(mode="after")
     def _listeners(self) -> Settings:
@@ -214,6 +242,10 @@ class Settings(BaseSettings):
                 "served to the ack links' audience")
         if self.metrics_listen == self.http_listen:
             raise ValueError("metrics_listen is the same address as http_listen")
+        if self.cluster is not None and not self.database_url.startswith("postgresql"):
+            raise ValueError("[cluster] needs PostgreSQL (database_url = "
+                             "\"postgresql+asyncpg://...\"): the nodes share its lease, "
+                             "membership and truth; SQLite is for a single node")
         return self
 
     @classmethod

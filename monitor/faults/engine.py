@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from monitor import crashpoints
+from monitor.cluster.lease import Fenced
 from monitor.events import CheckKey, EventBus, StateChanged, Subscription, TicketEvent
 from monitor.faults.levels import FaultLevel, FaultRules
 from monitor.health import Health, is_store_outage
@@ -106,6 +107,7 @@ class FaultEngine:
         self.clear_since: dict[str, float] = {}
         self.failing: dict[str, str] = {}  # fault key → why its evaluation raised
         self.errors_total = 0
+        self._wake: asyncio.Event | None = None  # set by `follow`: evaluate soon
 
     # -- inputs --
 
@@ -127,6 +129,21 @@ class FaultEngine:
             self.checks.pop(key, None)
         else:
             self.checks[key] = health
+
+    def replace_checks(self, checks: Mapping[CheckKey, CheckHealth]) -> bool:
+        """Every check that is not up, at once (a cluster's leader reads them from the
+        store, where each node writes its own); whether anything changed -- then an
+        evaluation follows soon."""
+        inventory = self.inventory
+        kept = {k: v for k, v in checks.items()
+                if v.state in (CheckState.DOWN, CheckState.WARNING)
+                and (inventory is None or k.device_id in inventory.devices)}
+        if kept == self.checks:
+            return False
+        self.checks = kept
+        if self._wake is not None:
+            self._wake.set()
+        return True
 
     def learn_topology(self, learned: Mapping[str, Attachment]) -> None:
         """Use these learned attachments (`monitor.topology`) for devices without a
@@ -349,7 +366,7 @@ class FaultEngine:
                      health: Health | None = None) -> None:
         """Evaluate after state changes (a storm of them is one evaluation) and every
         `every_s` seconds (resolution timers, maintenance windows), until cancelled."""
-        wake = asyncio.Event()
+        wake = self._wake = asyncio.Event()
 
         async def listen() -> None:
             async for event in events:
@@ -386,6 +403,8 @@ class FaultEngine:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
+            events.close()
+            self._wake = None
 
     # -- reconciling the tickets --
 
@@ -464,7 +483,7 @@ class FaultEngine:
 
     def _failed(self, key: str, exc: Exception) -> None:
         """One fault's evaluation raised: an outage ends the pass, a bug is noted."""
-        if is_store_outage(exc):
+        if is_store_outage(exc) or isinstance(exc, Fenced):
             raise exc
         self.errors_total += 1
         if key not in self.failing:

@@ -25,6 +25,19 @@ class RunRecord:
         self.id = await self.store.run_started(socket.gethostname(), os.getpid(),
                                                dt.datetime.now(dt.UTC))
 
+    async def other_daemon(self, within_s: float = 30.0) -> tuple[str, int] | None:
+        """(host, pid) of another daemon running on this store now -- its run not
+        stopped and seen within `within_s` (it heartbeats every 10 s), and on this
+        host, its process alive -- else None.  One store, one daemon, unless they
+        form a cluster (PostgreSQL)."""
+        now = dt.datetime.now(dt.UTC)
+        host = socket.gethostname()[:128]
+        for other_host, pid in await self.store.live_runs(now - dt.timedelta(seconds=within_s)):
+            if other_host == host and (pid == os.getpid() or not pid_alive(pid)):
+                continue  # this process in an earlier life, or one killed since
+            return other_host, pid
+        return None
+
     async def seen(self) -> None:
         """Still observing (the heartbeat: also proves that the store answers)."""
         assert self.id is not None
@@ -39,3 +52,14 @@ class RunRecord:
             await self.store.run_seen(self.id, dt.datetime.now(dt.UTC), stopped=True)
         except Exception as exc:
             log.warning("run end not recorded", extra={"fields": {"error": str(exc)}})
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

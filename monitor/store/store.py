@@ -99,6 +99,13 @@ class Store:
             await conn.execute(update(DaemonRunRow).where(DaemonRunRow.id == run_id)
                                .values(**values))
 
+    async def live_runs(self, seen_since: datetime) -> list[tuple[str, int]]:
+        """(host, pid) of the runs not stopped and seen since `seen_since`."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(DaemonRunRow.host, DaemonRunRow.pid).where(
+                DaemonRunRow.stopped_at.is_(None), DaemonRunRow.seen_at >= seen_since))
+            return [(h, p) for h, p in rows]
+
     async def runs(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
         """(started, last seen) of the runs that overlap [start, end), oldest first."""
         async with self.engine.connect() as conn:
@@ -172,6 +179,22 @@ class Store:
         async with self.engine.connect() as conn:
             result = await conn.execute(query)
             return [_stored(row) for row in result.mappings()]
+
+    async def unwell(self) -> list[StoredCheck]:
+        """The persisted states of the checks that are down or warning (what a cluster's
+        leader judges faults from: every node writes its checks' changes here)."""
+        query = select(CheckStateRow).where(CheckStateRow.state.in_(
+            (CheckState.DOWN.value, CheckState.WARNING.value)))
+        async with self.engine.connect() as conn:
+            return [_stored(row) for row in (await conn.execute(query)).mappings()]
+
+    async def last_values(self, probe_kind: str) -> dict[str, dict[str, Any]]:
+        """device → the values of its last good `probe_kind` result (a cluster's leader
+        learns the forwarding tables from them)."""
+        query = select(CheckStateRow.device_id, CheckStateRow.last_values).where(
+            (CheckStateRow.probe_kind == probe_kind) & (CheckStateRow.last_status == "ok"))
+        async with self.engine.connect() as conn:
+            return {r.device_id: r.last_values or {} for r in await conn.execute(query)}
 
     async def history(self, limit: int = 100) -> list[dict[str, Any]]:
         """The most recent state changes, newest first."""

@@ -25,7 +25,9 @@
 * ``survey`` -- the customers' half-yearly satisfaction surveys (顾客满意度调查表), one
   row per respondent, answered online or transcribed from paper;
 * ``attachment`` -- scanned paper records (a customer's signed confirmation of a
-  repair), kept in the store with their digest so a backup carries them.
+  repair), kept in the store with their digest so a backup carries them;
+* ``cluster_lease``, ``cluster_node`` -- the leader's lease with its fencing epoch, and
+  the nodes of a cluster with their heartbeats (`monitor.cluster`).
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ class CheckStateRow(Base):
     """Current state of one check."""
 
     __tablename__ = "check_state"
+    __table_args__ = (Index(None, "state"),)  # a cluster's leader reads the unwell ones
 
     device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     check_name: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -425,3 +428,18 @@ class ClusterLeaseRow(Base):
     holder: Mapped[str] = mapped_column(String(128))
     epoch: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[datetime]
+
+
+class ClusterNodeRow(Base):
+    """A node of a cluster: alive while its heartbeat (the database's clock) is recent."""
+
+    __tablename__ = "cluster_node"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    host: Mapped[str] = mapped_column(String(128))
+    pid: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(32))
+    pins: Mapped[list[str]] = mapped_column(JSON, default=list)
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    status: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -168,15 +168,23 @@ def _when(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value)
 
 
+# In a decision write's transaction (a cluster's leader fencing its writes with its
+# epoch: `monitor.cluster.node.Node.guard`): raises to refuse the write.
+Guard = Callable[[AsyncConnection], Awaitable[None]]
+
+
 @contextlib.asynccontextmanager
-async def writing(store: Store) -> AsyncIterator[AsyncConnection]:
+async def writing(store: Store, guard: Guard | None = None) -> AsyncIterator[AsyncConnection]:
     """A transaction that changes tickets or writes their audit.  On PostgreSQL it first
     takes a lock that every such transaction takes, so they commit in the order their
     audit rows are numbered and the notifier, reading the audit after its cursor, never
-    steps over a row that commits late.  (SQLite has one writer at a time.)"""
+    steps over a row that commits late.  (SQLite has one writer at a time.)  `guard`
+    may refuse the write (a cluster's fencing)."""
     async with store.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK})
+        if guard is not None:
+            await guard(conn)
         yield conn
 
 
@@ -188,9 +196,13 @@ class TicketStore:
         self.store = store
         self.policy = policy or SlaPolicy()
         self.reopen_window = dt.timedelta(seconds=reopen_window_s)
+        self.guard: Guard | None = None  # fences the engine's writes (not the engineers')
 
     def _writing(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
         return writing(self.store)
+
+    def _deciding(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        return writing(self.store, self.guard)
 
     # -- the engine's side --
 
@@ -198,7 +210,7 @@ class TicketStore:
         """The fault's ticket: the active one, a recently resolved one reopened, or a new one."""
         for _ in range(5):  # lost races retry; the unique index decides who wins
             try:
-                async with self._writing() as conn:
+                async with self._deciding() as conn:
                     return await self._open(conn, fault, now)
             except IntegrityError:
                 continue
@@ -271,7 +283,7 @@ class TicketStore:
 
     async def resolve_fault(self, key: str, now: dt.datetime, note: str) -> str | None:
         """Resolve the fault's active ticket (the fault cleared and stayed clear)."""
-        async with self._writing() as conn:
+        async with self._deciding() as conn:
             row = (await conn.execute(select(TicketRow.number, TicketRow.state).where(
                 and_(TicketRow.fault_key == key, TicketRow.state.in_(ACTIVE))))).first()
             if row is None:
@@ -444,7 +456,7 @@ class TicketStore:
     async def breaches(self, now: dt.datetime) -> list[Breach]:
         """Clocks run out since the last call, each once."""
         found: list[Breach] = []
-        async with self._writing() as conn:
+        async with self._deciding() as conn:
             rows = (await conn.execute(select(TicketRow).where(TicketRow.state.in_(ACTIVE))
                                        )).mappings().all()
             for row in rows:

@@ -1,0 +1,66 @@
+"""What a cluster's leader judges from: the checks of every node, read from the store.
+
+Each node writes its checks' state changes to the store before it publishes them, so
+the store holds every check's current state whoever polls it.  The leader reads the
+ones that are not up every `every_s` and hands them to the fault engine whole (it
+evaluates when they changed); and the forwarding tables that the ``snmp_topology``
+checks last read, every `topology_every_s`, for the parents that are learned.
+
+Reading the state rather than following each node's events is deliberate: a leader
+that has just taken over, or missed a moment, is right at its next read -- there is
+no stream position to lose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from monitor.events import CheckKey
+from monitor.faults.engine import CheckHealth, FaultEngine
+from monitor.health import Health
+from monitor.store.store import Store, StoredCheck
+from monitor.topology import Topology
+
+log = logging.getLogger("monitor.cluster")
+HEALTH = "cluster_feed"
+
+
+def healths(stored: list[StoredCheck]) -> dict[CheckKey, CheckHealth]:
+    """The fault engine's view of stored states."""
+    out = {}
+    for s in stored:
+        last = s.snapshot.last_result
+        out[s.key] = CheckHealth(s.snapshot.state, str(last.reason) if last else "",
+                                 s.probe_kind, last.detail if last else "")
+    return out
+
+
+async def read_once(store: Store, engine: FaultEngine, topology: Topology | None = None
+                    ) -> bool:
+    """One read of the stored states into `engine` (and the tables into `topology`);
+    whether the checks changed."""
+    if topology is not None:
+        for switch, values in (await store.last_values("snmp_topology")).items():
+            topology.saw(switch, values)
+    return engine.replace_checks(healths(await store.unwell()))
+
+
+async def follow_store(store: Store, engine: FaultEngine, topology: Topology,
+                       health: Health, every_s: float = 2.0,
+                       topology_every_s: float = 60.0) -> None:
+    """Keep `engine` on the stored states until cancelled."""
+    loop = asyncio.get_running_loop()
+    tables_read = loop.time()
+    health.add(HEALTH, critical=True)
+    while True:
+        await asyncio.sleep(every_s)
+        tables_due = loop.time() - tables_read >= topology_every_s
+        try:
+            await read_once(store, engine, topology if tables_due else None)
+        except Exception as exc:
+            health.failed(HEALTH, exc)
+        else:
+            if tables_due:
+                tables_read = loop.time()
+            health.ok(HEALTH)

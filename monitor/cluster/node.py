@@ -1,0 +1,223 @@
+"""This daemon as one node of a cluster: its heartbeats, its share, its leadership.
+
+`Node` runs two loops beside the daemon's:
+- the heartbeat (every ``heartbeat``): renew this node's row and read the members; when
+  the live members (or their pins) change, the shares are computed again and handed to
+  `on_shares` -- the daemon then polls its new share (`monitor.cluster.share`);
+- the lease (every third of ``lease``): take or renew the leader lease.  Won, this node
+  decides (`on_lead` with its epoch: the fault engine, tickets, SLA clocks, alerts);
+  lost -- another node holds it, or no renewal has succeeded for three quarters of the
+  lease -- it stops deciding at once (`on_step_down`), before the lease can run out
+  in the database and a standby take it.  Every decision write is fenced with the
+  epoch besides (`guard`), so a leader that stalls past its lease is refused.
+
+A node that cannot reach the database for ``dead_after`` is taken for dead by the
+others, which take over its share: while other nodes were alive, it stops polling
+too (its results could not be stored anyway), and resumes when the database answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from monitor.cluster.lease import ClusterError, Fenced, Lease, Term, fence
+from monitor.cluster.members import Member, Membership
+from monitor.cluster.share import Shares
+from monitor.health import Health
+from monitor.settings import ClusterSettings
+from monitor.store.store import Store
+
+log = logging.getLogger("monitor.cluster")
+HEALTH = "cluster"
+STEP_DOWN_AT = 0.75  # of the lease since the last renewal began
+
+
+class Node:
+    """One node's membership and leadership."""
+
+    def __init__(self, store: Store, cfg: ClusterSettings, health: Health, *,
+                 on_shares: Callable[[Shares], Awaitable[None]],
+                 on_lead: Callable[[int], Awaitable[None]],
+                 on_step_down: Callable[[], None],
+                 status: Callable[[], Mapping[str, Any]] = dict) -> None:
+        self.id, self.cfg, self.health = cfg.node_id, cfg, health
+        self.membership = Membership(store, cfg.node_id, tuple(cfg.pins), cfg.dead_after)
+        self.lease = Lease(store, cfg.node_id, cfg.lease)
+        self.on_shares, self.on_lead, self.on_step_down = on_shares, on_lead, on_step_down
+        self.status = status
+        self.members: list[Member] = []
+        self.shares: Shares | None = None
+        self.term: Term | None = None  # while this node leads
+        self.leader_changes = 0  # times this node became leader
+        self.last_beat: float | None = None  # loop time of the last heartbeat that took
+        self._renewed: float | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        health.add(HEALTH, critical=False)
+
+    @property
+    def epoch(self) -> int | None:
+        """The epoch this node decides under (None: it does not lead)."""
+        return self.term.epoch if self.term is not None else None
+
+    @property
+    def leading(self) -> bool:
+        """Whether this node decides now."""
+        return self.term is not None
+
+    async def guard(self, conn: AsyncConnection) -> None:
+        """In a decision write's transaction: `Fenced` unless this node still leads
+        under its epoch."""
+        if self.term is None:
+            raise Fenced(f"node {self.id} does not lead")
+        await fence(conn, self.term.epoch)
+
+    async def join(self) -> None:
+        """Register and read the members once (the first share); `ClusterError` if the
+        id is taken by a live node."""
+        await self.membership.join()
+        await self._beat()
+
+    async def run(self) -> None:
+        """The heartbeat and the lease, until cancelled (the lease is released then)."""
+        tasks = [asyncio.create_task(self._heartbeats(), name="cluster heartbeat"),
+                 asyncio.create_task(self._leadership(), name="cluster lease")]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.leave()
+
+    async def leave(self) -> None:
+        """A clean stop: stop deciding, hand the lease and the share to the others."""
+        term = self.term
+        self._step_down("stopping")
+        with contextlib.suppress(Exception):
+            if term is not None:
+                await asyncio.wait_for(self.lease.release(term), 5)
+            await asyncio.wait_for(self.membership.leave(), 5)
+
+    # -- membership --
+
+    async def _heartbeats(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.cfg.heartbeat)
+            try:
+                await asyncio.wait_for(self._beat(), self.cfg.heartbeat)
+            except Exception as exc:
+                self.health.failed(HEALTH, f"heartbeat: {exc!r}")
+                silent = loop.time() - (self.last_beat or 0.0)
+                if (silent > self.cfg.dead_after and self.shares is not None
+                        and len(self.shares.alive) + sum(
+                            len(v) for v in self.shares.live_pinned.values()) > 1
+                        and not self.cfg.pins):
+                    log.error("cut off from the database: the other nodes poll this "
+                              "node's share now", extra={"fields": {"node": self.id}})
+                    self.shares = Shares((), {}, {})
+                    await self.on_shares(self.shares)
+            else:
+                self.health.ok(HEALTH, self._summary())
+
+    async def _beat(self) -> None:
+        try:
+            members = await self.membership.beat(self.status())
+        except ClusterError as exc:
+            log.warning("this node's row was gone: joining again",
+                        extra={"fields": {"node": self.id, "why": str(exc)}})
+            await self.membership.join()
+            members = await self.membership.beat(self.status())
+        self.last_beat = asyncio.get_running_loop().time()
+        self.members = members
+        shares = Shares.of(members)
+        if shares != self.shares:
+            self.shares = shares
+            log.info("cluster members changed", extra={"fields": {
+                "alive": [m.id for m in members if m.alive],
+                "dead": [m.id for m in members if not m.alive],
+                "orphaned_pins": shares.orphaned()}})
+            await self.on_shares(shares)
+
+    def figures(self, checks: int) -> dict[str, Any]:
+        """What `/metrics` says of this node (`checks`: those it polls)."""
+        last = self.last_beat
+        return {"id": self.id, "pins": list(self.cfg.pins), "leading": self.leading,
+                "epoch": self.epoch, "leader_changes": self.leader_changes,
+                "checks": checks, "alive": sum(1 for m in self.members if m.alive),
+                "dead": sum(1 for m in self.members if not m.alive),
+                "heartbeat_age_s": None if last is None
+                else asyncio.get_running_loop().time() - last}
+
+    def _summary(self) -> str:
+        alive = sum(1 for m in self.members if m.alive)
+        role = f"leader (epoch {self.epoch})" if self.leading else "standby"
+        return f"{self.id}: {role}, {alive} of {len(self.members)} nodes alive"
+
+    # -- leadership --
+
+    async def _leadership(self) -> None:
+        loop = asyncio.get_running_loop()
+        every = self.cfg.lease / 3
+        while True:
+            began = loop.time()
+            try:
+                term = await asyncio.wait_for(self.lease.hold(), every)
+            except Exception as exc:
+                if self.leading:
+                    log.warning("lease renewal failed", extra={"fields": {
+                        "node": self.id, "error": repr(exc)}})
+                term = None
+                failed = True
+            else:
+                failed = False
+            if term is not None:
+                self._renewed = began
+                self._arm(began)
+                if self.term is None or self.term.epoch != term.epoch:
+                    self.term = term
+                    self.leader_changes += 1
+                    log.warning("this node leads now", extra={"fields": {
+                        "node": self.id, "epoch": term.epoch}})
+                    try:
+                        await self.on_lead(term.epoch)
+                    except Exception:
+                        log.exception("starting to decide failed; stepping down")
+                        await self._give_up()
+                else:
+                    self.term = term
+            elif self.leading and not failed:
+                self._step_down("another node holds the lease")
+            await asyncio.sleep(max(0.0, began + every - loop.time()))
+
+    def _arm(self, began: float) -> None:
+        """Step down at `began` + 3/4 of the lease unless renewed before."""
+        if self._deadline is not None:
+            self._deadline.cancel()
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.call_at(began + self.cfg.lease * STEP_DOWN_AT,
+                                      self._step_down, "the lease could not be renewed")
+
+    def _step_down(self, why: str) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        if self.term is None:
+            return
+        log.warning("this node no longer leads", extra={"fields": {
+            "node": self.id, "epoch": self.term.epoch, "why": why}})
+        self.term = None
+        self.on_step_down()
+
+    async def _give_up(self) -> None:
+        term = self.term
+        self._step_down("could not start deciding")
+        if term is not None:
+            with contextlib.suppress(Exception):
+                await self.lease.release(term)
