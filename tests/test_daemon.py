@@ -129,6 +129,31 @@ def test_invalid_inventory_at_start_exits_78(tmp_path: Path) -> None:
         d.stop()
 
 
+def test_a_second_daemon_on_one_sqlite_store_is_refused(tmp_path: Path,
+                                                        listeners: list[Listener]) -> None:
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text(SITES + "devices:\n" + device("cam-a", listeners[0].port))
+    first = Daemon(tmp_path, inv, watchdog=False)
+    try:
+        first.wait_notify("READY=1")
+        second = Daemon(tmp_path, inv, watchdog=False)  # the same monitor.db
+        try:
+            line = second.wait_log("another daemon runs on this store")
+            assert f"pid={first.proc.pid}" in line and "a cluster needs PostgreSQL" in line
+            assert second.proc.wait(timeout=20) == 78
+        finally:
+            second.stop()
+        first.proc.kill()  # killed: its run is not ended, but its process is gone
+        first.proc.wait()
+        third = Daemon(tmp_path, inv, watchdog=False)
+        try:
+            third.wait_notify("READY=1")
+        finally:
+            assert third.stop() == 0
+    finally:
+        first.stop()
+
+
 @pytest.mark.parametrize("kill_at", ['msg="state change"', 'msg="ticket opened"'])
 def test_kill_9_between_fault_and_ticket_leaves_exactly_one_ticket(tmp_path: Path,
                                                                    kill_at: str) -> None:

@@ -82,3 +82,25 @@ def test_trusted_proxies_are_addresses_or_networks(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match=r"desk.trusted_proxies.0") as caught:
         load_settings(path)
     assert str(caught.value).startswith(f"{path}: ")
+
+
+def test_a_cluster_needs_postgresql_and_sane_timing(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MONITOR_DATABASE_URL", raising=False)
+    path = tmp_path / "monitor.toml"
+    path.write_text('[cluster]\nnode_id = "qd-poller"\n')
+    with pytest.raises(SettingsError, match=r"\[cluster\] needs PostgreSQL"):
+        load_settings(path)
+    pg = 'database_url = "postgresql+asyncpg://sv@db/sv"\n'
+    path.write_text(pg + '[cluster]\nnode_id = "qd-poller"\npins = ["qingdao"]\n')
+    cluster = load_settings(path).cluster
+    assert cluster is not None
+    assert (cluster.node_id, cluster.pins, cluster.lease, cluster.dead_after) == (
+        "qd-poller", ["qingdao"], 9.0, 15.0)
+    path.write_text(pg + '[cluster]\nheartbeat = "10s"\ndead_after = "15s"\n')
+    with pytest.raises(SettingsError, match=r"dead_after \(15s\) must be at least two "
+                                            r"heartbeats \(20s\)"):
+        load_settings(path)
+    path.write_text(pg + '[cluster]\nnode_id = "qd poller/1"\n')
+    with pytest.raises(SettingsError, match=r"cluster.node_id"):
+        load_settings(path)

@@ -1,0 +1,310 @@
+"""Three nodes of a cluster as `monitor run` subprocesses against a real PostgreSQL,
+cameras on loopback and alert mail into a real SMTP server.
+
+- kill -9 the leader, over and over (``CLUSTER_KILLS``, default 20), while a camera
+  goes down and up under it: a new leader within 15 s each time with a higher epoch;
+  one ticket per fault (reopened, never duplicated); every ticket event mailed, none
+  lost, repeated only with the same Message-ID; the SLA clocks of a ticket opened
+  before the first kill run on (its deadlines never move, its breach is announced
+  once);
+- kill -9 a node that does not lead: its cameras are polled by the others within
+  max(2 intervals, 30 s), with their states kept (no second ticket, no re-announcement);
+- cut the leader off from PostgreSQL (a TCP proxy): it steps down before its lease runs
+  out, another node leads with a new epoch, and the old one, healed, stays a standby.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import email
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from monitor.cluster.members import Member
+from monitor.cluster.share import Shares
+from tests.cluster_proc import Cluster, psql
+from tests.conftest import free_port
+from tests.test_crash import Camera as _Port
+
+pytestmark = pytest.mark.peers
+KILLS = int(os.environ.get("CLUSTER_KILLS", "20"))
+NODES = ("n1", "n2", "n3")
+KEY = re.compile(r"<(SV[\d-]+)\.(\w+)\.a(\d+)\.li\.email@sv-monitor>")
+SITES = """
+regions: [jinan]
+sites:
+  - {id: jn, name_zh: 济南分中心, name_en: Jinan sub-centre, region: jinan,
+     role: sub_centre}
+"""
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.received: list[str] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.received.append(email.message_from_bytes(envelope.content)["Message-ID"])
+        return "250 OK"
+
+
+class Camera(_Port):
+    """A camera that answers every connection for as long as the test runs (a port
+    listening without accepting fills its backlog and then times out)."""
+
+    def up(self) -> None:
+        super().up()
+        sock = self.sock
+        assert sock is not None
+
+        def accept() -> None:
+            while True:
+                try:
+                    conn, _ = sock.accept()
+                except OSError:
+                    return
+                conn.close()
+
+        threading.Thread(target=accept, daemon=True).start()
+
+    def down(self) -> None:
+        assert self.sock is not None
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        super().down()
+
+
+def camera(name: str, port: int, interval: str = "1s") -> str:
+    return (f"  - {{id: {name}, name: {name}, kind: camera, site: jn, address: 127.0.0.1,\n"
+            f"     checks: [{{kind: tcp, port: {port}, interval: {interval}, timeout: 0.5s,"
+            f" fail_after: 1, recover_after: 1}}]}}\n")
+
+
+@pytest.fixture
+def site(tmp_path: Path, postgres_url: str) -> Iterator[tuple[Cluster, dict[str, Camera],
+                                                              Mailbox]]:
+    mailbox = Mailbox()
+    smtp = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=smtp)
+    controller.start()
+    cameras = {f"cam{i}": Camera() for i in range(8)}
+    for name, cam in cameras.items():
+        if name != "cam0":  # cam0 is down from the start: its ticket's clocks run on
+            cam.up()
+    (tmp_path / "roster.yaml").write_text(
+        "people:\n  li: {name: 李工, email: li@example.test, office_channels: [email],\n"
+        "       off_hours_channels: [email]}\nrota: {people: [li], since: 2026-01-01}\n")
+    settings = tmp_path / "monitor.toml"
+    settings.write_text(f"""
+resolve_after = "0s"
+state_flush_interval = "1s"
+[sla.acknowledge]
+1 = "60s"
+2 = "60s"
+3 = "60s"
+4 = "60s"
+[alerts]
+roster = "{tmp_path / 'roster.yaml'}"
+gather = "0s"
+rate_limit = 1000
+[alerts.email]
+host = "127.0.0.1"
+port = {smtp}
+security = "none"
+sender = "sv-monitor@example.test"
+[cluster]
+""")
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text(SITES + "devices:\n" + "".join(camera(n, c.port)
+                                                   for n, c in cameras.items()))
+    cluster = Cluster(tmp_path, postgres_url, inv, settings)
+    try:
+        yield cluster, cameras, mailbox
+    finally:
+        codes = cluster.stop_all()
+        controller.stop()
+        for cam in cameras.values():
+            if cam.is_up:
+                cam.down()
+        assert all(code == 0 for code in codes.values()), (codes, cluster.dump())
+
+
+def start_all(cluster: Cluster) -> None:
+    for name in NODES:
+        cluster.start(name)
+    for name in NODES:
+        cluster.nodes[name].wait_notify("READY=1", timeout=30)
+
+
+def tickets(url: str) -> dict[str, list[str]]:
+    """fault key → its ticket numbers."""
+    out: dict[str, list[str]] = {}
+    for key, number in psql(url, "SELECT fault_key, number FROM ticket ORDER BY id"):
+        out.setdefault(key, []).append(number)
+    return out
+
+
+def mailing_events(url: str) -> list[tuple[int, str, str]]:
+    rows = psql(url, "SELECT a.id, t.number, a.action FROM ticket_audit a JOIN ticket t ON "
+                     "t.id = a.ticket_id WHERE a.action IN ('open', 'reopen', 'resolve') "
+                     "ORDER BY a.id")
+    return [(int(i), n, a) for i, n, a in rows]
+
+
+def active(url: str) -> set[str]:
+    """The devices with an active ticket."""
+    return {r[0] for r in psql(url, "SELECT device_id FROM ticket WHERE state NOT IN "
+                                    "('resolved', 'closed')")}
+
+
+def wait_until(what: str, test: Any, cluster: Cluster, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while not test():
+        assert time.monotonic() < end, f"never: {what}\n{cluster.dump()}"
+        time.sleep(0.2)
+
+
+def test_kill_9_the_leader_over_and_over(site: tuple[Cluster, dict[str, Camera], Mailbox],
+                                         postgres_url: str) -> None:
+    cluster, cameras, mailbox = site
+    url = postgres_url
+    start_all(cluster)
+    leader, epoch = cluster.wait_leader()
+    wait_until("cam0's ticket opens", lambda: active(url) == {"cam0"}, cluster)
+    first = psql(url, "SELECT number, opened_at, deadlines::text FROM ticket "
+                      "WHERE device_id = 'cam0'")[0]
+    flip = cameras["cam1"]
+    failovers: list[float] = []
+    epochs = [epoch]
+    for kill in range(KILLS):
+        # a change in flight at the kill: cam1 goes down or comes back just before
+        flip.down() if flip.is_up else flip.up()
+        time.sleep(0.3 + (kill % 5) * 0.4)  # at several moments of the change
+        began = time.monotonic()
+        cluster.kill(leader)
+        successor, epoch = cluster.wait_leader(other_than=leader, after_epoch=epoch)
+        failovers.append(time.monotonic() - began)
+        epochs.append(epoch)
+        cluster.start(leader).wait_notify("READY=1", timeout=30)  # back, as a standby
+        leader = successor
+    want = {"cam0"} | ({"cam1"} if not flip.is_up else set())
+    wait_until("the tickets say what the cameras are", lambda: active(url) == want, cluster)
+
+    def all_mailed() -> bool:
+        with mailbox.lock:
+            got = {KEY.match(m).group(3) for m in mailbox.received  # type: ignore[union-attr]
+                   if KEY.match(m)}
+        return {str(i) for i, _, _ in mailing_events(url)} <= got
+
+    wait_until("every ticket event is mailed", all_mailed, cluster)
+    time.sleep(2)  # anything extra would arrive now
+    print(f"\n{KILLS} leader kills: failover {min(failovers):.1f}-{max(failovers):.1f}s "
+          f"(mean {sum(failovers) / len(failovers):.1f}s), epochs {epochs[0]}..{epochs[-1]}")
+    assert max(failovers) <= 15.0, failovers
+    assert epochs == sorted(set(epochs)), epochs  # a new, higher epoch at each takeover
+    # 0 duplicate tickets: each fault kept its one ticket (reopened within the window)
+    assert all(len(numbers) == 1 for numbers in tickets(url).values()), tickets(url)
+    # 0 lost, 0 duplicated alerts: every event mailed; a repeat only with its Message-ID
+    events = mailing_events(url)
+    received = list(mailbox.received)
+    assert all(KEY.match(m) for m in received), received
+    ids = [int(KEY.match(m).group(3)) for m in received]  # type: ignore[union-attr]
+    assert sorted(set(ids)) == [i for i, _, _ in events], (events, received)
+    assert len(ids) - len(set(ids)) <= KILLS, received
+    # the SLA clocks continue: cam0's ticket kept its opening and deadlines, and its
+    # acknowledge clock ran out once, announced once, whoever led then
+    assert psql(url, "SELECT number, opened_at, deadlines::json->>'acknowledge' FROM ticket "
+                     "WHERE device_id = 'cam0'")[0][:2] == first[:2]
+    def breaches() -> int:
+        return int(psql(url, "SELECT count(*) FROM ticket_audit a JOIN ticket t ON t.id = "
+                             f"a.ticket_id WHERE t.number = '{first[0]}' AND a.action = "
+                             "'sla_breach' AND a.data::json->>'clock' = 'acknowledge'")[0][0])
+
+    wait_until("cam0's acknowledge clock runs out", lambda: breaches() > 0, cluster, 120)
+    time.sleep(2)
+    assert breaches() == 1
+
+
+def test_kill_9_a_poller(site: tuple[Cluster, dict[str, Camera], Mailbox],
+                         postgres_url: str) -> None:
+    cluster, cameras, _ = site
+    url = postgres_url
+    start_all(cluster)
+    leader, _ = cluster.wait_leader()
+    wait_until("cam0's ticket opens", lambda: active(url) == {"cam0"}, cluster)
+    wait_until("every node polls its share", lambda: all(
+        cluster.metrics(n).get('sv_node_members{state="alive"}') == 3
+        and cluster.metrics(n)["sv_node_checks_owned"] > 0 for n in NODES), cluster)
+    owned = {n: cluster.metrics(n)["sv_node_checks_owned"] for n in NODES}
+    assert sum(owned.values()) == len(cameras), owned  # every camera once
+    poller = next(n for n in NODES if n != leader)
+    # the cameras it polls, as every node computes them (rendezvous hashing)
+    members = [Member(n, "h", 1, "v", (), dt.datetime.now(dt.UTC), dt.datetime.now(dt.UTC),
+                      True, {}) for n in NODES]
+    shares = Shares.of(members)
+    its = [c for c in cameras if shares.owner(c, "jn", "jinan") == poller]
+    assert len(its) == owned[poller], (its, owned)
+    lost = its[0]  # one of them down before the kill: it must stay down, announced once
+    cameras[lost].down()
+    wait_until(f"{lost}'s ticket opens", lambda: active(url) == {"cam0", lost}, cluster)
+    now = time.time()
+    cluster.kill(poller)
+    killed_at = time.monotonic()
+
+    def polled_again() -> bool:
+        rows = psql(url, "SELECT device_id, extract(epoch from last_run_at) FROM "
+                         "check_state WHERE device_id IN ("
+                         + ",".join(f"'{c}'" for c in its) + ")")
+        return len(rows) == len(its) and all(float(t) > now + 1 for _, t in rows)
+
+    wait_until("the dead poller's cameras are polled again", polled_again, cluster, 45)
+    taken = time.monotonic() - killed_at
+    print(f"\na poller's {len(its)} cameras taken over in {taken:.1f}s")
+    assert taken <= 30.0  # max(2 intervals, 30 s)
+    # their states were kept: the camera that was down is still down, its one ticket
+    # neither reopened nor renewed, its state not announced again
+    rest = [n for n in NODES if n != poller]
+    assert sum(cluster.metrics(n)["sv_node_checks_owned"] for n in rest) == len(cameras)
+    time.sleep(3)
+    assert active(url) == {"cam0", lost}
+    assert [len(v) for v in tickets(url).values()] == [1, 1]
+    assert psql(url, "SELECT count(*) FROM ticket_audit WHERE action = 'open'") == [("2",)]
+    changes = psql(url, "SELECT old_state, new_state FROM state_change WHERE device_id = "
+                        f"'{lost}' AND event = 'state' ORDER BY id")
+    assert changes == [("unknown", "up"), ("up", "down")], changes
+
+
+def test_the_leader_cut_off_from_the_database_steps_down(
+        site: tuple[Cluster, dict[str, Camera], Mailbox], postgres_url: str) -> None:
+    cluster, _, _ = site
+    start_all(cluster)
+    leader, epoch = cluster.wait_leader()
+    wait_until("cam0's ticket opens", lambda: active(postgres_url) == {"cam0"}, cluster)
+    cut_at = time.monotonic()
+    cluster.cuts[leader].sever()
+    cluster.nodes[leader].wait_log("this node no longer leads", timeout=15)
+    stepped = time.monotonic() - cut_at
+    successor, new_epoch = cluster.wait_leader(other_than=leader, after_epoch=epoch)
+    elected = time.monotonic() - cut_at
+    print(f"\ncut off: stepped down after {stepped:.1f}s, {successor} leads (epoch "
+          f"{new_epoch}) after {elected:.1f}s")
+    assert stepped < 9.0  # before its lease (9 s) could run out in the database
+    assert new_epoch == epoch + 1
+    cluster.cuts[leader].heal()
+    wait_until("the healed node is a standby again", lambda: cluster.metrics(leader).get(
+        "sv_node_heartbeat_age_seconds", 99) < 6, cluster, 30)
+    assert cluster.metrics(leader)["sv_node_leader"] == 0
+    assert cluster.metrics(successor)["sv_node_leader"] == 1
+    assert cluster.leader() == (successor, new_epoch)
+    assert [len(v) for v in tickets(postgres_url).values()] == [1]
