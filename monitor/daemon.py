@@ -132,11 +132,13 @@ class Daemon:
         else:
             topology = Topology()
             topology.use_inventory(self.inventory)
+            dead_after = self.settings.cluster.dead_after if self.settings.cluster else 15.0
             await engine.restore()
-            await read_once(self.store, engine, topology)
+            await read_once(self.store, engine, topology, dead_after)
             learned = topology.learned
             tasks.append(asyncio.create_task(
-                follow_store(self.store, engine, topology, self.health), name="cluster feed"))
+                follow_store(self.store, engine, topology, self.health,
+                             dead_after_s=dead_after), name="cluster feed"))
         self.engine = engine
         tasks.append(asyncio.create_task(engine.follow(events, topology=learned,
                                                        health=self.health), name="faults"))

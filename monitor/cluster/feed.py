@@ -3,7 +3,8 @@
 Each node writes its checks' state changes to the store before it publishes them, so
 the store holds every check's current state whoever polls it.  The leader reads the
 ones that are not up every `every_s` and hands them to the fault engine whole (it
-evaluates when they changed); and the forwarding tables that the ``snmp_topology``
+evaluates when they changed), with the members (a dead remote poller is one fault);
+and the forwarding tables that the ``snmp_topology``
 checks last read, every `topology_every_s`, for the parents that are learned.
 
 Reading the state rather than following each node's events is deliberate: a leader
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from monitor.cluster.members import members
 from monitor.events import CheckKey
 from monitor.faults.engine import CheckHealth, FaultEngine
 from monitor.health import Health
@@ -36,19 +38,20 @@ def healths(stored: list[StoredCheck]) -> dict[CheckKey, CheckHealth]:
     return out
 
 
-async def read_once(store: Store, engine: FaultEngine, topology: Topology | None = None
-                    ) -> bool:
-    """One read of the stored states into `engine` (and the tables into `topology`);
-    whether the checks changed."""
+async def read_once(store: Store, engine: FaultEngine, topology: Topology | None = None,
+                    dead_after_s: float = 15.0) -> bool:
+    """One read of the stored states and the members into `engine` (and the tables
+    into `topology`); whether the checks or the lost pollers changed."""
     if topology is not None:
         for switch, values in (await store.last_values("snmp_topology")).items():
             topology.saw(switch, values)
-    return engine.replace_checks(healths(await store.unwell()))
+    lost = engine.use_members(await members(store, dead_after_s))
+    return engine.replace_checks(healths(await store.unwell())) or lost
 
 
 async def follow_store(store: Store, engine: FaultEngine, topology: Topology,
                        health: Health, every_s: float = 2.0,
-                       topology_every_s: float = 60.0) -> None:
+                       topology_every_s: float = 60.0, dead_after_s: float = 15.0) -> None:
     """Keep `engine` on the stored states until cancelled."""
     loop = asyncio.get_running_loop()
     tables_read = loop.time()
@@ -57,7 +60,7 @@ async def follow_store(store: Store, engine: FaultEngine, topology: Topology,
         await asyncio.sleep(every_s)
         tables_due = loop.time() - tables_read >= topology_every_s
         try:
-            await read_once(store, engine, topology if tables_due else None)
+            await read_once(store, engine, topology if tables_due else None, dead_after_s)
         except Exception as exc:
             health.failed(HEALTH, exc)
         else:

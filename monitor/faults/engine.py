@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 
 from monitor import crashpoints
 from monitor.cluster.lease import Fenced
+from monitor.cluster.members import Member
+from monitor.cluster.share import Shares
 from monitor.events import CheckKey, EventBus, StateChanged, Subscription, TicketEvent
 from monitor.faults.levels import FaultLevel, FaultRules
 from monitor.health import Health, is_store_outage
@@ -108,6 +110,9 @@ class FaultEngine:
         self.failing: dict[str, str] = {}  # fault key → why its evaluation raised
         self.errors_total = 0
         self._wake: asyncio.Event | None = None  # set by `follow`: evaluate soon
+        # a cluster's pinned pollers that are dead → the sites nobody polls because of it
+        self.lost_pollers: dict[str, tuple[str, ...]] = {}
+        self._unpolled: frozenset[str] = frozenset()
 
     # -- inputs --
 
@@ -141,6 +146,34 @@ class FaultEngine:
         if kept == self.checks:
             return False
         self.checks = kept
+        if self._wake is not None:
+            self._wake.set()
+        return True
+
+    def use_members(self, members: Iterable[Member]) -> bool:
+        """A cluster's nodes as last read: a dead node pinned to sites that no live node
+        polls now is one fault -- "lost contact with the poller" -- and the faults of
+        those sites' devices open no tickets meanwhile (their states are as last
+        reported; what a remote poller kept is applied when it is back).  Whether
+        anything changed."""
+        members = list(members)
+        shares, inv = Shares.of(members), self.inventory
+        lost: dict[str, tuple[str, ...]] = {}
+        if inv is not None:
+            unpolled = {s.id for s in inv.sites.values()
+                        if (s.id in shares.pinned or s.region in shares.pinned)
+                        and not shares.candidates(s.id, s.region)}
+            for m in members:
+                if not m.alive and m.pins:
+                    sites = tuple(sorted(
+                        s for s in unpolled if s in m.pins or (
+                            inv.sites[s].region in m.pins and s not in shares.pinned)))
+                    if sites:
+                        lost[m.id] = sites
+        if lost == self.lost_pollers:
+            return False
+        self.lost_pollers = lost
+        self._unpolled = frozenset(s for sites in lost.values() for s in sites)
         if self._wake is not None:
             self._wake.set()
         return True
@@ -231,7 +264,8 @@ class FaultEngine:
                 root_of[key[7:]] = key
 
         cameras = self._cameras
-        blind = [c for c in cameras if c in down]
+        unpolled = self._unpolled  # (their states are stale: they count for no scope)
+        blind = [c for c in cameras if c in down and inv.devices[c].site not in unpolled]
         if (len(cameras) >= self.rules.cameras_scope_min
                 and len(blind) >= self.rules.cameras_down_ratio * len(cameras)):
             for camera in blind:
@@ -255,6 +289,23 @@ class FaultEngine:
                               f"{key}: fault (its evaluation failed, see the log)",
                               "", frozenset(ids), False)
             yield fault
+        for node, sites in self.lost_pollers.items():
+            yield self._lost_poller(node, sites, when)
+
+    def _lost_poller(self, node: str, sites: tuple[str, ...], when: dt.datetime) -> Fault:
+        assert self.inventory is not None
+        inv = self.inventory
+        zh = "、".join(inv.sites[s].name_zh for s in sites)
+        en = ", ".join(inv.sites[s].name_en for s in sites)
+        devices = sum(len(self._site_devices.get(s, ())) for s in sites)
+        titles = {"zh": f"与轮询节点失去联系：{node}（{zh}）",
+                  "en": f"lost contact with the poller {node} ({en})"}
+        description = (f"node {node} polls {', '.join(sites)} ({devices} devices) and has "
+                       "not been heard from; their states are as it last reported them, "
+                       "and what it keeps meanwhile arrives when it is back")
+        return Fault(f"poller:{node}", FaultLevel.MAJOR, sites[0], None,
+                     titles.get(self.language, titles["zh"]), description, frozenset(),
+                     self._suppressed(sites[0], None, when), titles)
 
     def _device_level(self, device: Device,
                       checks: list[tuple[CheckKey, CheckHealth]]) -> FaultLevel | None:
@@ -336,7 +387,8 @@ class FaultEngine:
                 lines.append(f"{d}/{k.check}: {h.state.value} {h.reason} — {h.detail}")
         return Fault(key, level, site_id, device_id, titles.get(self.language, titles["zh"]),
                      "\n".join(lines[:50]), frozenset(devices),
-                     self._suppressed(site_id, device_id, when), titles)
+                     self._suppressed(site_id, device_id, when) or site_id in self._unpolled,
+                     titles)
 
     def _title(self, device: Device, checks: list[tuple[CheckKey, CheckHealth]]
                ) -> tuple[str, str]:

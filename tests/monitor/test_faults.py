@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.cluster.members import Member
 from monitor.events import CheckKey, EventBus, TicketEvent
 from monitor.faults.engine import CheckHealth, FaultEngine
 from monitor.faults.levels import DEFAULT_RULES, FaultLevel, FaultRules
@@ -394,3 +395,38 @@ async def test_a_large_judgement_lets_the_loop_run_meanwhile(
     assert loop_turns.count >= 2 * 40 // 5  # the loop ran between the steps (devices, then faults)
     assert stepwise == site.engine.faults(site.now)
     assert len(stepwise) == 40
+
+
+def _member(node: str, alive: bool, pins: tuple[str, ...] = ()) -> Member:
+    at = dt.datetime.fromtimestamp(T0, dt.UTC)
+    return Member(node, "h", 1, "0", pins, at, at, alive, {})
+
+
+async def test_a_silent_remote_poller_is_one_fault_not_fifty(site: Harness) -> None:
+    """The Qingdao room's poller falls silent: one "lost contact" ticket, none for the
+    cameras it can no longer report -- a camera already ticketed keeps its ticket -- and
+    when it is back (and the cameras with it) the poller's ticket resolves."""
+    site.set("cam00", DOWN)
+    (opened,) = await site.tick()
+    assert opened.fault_key == "device:cam00"
+    centre, poller = _member("centre", True), _member("qd-poller", True, ("qingdao",))
+    assert not site.engine.use_members([centre, poller])  # all well: nothing changes
+    assert site.engine.use_members([centre, _member("qd-poller", False, ("qingdao",))])
+    for i in range(1, 50):  # as the cameras' states may read meanwhile
+        site.set(f"cam{i:02d}", DOWN)
+    events = await site.tick(30)
+    assert [(e.kind, e.fault_key, e.level) for e in events] == [
+        ("opened", "poller:qd-poller", FaultLevel.MAJOR)]
+    assert events[0].title == "与轮询节点失去联系：qd-poller（前湾港监控室）"
+    assert events[0].site_id == "qd-room" and events[0].device_id is None
+    assert set(await site.active()) == {"device:cam00", "poller:qd-poller"}
+    # a second poller pinned there, alive: the site is polled, nobody is lost
+    assert site.engine.use_members([centre, _member("qd-poller", False, ("qingdao",)),
+                                    _member("qd-poller-2", True, ("qd-room",))])
+    assert site.engine.lost_pollers == {}
+    for i in range(50):
+        site.set(f"cam{i:02d}", UP)
+    site.engine.use_members([centre, poller])
+    events = await site.tick(1) + await site.tick(400)  # clear, then clear long enough
+    assert sorted((e.kind, e.fault_key) for e in events) == [
+        ("resolved", "device:cam00"), ("resolved", "poller:qd-poller")]
