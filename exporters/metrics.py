@@ -125,6 +125,14 @@ class DaemonCollector(Collector):
         members.add_metric(["alive"], node["alive"])
         members.add_metric(["dead"], node["dead"])
         yield members
+        if node["buffered"] is not None:
+            waiting, dropped = node["buffered"]
+            yield GaugeMetricFamily("sv_node_buffered_batches", "Results batches this remote "
+                                    "poller keeps until the centre has them",
+                                    value=waiting)
+            yield CounterMetricFamily("sv_node_buffer_dropped_batches", "Oldest results "
+                                      "batches dropped because the buffer was full",
+                                      value=dropped)
         if node["heartbeat_age_s"] is not None:
             yield GaugeMetricFamily("sv_node_heartbeat_age_seconds", "Since this node's "
                                     "last heartbeat reached the database",

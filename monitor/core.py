@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from monitor import crashpoints
 from monitor.events import (
@@ -61,6 +61,13 @@ class CheckJob:
 
 
 ResultHook = Callable[[CheckKey, "CheckJob", StateMachine], None]
+
+
+class Recorder(Protocol):
+    """Where check history and states are written (`Store.record`)."""
+
+    async def record(self, events: Sequence[CheckEvent],
+                     states: Iterable[StoredCheck]) -> None: ...
 
 
 def job_specs(inventory: Inventory, interval_factor: float = 1.0,
@@ -117,6 +124,9 @@ class Monitor:
         self._published = Snapshot()
         # A cluster node polls its share alone (`monitor.cluster.share`); None: all.
         self.owns: Callable[[Device], bool] | None = None
+        # where the history and states are written: the store, or a remote poller's
+        # buffer (`monitor.cluster.spool`) that forwards them to it
+        self.recorder: Recorder | None = store
 
     # -- configuration --
 
@@ -183,9 +193,9 @@ class Monitor:
     async def _hand_over(self, keys: list[CheckKey]) -> None:
         """Checks another node polls from now on: their states are written first, for
         it to continue from (a store error: it continues from the last flush)."""
-        if keys and self.store is not None:
+        if keys and self.recorder is not None:
             try:
-                await self.store.record([], [self.stored(k) for k in keys])
+                await self.recorder.record([], [self.stored(k) for k in keys])
             except Exception as exc:
                 self.health.failed("state_writes", exc)
 
@@ -386,7 +396,7 @@ class Monitor:
         write is going is written together by the next one, so a thousand cameras
         going down at once (or 20,000 checks' first results) cost a few transactions,
         not a thousand."""
-        if self.store is None:
+        if self.recorder is None:
             return
         self._unsaved.extend(events)
         self._queued.update(keys)
@@ -397,7 +407,7 @@ class Monitor:
         await waiter
 
     async def _write_queued(self) -> None:
-        assert self.store is not None
+        assert self.recorder is not None
         try:
             while self._waiters:
                 waiters, self._waiters = self._waiters, []
@@ -405,7 +415,7 @@ class Monitor:
                 pending, self._unsaved = self._unsaved, []
                 self._dirty.difference_update(keys)
                 try:
-                    await self.store.record(pending, [self.stored(k) for k in keys])
+                    await self.recorder.record(pending, [self.stored(k) for k in keys])
                 except BaseException as exc:
                     # Keep them for the next write -- also when cancelled at shutdown,
                     # whose final flush then writes them.  Nothing accepted is dropped.

@@ -30,6 +30,7 @@ from monitor.cluster.feed import follow_store, read_once
 from monitor.cluster.lease import ClusterError
 from monitor.cluster.node import Node
 from monitor.cluster.share import Shares
+from monitor.cluster.spool import Forwarder, Spool
 from monitor.core import Monitor
 from monitor.endpoints import Endpoints
 from monitor.events import EventBus
@@ -69,6 +70,8 @@ class Daemon:
         self.tickets: TicketStore | None = None
         self.node: Node | None = None  # in a cluster
         self.deciding: list[asyncio.Task[None]] = []  # the engine's, the SLA clocks'
+        self.spool: Spool | None = None  # a pinned node's results buffer
+        self.forwarder: Forwarder | None = None
         self.stopping = asyncio.Event()
         self.reloads = 0
         self.reload_failures = 0
@@ -162,6 +165,19 @@ class Daemon:
         await self.alerts.stop_notifying(self.health)
         self.engine = None
 
+    async def _spool(self, cfg: ClusterSettings) -> asyncio.Task[None]:
+        """A pinned (remote) node: its results go through a buffer on its own disk to
+        the central store (`monitor.cluster.spool`); the forwarder's task."""
+        assert self.store is not None and self.monitor is not None
+        self.spool = Spool(cfg.spool_path(), cfg.spool_max_mb * 2**20)
+        applied = await self.store.applied(cfg.node_id)
+        await asyncio.to_thread(self.spool.open, applied)
+        self.monitor.recorder = self.spool
+        self.forwarder = Forwarder(self.spool, self.store, cfg.node_id, self.health)
+        log.info("results go through a buffer", extra={"fields": {
+            "path": str(self.spool.path), "waiting": self.spool.count}})
+        return asyncio.create_task(self.forwarder.run(), name="forward results")
+
     def _node(self, cfg: ClusterSettings, tickets: TicketStore) -> Node:
         """This daemon as a node of the cluster: its share polled, deciding as leader."""
         assert self.store is not None and self.monitor is not None
@@ -194,7 +210,8 @@ class Daemon:
         def status() -> dict[str, object]:
             lag = monitor.scheduler.stats.lag_quantile(0.99)
             return {"checks": len(monitor.jobs), "lag_p99_s": lag,
-                    "runs": monitor.scheduler.stats.runs_total}
+                    "runs": monitor.scheduler.stats.runs_total,
+                    "buffered": self.spool.count if self.spool is not None else None}
 
         node = Node(self.store, cfg, self.health, on_shares=on_shares, on_lead=on_lead,
                     on_step_down=on_step_down, status=status)
@@ -268,6 +285,8 @@ class Daemon:
                     log.error("cannot join the cluster", extra={"fields": {
                         "problem": str(exc)}})
                     return EX_CONFIG
+            if self.settings.cluster is not None and self.settings.cluster.pins:
+                tasks.append(await self._spool(self.settings.cluster))
             await self.monitor.apply(self.inventory)
             heap.settle()
             scheduler = asyncio.create_task(self.monitor.scheduler.run(), name="scheduler")
@@ -328,6 +347,8 @@ class Daemon:
                     await task
             await self.monitor.stop()
             await self.monitor.flush()
+            if self.spool is not None:
+                self.spool.close()
             await self.clients.close()
             await run.stop()
             await self.store.close()

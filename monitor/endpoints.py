@@ -75,7 +75,9 @@ class Endpoints:
             view.mqtt_acks = dict(mqtt.acks_total)
         node = d.node
         if node is not None:
-            view.node = node.figures(len(d.monitor.jobs) if d.monitor else 0)
+            spool = d.spool
+            view.node = node.figures(len(d.monitor.jobs) if d.monitor else 0,
+                                     (spool.count, spool.dropped) if spool else None)
         try:  # what lives in the store: on an outage the last known values stay
             # (in a cluster, the leader's alone: every node reads the same store)
             view.tickets = (await tickets.active_summaries()

@@ -153,6 +153,19 @@ class ClusterSettings(Section):
                                  description="a node silent this long is dead: its checks "
                                              "go to the others")
 
+    spool: Path | None = Field(default=None, description="a pinned node's results buffer "
+                                                       "(default: spool-NODE.db in the "
+                                                       "state directory)")
+    spool_max_mb: int = Field(default=256, ge=1, description="the buffer's bound: full, it "
+                                                             "drops its oldest results")
+
+    def spool_path(self) -> Path:
+        """Where this node buffers its results."""
+        if self.spool is not None:
+            return self.spool
+        state = Path(default_database_url().split("///", 1)[1]).parent
+        return state / f"spool-{self.node_id}.db"
+
     @model_validator(mode="after")
     def _timing(self) -> ClusterSettings:
         if self.dead_after < 2 * self.heartbeat:

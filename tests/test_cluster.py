@@ -171,7 +171,10 @@ def active(url: str) -> set[str]:
 def wait_until(what: str, test: Any, cluster: Cluster, timeout: float = 60.0) -> None:
     end = time.monotonic() + timeout
     while not test():
-        assert time.monotonic() < end, f"never: {what}\n{cluster.dump()}"
+        assert time.monotonic() < end, (
+            f"never: {what}\n{cluster.dump()}\nnodes: "
+            f"{psql(cluster.url, 'SELECT id, pins, heartbeat_at FROM cluster_node')}\n"
+            f"tickets: {psql(cluster.url, 'SELECT fault_key, state FROM ticket')}")
         time.sleep(0.2)
 
 
@@ -308,3 +311,88 @@ def test_the_leader_cut_off_from_the_database_steps_down(
     assert cluster.metrics(successor)["sv_node_leader"] == 1
     assert cluster.leader() == (successor, new_epoch)
     assert [len(v) for v in tickets(postgres_url).values()] == [1]
+
+
+PARTITION_S = float(os.environ.get("CLUSTER_PARTITION_S", "40"))
+
+
+def test_a_remote_poller_cut_off_keeps_its_results_and_delivers_them_after(
+        tmp_path: Path, postgres_url: str) -> None:
+    """A poller pinned to Qingdao is cut off from the central PostgreSQL: it keeps
+    polling into its buffer on disk; the leader says "lost contact with the poller",
+    one ticket, and none for its cameras; healed, the poller's results arrive in order
+    with the times they happened at, and the poller's ticket resolves.
+    (`CLUSTER_PARTITION_S`, default 40 s; the issue's 10 minutes: 600.)"""
+    url = postgres_url
+    cameras = {"qd-cam0": Camera(), "qd-cam1": Camera(), "jn-cam0": Camera()}
+    for cam in cameras.values():
+        cam.up()
+    settings = tmp_path / "monitor.toml"
+    settings.write_text('resolve_after = "0s"\nstate_flush_interval = "1s"\n[cluster]\n')
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text(
+        "regions: [jinan, qingdao]\nsites:\n"
+        "  - {id: jn, name_zh: 济南分中心, name_en: Jinan, region: jinan, role: sub_centre}\n"
+        "  - {id: qd, name_zh: 青岛分中心, name_en: Qingdao, region: qingdao, "
+        "role: sub_centre}\ndevices:\n"
+        + "".join(camera(n, c.port).replace("site: jn", f"site: {n[:2]}")
+                  for n, c in cameras.items()))
+    cluster = Cluster(tmp_path, url, inv, settings)
+    try:
+        for name in ("n1", "n2"):
+            cluster.start(name)
+        cluster.start("qd", {"MONITOR_CLUSTER__PINS": '["qingdao"]',
+                             "MONITOR_CLUSTER__SPOOL": str(tmp_path / "qd" / "spool.db")})
+        for d in cluster.nodes.values():
+            d.wait_notify("READY=1", timeout=30)
+        cluster.wait_leader()
+        # (until the others have read its pins, they poll Qingdao too: one heartbeat)
+        wait_until("every node knows the poller's pins", lambda: all(
+            cluster.metrics(n).get('sv_node_members{state="alive"}') == 3
+            for n in ("n1", "n2", "qd")) and sum(
+            cluster.metrics(n)["sv_node_checks_owned"] for n in ("n1", "n2")) == 1, cluster)
+        wait_until("the poller reports", lambda: len(psql(
+            url, "SELECT 1 FROM check_state WHERE device_id LIKE 'qd-%'")) == 2, cluster)
+        assert cluster.leader()[0] != "qd"  # type: ignore[index]  # a poller never leads
+        cut = time.time()
+        cluster.cuts["qd"].sever()
+        time.sleep(3)
+        cameras["qd-cam1"].down()
+        down_at = time.time()
+        time.sleep(PARTITION_S / 2)
+        cameras["qd-cam1"].up()
+        up_at = time.time()
+        wait_until("the leader has lost the poller", lambda: psql(
+            url, "SELECT fault_key FROM ticket WHERE state NOT IN ('resolved', 'closed')"
+        ) == [("poller:qd",)], cluster,
+                   max(30.0, PARTITION_S))
+        assert psql(url, "SELECT fault_key, title FROM ticket") == [
+            ("poller:qd", "与轮询节点失去联系：qd（青岛分中心）")]
+        _, body = cluster.nodes["qd"].get("/metrics")
+        waiting = re.search(rb"^sv_node_buffered_batches (\S+)$", body, re.M)
+        assert waiting is not None and float(waiting.group(1)) >= 2, body[-2000:]
+        time.sleep(max(0.0, cut + PARTITION_S - time.time()))
+        cluster.cuts["qd"].heal()
+        healed = time.time()
+        wait_until("the poller's results arrive", lambda: len(psql(
+            url, "SELECT 1 FROM state_change WHERE device_id = 'qd-cam1' AND event = "
+                 f"'state' AND at > to_timestamp({cut})")) == 2, cluster, 60)
+        wait_until("the poller's ticket resolves", lambda: active(url) == set(), cluster, 60)
+        arrived = time.time() - healed
+    finally:
+        codes = cluster.stop_all()
+        for cam in cameras.values():
+            if cam.is_up:
+                cam.down()
+    rows = psql(url, "SELECT old_state, new_state, extract(epoch from at) FROM state_change "
+                     "WHERE device_id = 'qd-cam1' AND event = 'state' AND at > "
+                     f"to_timestamp({cut}) ORDER BY id")
+    print(f"\ncut off {PARTITION_S:.0f}s: the results arrived {arrived:.1f}s after healing")
+    assert [(a, b) for a, b, _ in rows] == [("up", "down"), ("down", "up")]
+    times = [float(t) for _, _, t in rows]
+    assert times == sorted(times)  # in order, and at the times they happened
+    assert down_at < times[0] < down_at + 3 and up_at < times[1] < up_at + 3, (
+        times, down_at, up_at)
+    assert times[1] < healed
+    assert psql(url, "SELECT count(*) FROM ticket WHERE device_id LIKE 'qd-%'") == [("0",)]
+    assert all(code == 0 for code in codes.values()), (codes, cluster.dump())

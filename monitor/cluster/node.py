@@ -145,10 +145,13 @@ class Node:
                 "orphaned_pins": shares.orphaned()}})
             await self.on_shares(shares)
 
-    def figures(self, checks: int) -> dict[str, Any]:
-        """What `/metrics` says of this node (`checks`: those it polls)."""
+    def figures(self, checks: int, buffered: tuple[int, int] | None = None
+                ) -> dict[str, Any]:
+        """What `/metrics` says of this node (`checks`: those it polls; `buffered`: a
+        remote poller's results waiting and dropped)."""
         last = self.last_beat
         return {"id": self.id, "pins": list(self.cfg.pins), "leading": self.leading,
+                "buffered": buffered,
                 "epoch": self.epoch, "leader_changes": self.leader_changes,
                 "checks": checks, "alive": sum(1 for m in self.members if m.alive),
                 "dead": sum(1 for m in self.members if not m.alive),
@@ -163,6 +166,8 @@ class Node:
     # -- leadership --
 
     async def _leadership(self) -> None:
+        if self.cfg.pins:
+            return  # a pinned node polls its sites; it never leads (it may be far away)
         loop = asyncio.get_running_loop()
         every = self.cfg.lease / 3
         while True:

@@ -24,6 +24,7 @@ from monitor.state import CheckState, Snapshot
 from monitor.store import migrate
 from monitor.store.tables import (
     CheckStateRow,
+    ClusterAppliedRow,
     DaemonRunRow,
     ForgetRequestRow,
     StateChangeRow,
@@ -123,15 +124,32 @@ class Store:
 
     async def record(self, events: Sequence[CheckEvent], states: Iterable[StoredCheck]) -> None:
         """Write events and current states in one transaction."""
-        rows = [_state_row(s) for s in states]
-        history = [_event_row(e) for e in events]
-        if not rows and not history:
-            return
+        await self.record_rows([_event_row(e) for e in events], [_state_row(s) for s in states])
+
+    async def record_rows(self, history: list[dict[str, Any]], rows: list[dict[str, Any]],
+                          batch: tuple[str, int, bool] | None = None) -> bool:
+        """Write history and state rows (as `rows_of` makes them) in one transaction.
+        `batch` (node, sequence number, after a gap): a remote poller's batch, written
+        only if it is that node's next one -- False when it is not (a repeat, or one
+        ahead of a gap), so a batch sent twice, by MQTT and directly, is applied once
+        and in order.  After a gap (the poller's buffer dropped what came before) any
+        later number is the next one."""
+        if not rows and not history and batch is None:
+            return True
         async with self._write, self.engine.begin() as conn:
+            if batch is not None and not await _next_batch(conn, *batch):
+                return False
             if history:
                 await conn.execute(insert(StateChangeRow), history)
             if rows:
                 await self._upsert_states(conn, rows)
+        return True
+
+    async def applied(self, node: str) -> int:
+        """The last batch of `node` applied (0: none)."""
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(ClusterAppliedRow.last_seq).where(
+                ClusterAppliedRow.node == node))).scalar() or 0)
 
     async def _upsert_states(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
         table = CheckStateRow.__table__
@@ -202,6 +220,29 @@ class Store:
         async with self.engine.connect() as conn:
             result = await conn.execute(query)
             return [dict(row) for row in result.mappings()]
+
+
+async def _next_batch(conn: AsyncConnection, node: str, seq: int, after_gap: bool) -> bool:
+    """Mark batch `seq` of `node` applied if it is the next one (in the caller's
+    transaction); whether it was."""
+    last = (await conn.execute(select(ClusterAppliedRow.last_seq).where(
+        ClusterAppliedRow.node == node).with_for_update())).scalar()
+    if not ((last or 0) + 1 == seq or (after_gap and (last or 0) < seq)):
+        return False
+    now = datetime.now(UTC)
+    if last is None:
+        await conn.execute(insert(ClusterAppliedRow).values(node=node, last_seq=seq,
+                                                            applied_at=now))
+    else:
+        await conn.execute(update(ClusterAppliedRow).where(ClusterAppliedRow.node == node)
+                           .values(last_seq=seq, applied_at=now))
+    return True
+
+
+def rows_of(events: Sequence[CheckEvent], states: Iterable[StoredCheck]
+            ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The history rows and state rows that `record` writes."""
+    return [_event_row(e) for e in events], [_state_row(s) for s in states]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

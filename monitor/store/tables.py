@@ -443,3 +443,13 @@ class ClusterNodeRow(Base):
     started_at: Mapped[datetime]
     heartbeat_at: Mapped[datetime]
     status: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ClusterAppliedRow(Base):
+    """How far each remote poller's batches are applied (`monitor.cluster.spool`)."""
+
+    __tablename__ = "cluster_applied"
+
+    node: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    applied_at: Mapped[datetime]

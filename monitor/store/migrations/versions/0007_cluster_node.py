@@ -1,4 +1,5 @@
-"""the nodes of a cluster with their heartbeats; check states indexed by state
+"""the nodes of a cluster with their heartbeats; how far each remote poller's batches
+are applied; check states indexed by state
 
 Revision ID: 0007
 Revises: 0006
@@ -33,6 +34,13 @@ def upgrade() -> None:
         sa.Column("status", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cluster_node")),
     )
+    op.create_table(
+        "cluster_applied",
+        sa.Column("node", sa.String(length=128), nullable=False),
+        sa.Column("last_seq", sa.BigInteger(), nullable=False),
+        sa.Column("applied_at", Utc, nullable=False),
+        sa.PrimaryKeyConstraint("node", name=op.f("pk_cluster_applied")),
+    )
     with op.batch_alter_table("check_state") as batch_op:
         batch_op.create_index(batch_op.f("ix_check_state_state"), ["state"], unique=False)
 
@@ -40,4 +48,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("check_state") as batch_op:
         batch_op.drop_index(batch_op.f("ix_check_state_state"))
+    op.drop_table("cluster_applied")
     op.drop_table("cluster_node")
