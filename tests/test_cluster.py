@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import email
 import os
 import re
 import socket
@@ -35,6 +34,7 @@ from monitor.cluster.share import Shares
 from tests.cluster_proc import Cluster, psql
 from tests.conftest import free_port
 from tests.test_crash import Camera as _Port
+from tests.test_crash import Mailbox
 
 pytestmark = pytest.mark.peers
 KILLS = int(os.environ.get("CLUSTER_KILLS", "20"))
@@ -46,17 +46,6 @@ sites:
   - {id: jn, name_zh: 济南分中心, name_en: Jinan sub-centre, region: jinan,
      role: sub_centre}
 """
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.received: list[str] = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        with self.lock:
-            self.received.append(email.message_from_bytes(envelope.content)["Message-ID"])
-        return "250 OK"
 
 
 class Camera(_Port):
