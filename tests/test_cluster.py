@@ -15,6 +15,7 @@ cameras on loopback and alert mail into a real SMTP server.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import os
@@ -31,6 +32,8 @@ from aiosmtpd.controller import Controller
 
 from monitor.cluster.members import Member
 from monitor.cluster.share import Shares
+from monitor.report import gather
+from monitor.store.store import Store
 from tests.cluster_proc import Cluster, psql
 from tests.conftest import free_port
 from tests.test_crash import Camera as _Port
@@ -319,7 +322,8 @@ def test_a_remote_poller_cut_off_keeps_its_results_and_delivers_them_after(
     """A poller pinned to Qingdao is cut off from the central PostgreSQL: it keeps
     polling into its buffer on disk; the leader says "lost contact with the poller",
     one ticket, and none for its cameras; healed, the poller's results arrive in order
-    with the times they happened at, and the poller's ticket resolves.
+    with the times they happened at, and the poller's ticket resolves; the month's
+    report over the cut counts the camera down for exactly the time it was down.
     (`CLUSTER_PARTITION_S`, default 40 s; the issue's 10 minutes: 600.)"""
     url = postgres_url
     cameras = {"qd-cam0": Camera(), "qd-cam1": Camera(), "jn-cam0": Camera()}
@@ -394,3 +398,23 @@ def test_a_remote_poller_cut_off_keeps_its_results_and_delivers_them_after(
     assert times[1] < healed
     assert psql(url, "SELECT count(*) FROM ticket WHERE device_id LIKE 'qd-%'") == [("0",)]
     assert all(code == 0 for code in codes.values()), (codes, cluster.dump())
+    # the report's availability for Qingdao over the cut uses the poller's results: the
+    # camera was down for the time it was down (not up because nothing arrived, not
+    # unknown because the centre could not see it)
+    start = dt.datetime.fromtimestamp(cut, dt.UTC)
+    figures = asyncio.run(_report(url, start, dt.datetime.fromtimestamp(healed, dt.UTC)))
+    cam1, cam0 = figures["devices"]["qd-cam1"], figures["devices"]["qd-cam0"]
+    print(f"report over the cut: qd-cam1 down {cam1.down:.1f}s of {healed - cut:.1f}s "
+          f"(was down {up_at - down_at:.1f}s), availability {cam1.availability:.3f}")
+    assert abs(cam1.down - (up_at - down_at)) < 3.0, (cam1, up_at - down_at)
+    assert cam1.unknown == 0 and cam0.unknown == 0 and cam0.down == 0, (cam0, cam1)
+    assert figures["sites"]["qd"].down == cam1.down
+    assert figures["unobserved"] == []
+
+
+async def _report(url: str, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+    store = await Store.open(url)
+    try:
+        return await gather(store, start, end)
+    finally:
+        await store.close()
