@@ -428,7 +428,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"monitor report: --month wants YYYY-MM, not {args.month!r}", file=sys.stderr)
         return EXIT_INVALID
     windows: tuple[MaintenanceWindow, ...] = ()
-    devices = None
+    devices = regions = None
     if Path(settings.inventory).exists():
         try:
             inventory = load_inventory(settings.inventory, secrets=False)
@@ -437,11 +437,12 @@ def cmd_report(args: argparse.Namespace) -> int:
             return EXIT_INVALID
         windows = inventory.maintenance
         devices = {d.id: (d.site, d.kind.value) for d in inventory.devices.values()}
+        regions = {s.id: s.region for s in inventory.sites.values()}
     else:
         print(f"monitor report: no inventory at {settings.inventory}: no maintenance "
               "windows are taken out", file=sys.stderr)
     paths = asyncio.run(write_report(settings, year, month, Path(args.output),
-                                     windows=windows, devices=devices))
+                                     windows=windows, devices=devices, regions=regions))
     for path in paths:
         print(path)
     return 0

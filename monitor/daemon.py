@@ -255,7 +255,8 @@ class Daemon:
             return EX_CONFIG
         self.check_calendar()
         self.store = await Store.open(self.settings.database_url)
-        run = RunRecord(self.store)
+        run = RunRecord(self.store, self.settings.cluster.pins if self.settings.cluster
+                        else ())
         if self.settings.cluster is None and (other := await run.other_daemon()):
             log.error("another daemon runs on this store; a cluster needs PostgreSQL and "
                       "[cluster] settings", extra={"fields": {

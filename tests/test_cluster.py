@@ -410,6 +410,9 @@ def test_a_remote_poller_cut_off_keeps_its_results_and_delivers_them_after(
     assert cam1.unknown == 0 and cam0.unknown == 0 and cam0.down == 0, (cam0, cam1)
     assert figures["sites"]["qd"].down == cam1.down
     assert figures["unobserved"] == []
+    # the poller's runs carry its pins: while it is dead, Qingdao is unobserved
+    assert psql(url, "SELECT DISTINCT pins::text FROM daemon_run WHERE pins IS NOT NULL"
+                ) == [('["qingdao"]',)]
 
 
 async def _report(url: str, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:

@@ -24,7 +24,16 @@ from sqlalchemy import func, select, true
 from monitor.faults.levels import FaultLevel
 from monitor.faults.maintenance import MaintenanceWindow
 from monitor.records.surveys import Surveys, half_of
-from monitor.report.availability import Tally, Timeline, account, gaps, merge, spans_of
+from monitor.report.availability import (
+    Span,
+    Tally,
+    Timeline,
+    account,
+    gaps,
+    merge,
+    observed_at,
+    spans_of,
+)
 from monitor.report.clauses import tally as clause_tally
 from monitor.report.render import write_files
 from monitor.settings import Settings
@@ -86,7 +95,8 @@ async def gather(store: Store, start: dt.datetime, end: dt.datetime, *,
                  devices: Mapping[str, tuple[str, str]] | None = None,
                  zone: dt.tzinfo | None = None,
                  sites: frozenset[str] | None = None,
-                 customers: frozenset[str] | None = None) -> dict[str, Any]:
+                 customers: frozenset[str] | None = None,
+                 regions: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The report's figures for [start, end) as of `now` (default: the clock).
 
     `windows` are the maintenance windows to take out; `devices` (id → site, kind), the
@@ -94,7 +104,8 @@ async def gather(store: Store, start: dt.datetime, end: dt.datetime, *,
     given, the only sites reported (a customer's own: its devices, tickets,
     inspections, and the parts used on its tickets), and `customers` the only customer
     accounts whose satisfaction surveys count (June and December end a half year: their
-    reports carry its survey)."""
+    reports carry its survey); `regions` (site → region), the inventory's, so a
+    cluster node pinned to a region observes its sites."""
     now = now or dt.datetime.now(dt.UTC)
     until = max(start, min(end, now))  # only time that has passed
     t0, t1 = start.timestamp(), until.timestamp()
@@ -105,7 +116,8 @@ async def gather(store: Store, start: dt.datetime, end: dt.datetime, *,
 
     def mine(column: Any) -> Any:  # the rows of the reported sites
         return column.in_(sorted(sites)) if sites is not None else true()
-    observed = spans_of(await store.runs(start, until))
+    runs = await store.runs(start, until)
+    observed = spans_of((a, b) for a, b, _ in runs)  # by any daemon
     async with store.engine.connect() as conn:
         tickets = [dict(t) for t in (await conn.execute(select(TicketRow).where(
             TicketRow.opened_at >= start, TicketRow.opened_at < until,
@@ -137,11 +149,14 @@ async def gather(store: Store, start: dt.datetime, end: dt.datetime, *,
         if local.month in (6, 12) else None
     occurrences = [(w, a, b) for w in windows for a, b in w.occurrences(start, until, zone)]
     per_device: dict[str, Tally] = {}
+    watched: dict[str, list[Span]] = {}  # site → when its devices were observed
     for device, (site, kind) in sorted(meta.items()):
         maintenance = merge((a.timestamp(), b.timestamp()) for w, a, b in occurrences
                             if w.covers(site, device, kind))
-        per_device[device] = account(timelines.get(device, Timeline()), t0, t1, observed,
-                                     maintenance)
+        if site not in watched:
+            watched[site] = observed_at(runs, site, (regions or {}).get(site))
+        per_device[device] = account(timelines.get(device, Timeline()), t0, t1,
+                                     watched[site], maintenance)
     by_site: dict[str, Tally] = defaultdict(Tally)
     kinds: dict[str, Tally] = defaultdict(Tally)
     for device, figures in per_device.items():
@@ -187,6 +202,7 @@ def title(year: int, month: int, zh: bool) -> str:
 async def write_report(settings: Settings, year: int, month: int, folder: Path, *,
                        windows: Sequence[MaintenanceWindow] = (),
                        devices: Mapping[str, tuple[str, str]] | None = None,
+                       regions: Mapping[str, str] | None = None,
                        now: dt.datetime | None = None) -> list[Path]:
     """Write the month's report; the files written."""
     zone = settings.sla.zone
@@ -194,7 +210,7 @@ async def write_report(settings: Settings, year: int, month: int, folder: Path, 
     store = await Store.open(settings.database_url)
     try:
         figures = await gather(store, start, end, now=now, windows=windows, devices=devices,
-                               zone=zone)
+                               zone=zone, regions=regions)
     finally:
         await store.close()
     zh = settings.language == "zh"

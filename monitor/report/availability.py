@@ -5,7 +5,10 @@ towards availability.
 * Only time that has passed counts: a month still running ends at *now*, a month
   that has not begun has no time at all (availability "—", never 0 %).
 * Observed time is when a daemon ran (``daemon_run``: from its start to its last
-  heartbeat); outside it every device is unknown, whatever its last state was.
+  heartbeat); outside it every device is unknown, whatever its last state was.  In a
+  cluster, a site (or region) that a pinned node polls is observed only by that node's
+  runs -- while it is dead nobody polls the site -- and by the other nodes only before
+  the first pinned run (before the poller existed, they polled it).
 * A device is down while any of its checks is DOWN, up while a check is up (or
   warning) and none is down, unknown before any check has a state.
 * A maintenance window that covers the device takes its time out, whatever the
@@ -124,3 +127,21 @@ def account(timeline: Timeline, start: float, end: float, observed: Sequence[Spa
 def spans_of(pairs: Iterable[tuple[dt.datetime, dt.datetime]]) -> list[Span]:
     """Datetimes to merged epoch spans."""
     return merge((a.timestamp(), b.timestamp()) for a, b in pairs)
+
+
+Run = tuple[dt.datetime, dt.datetime, tuple[str, ...]]  # started, last seen, pins
+
+
+def observed_at(runs: Sequence[Run], site: str, region: str | None) -> list[Span]:
+    """When a device of `site` (in `region`) was observed, as the cluster shares it
+    (`monitor.cluster.share`): pins to the site win over pins to its region; a pinned
+    site is polled by its pinned nodes alone; before the first pinned run, by the
+    unpinned ones."""
+    pinned = [r for r in runs if site in r[2]] or \
+        [r for r in runs if region is not None and region in r[2]]
+    free = [(a, b) for a, b, pins in runs if not pins]
+    if not pinned:
+        return spans_of(free)
+    first = min(a for a, _, _ in pinned)
+    return merge(spans_of((a, b) for a, b, _ in pinned)
+                 + [(a, min(b, first.timestamp())) for a, b in spans_of(free)])

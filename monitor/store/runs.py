@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import os
 import socket
+from collections.abc import Sequence
 
 from monitor.store.store import Store
 
@@ -16,14 +17,15 @@ log = logging.getLogger("monitor.store")
 class RunRecord:
     """One run's row, kept current."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, pins: Sequence[str] = ()) -> None:
         self.store = store
+        self.pins = tuple(pins)  # a pinned cluster node's: it observes only those
         self.id: int | None = None
 
     async def start(self) -> None:
-        """Record the start (host, pid, now)."""
+        """Record the start (host, pid, now, pins)."""
         self.id = await self.store.run_started(socket.gethostname(), os.getpid(),
-                                               dt.datetime.now(dt.UTC))
+                                               dt.datetime.now(dt.UTC), self.pins)
 
     async def other_daemon(self, within_s: float = 30.0) -> tuple[str, int] | None:
         """(host, pid) of another daemon running on this store now -- its run not

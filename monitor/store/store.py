@@ -84,11 +84,14 @@ class Store:
 
     # -- the daemon's runs: time observed, for the report --
 
-    async def run_started(self, host: str, pid: int, now: datetime) -> int:
-        """Record a daemon's start; the run's id."""
+    async def run_started(self, host: str, pid: int, now: datetime,
+                          pins: Sequence[str] = ()) -> int:
+        """Record a daemon's start (`pins`: the sites or regions a pinned cluster node
+        polls); the run's id."""
         async with self.engine.begin() as conn:
             result = await conn.execute(insert(DaemonRunRow).values(
-                host=host[:128], pid=pid, started_at=now, seen_at=now))
+                host=host[:128], pid=pid, started_at=now, seen_at=now,
+                pins=list(pins) or None))
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     async def run_seen(self, run_id: int, now: datetime, *, stopped: bool = False) -> None:
@@ -107,14 +110,16 @@ class Store:
                 DaemonRunRow.stopped_at.is_(None), DaemonRunRow.seen_at >= seen_since))
             return [(h, p) for h, p in rows]
 
-    async def runs(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-        """(started, last seen) of the runs that overlap [start, end), oldest first."""
+    async def runs(self, start: datetime, end: datetime
+                   ) -> list[tuple[datetime, datetime, tuple[str, ...]]]:
+        """(started, last seen, pins) of the runs that overlap [start, end), oldest
+        first (pins empty: not a pinned cluster node)."""
         async with self.engine.connect() as conn:
             rows = await conn.execute(
-                select(DaemonRunRow.started_at, DaemonRunRow.seen_at)
+                select(DaemonRunRow.started_at, DaemonRunRow.seen_at, DaemonRunRow.pins)
                 .where(DaemonRunRow.started_at < end, DaemonRunRow.seen_at > start)
                 .order_by(DaemonRunRow.started_at))
-            return [(a, b) for a, b in rows]
+            return [(a, b, tuple(p or ())) for a, b, p in rows]
 
     async def close(self) -> None:
         """Release the connections."""

@@ -235,6 +235,9 @@ class DaemonRunRow(Base):
     started_at: Mapped[datetime]
     seen_at: Mapped[datetime]
     stopped_at: Mapped[datetime | None]
+    # a cluster node's pins (sites or regions): it observed only those; NULL or empty:
+    # every site that no pinned node polls
+    pins: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
 
 
 class OutboxRow(Base):

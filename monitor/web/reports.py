@@ -45,6 +45,7 @@ async def figures(desk: Desk, who: Principal, year: int, month: int) -> dict[str
                         devices={d.id: (d.site, d.kind.value)
                                  for d in inventory.devices.values()},
                         zone=zone, sites=desk.visible_sites(who),
+                        regions={s.id: s.region for s in inventory.sites.values()},
                         customers=None if who.user.customer is None
                         else frozenset({who.user.customer}))
 

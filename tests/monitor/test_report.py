@@ -45,8 +45,8 @@ async def change(store: Store, device: str, when: str, old: CheckState, new: Che
                                      at(when).timestamp(), result, False)], [])
 
 
-async def ran(store: Store, start: str, end: str) -> None:
-    run = await store.run_started("host", 1, at(start))
+async def ran(store: Store, start: str, end: str, pins: tuple[str, ...] = ()) -> None:
+    run = await store.run_started("host", 1, at(start), pins)
     await store.run_seen(run, at(end), stopped=True)
 
 
@@ -85,6 +85,37 @@ async def test_time_nobody_observed_is_unknown_not_available(store: Store) -> No
     assert cam.availability == pytest.approx(42 / 48)
     assert figures["unobserved"] == [(at("2026-12-02 00:00"), at("2026-12-03 00:00")),
                                      (at("2026-12-04 00:00"), at("2026-12-05 00:00"))]
+
+
+async def test_a_dead_remote_pollers_sites_are_unknown_while_the_centre_runs(
+        store: Store) -> None:
+    """A cluster: the centre's nodes ran all along; Qingdao's pinned poller (pinned to
+    the region) joined on the 2nd and died on the 3rd at 00:00 (kill -9: its last
+    heartbeat), and was back on the 4th.  Nobody polls a dead poller's sites (the
+    centre says "lost contact with the poller"): that day is unknown for Qingdao's
+    camera -- not up because its last state was up -- while Jinan's is observed
+    throughout; before the poller existed, the centre polled Qingdao itself."""
+    await ran(store, "2026-11-30 00:00", "2026-12-05 00:00")  # the centre (unpinned)
+    await ran(store, "2026-12-02 00:00", "2026-12-03 00:00", ("qingdao",))
+    await ran(store, "2026-12-04 00:00", "2026-12-05 00:00", ("qingdao",))
+    await change(store, "qd-cam", "2026-11-30 00:00", CheckState.UNKNOWN, CheckState.UP)
+    await change(store, "jn-cam", "2026-11-30 00:00", CheckState.UNKNOWN, CheckState.UP,
+                 site="jn-room")
+    regions = {"qd-room": "qingdao", "jn-room": "jinan"}
+    figures = await gather(store, DEC, JAN, now=at("2026-12-05 00:00"), regions=regions)
+    qd, jn = figures["devices"]["qd-cam"], figures["devices"]["jn-cam"]
+    assert (qd.up, qd.unknown) == (72 * H, 24 * H), qd
+    assert (jn.up, jn.unknown) == (96 * H, 0), jn
+    assert figures["unobserved"] == []  # some daemon ran all along
+    # pins to the site itself are the same; a poller pinned elsewhere changes nothing
+    await ran(store, "2026-12-01 00:00", "2026-12-05 00:00", ("yantai",))
+    figures = await gather(store, DEC, JAN, now=at("2026-12-05 00:00"), regions=regions)
+    assert figures["devices"]["qd-cam"].unknown == 24 * H
+    assert figures["devices"]["jn-cam"].unknown == 0
+    # without the regions (an inventory that no longer has the site), pins to the
+    # region cannot be matched: the centre's runs count, as before clusters
+    figures = await gather(store, DEC, JAN, now=at("2026-12-05 00:00"))
+    assert figures["devices"]["qd-cam"].unknown == 0
 
 
 async def test_a_device_that_was_never_observed_is_all_unknown(store: Store) -> None:

@@ -32,7 +32,7 @@ async def test_migrations_create_the_schema_and_are_idempotent(store_url: str) -
     assert {"check_state", "state_change", "ticket", "ticket_audit",
             "notification_outbox", "alembic_version", "app_user", "web_session", "api_token",
             "access_audit"} <= tables
-    assert version == "0007"
+    assert version == "0008"
 
 
 async def test_the_migrations_build_exactly_the_models(store_url: str) -> None:
