@@ -9,7 +9,11 @@
   servers;
 * ``site.json`` 站点详情 -- one site's devices, tickets and SLA clocks, checks and
   interfaces;
-* ``device.json`` 设备详情 -- one device's fault level, checks and measurements.
+* ``device.json`` 设备详情 -- one device's fault level, checks and measurements;
+* ``cluster.json`` 集群节点 -- the nodes of a cluster (`monitor.cluster`): how many lead
+  (exactly one, or red), the epoch, live and lost nodes, each node's share of the
+  checks, heartbeat age and a remote poller's buffer.  Prometheus scrapes every node;
+  ``sv_node_info`` names each scrape's node.
 """
 
 from __future__ import annotations
@@ -283,7 +287,71 @@ def device() -> Dashboard:
     )
 
 
-DASHBOARDS = {"overview": overview, "site": site, "device": device}
+def by_node(metric: str) -> str:
+    """`metric` of every node's scrape, labelled with the node's id."""
+    return f"max by (node) ({metric} * on (instance, job) group_left (node) sv_node_info)"
+
+
+def counts(green_from: float, red_from: float) -> ThresholdsConfig:
+    """Red below `green_from` and from `red_from` on, green between."""
+    return ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps([
+        Threshold(value=None, color="red"), Threshold(value=green_from, color="green"),
+        Threshold(value=red_from, color="red")])
+
+
+def rising(orange: float, red: float) -> ThresholdsConfig:
+    """Green below `orange`, orange below `red`, red above."""
+    return ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps([
+        Threshold(value=None, color="green"), Threshold(value=orange, color="orange"),
+        Threshold(value=red, color="red")])
+
+
+def cluster() -> Dashboard:
+    """The nodes of a cluster."""
+    return (
+        Dashboard("集群节点").uid("sv-cluster").tags(["sv-monitor"]).refresh("30s")
+        .time("now-6h", "now").timezone("browser")
+        .with_panel(
+            stat.Panel().title("领导节点数（应为1）").span(6).height(5)
+            .with_target(query("sum(sv_node_leader)", instant=True))
+            .thresholds(counts(1, 2)).color_mode(BigValueColorMode.BACKGROUND))
+        .with_panel(
+            stat.Panel().title("当前领导节点").span(6).height(5)
+            .with_target(query(by_node("sv_node_leader") + " == 1", "{{node}}",
+                               instant=True))
+            .text_mode(BigValueTextMode.NAME).color_mode(BigValueColorMode.BACKGROUND))
+        .with_panel(
+            stat.Panel().title("任期（fencing epoch）").span(4).height(5)
+            .with_target(query("max(sv_node_epoch)", instant=True)))
+        .with_panel(
+            stat.Panel().title("存活节点").span(4).height(5)
+            .with_target(query('max(sv_node_members{state="alive"})', instant=True)))
+        .with_panel(
+            stat.Panel().title("失联节点").span(4).height(5)
+            .with_target(query('max(sv_node_members{state="dead"})', instant=True))
+            .thresholds(rising(1, 1)).color_mode(BigValueColorMode.BACKGROUND))
+        .with_panel(
+            bargauge.Panel().title("各节点负责的检查数").span(12).height(8)
+            .with_target(query(by_node("sv_node_checks_owned"), "{{node}}", instant=True)))
+        .with_panel(
+            bargauge.Panel().title("各节点心跳延迟").span(12).height(8).unit("s")
+            .with_target(query(by_node("sv_node_heartbeat_age_seconds"), "{{node}}",
+                               instant=True))
+            .thresholds(rising(6, 15)))
+        .with_panel(
+            timeseries.Panel().title("远端轮询节点缓冲（批）").span(12).height(8)
+            .with_target(query(by_node("sv_node_buffered_batches"), "{{node}} 待送"))
+            .with_target(query(by_node("increase(sv_node_buffer_dropped_batches_total"
+                                       "[$__rate_interval])"), "{{node}} 丢弃")))
+        .with_panel(
+            timeseries.Panel().title("领导变更").span(12).height(8)
+            .with_target(query(by_node("increase(sv_node_leader_changes_total"
+                                       "[$__rate_interval])"), "{{node}}"))
+            .with_target(query("max(sv_node_epoch)", "任期")))
+    )
+
+
+DASHBOARDS = {"overview": overview, "site": site, "device": device, "cluster": cluster}
 
 
 def build(name: str) -> dict[str, Any]:
