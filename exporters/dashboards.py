@@ -127,11 +127,16 @@ def columns(names: dict[str, str]) -> DataTransformerConfig:
         "renameByName": names})
 
 
+def steps(base: str, *rest: tuple[float, str]) -> ThresholdsConfig:
+    """Absolute thresholds: `base` below the first step, then each (from, colour)."""
+    return ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
+        [Threshold(value=None, color=base)]
+        + [Threshold(value=v, color=c) for v, c in rest])
+
+
 def percent_thresholds(red: float, yellow: float) -> ThresholdsConfig:
     """Red below `red`, orange below `yellow`, green above."""
-    return ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps([
-        Threshold(value=None, color="red"), Threshold(value=red, color="orange"),
-        Threshold(value=yellow, color="green")])
+    return steps("red", (red, "orange"), (yellow, "green"))
 
 
 def overview() -> Dashboard:
@@ -292,20 +297,6 @@ def by_node(metric: str) -> str:
     return f"max by (node) ({metric} * on (instance, job) group_left (node) sv_node_info)"
 
 
-def counts(green_from: float, red_from: float) -> ThresholdsConfig:
-    """Red below `green_from` and from `red_from` on, green between."""
-    return ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps([
-        Threshold(value=None, color="red"), Threshold(value=green_from, color="green"),
-        Threshold(value=red_from, color="red")])
-
-
-def rising(orange: float, red: float) -> ThresholdsConfig:
-    """Green below `orange`, orange below `red`, red above."""
-    return ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps([
-        Threshold(value=None, color="green"), Threshold(value=orange, color="orange"),
-        Threshold(value=red, color="red")])
-
-
 def cluster() -> Dashboard:
     """The nodes of a cluster."""
     return (
@@ -314,7 +305,8 @@ def cluster() -> Dashboard:
         .with_panel(
             stat.Panel().title("领导节点数（应为1）").span(6).height(5)
             .with_target(query("sum(sv_node_leader)", instant=True))
-            .thresholds(counts(1, 2)).color_mode(BigValueColorMode.BACKGROUND))
+            .thresholds(steps("red", (1, "green"), (2, "red")))
+            .color_mode(BigValueColorMode.BACKGROUND))
         .with_panel(
             stat.Panel().title("当前领导节点").span(6).height(5)
             .with_target(query(by_node("sv_node_leader") + " == 1", "{{node}}",
@@ -329,7 +321,7 @@ def cluster() -> Dashboard:
         .with_panel(
             stat.Panel().title("失联节点").span(4).height(5)
             .with_target(query('max(sv_node_members{state="dead"})', instant=True))
-            .thresholds(rising(1, 1)).color_mode(BigValueColorMode.BACKGROUND))
+            .thresholds(steps("green", (1, "red"))).color_mode(BigValueColorMode.BACKGROUND))
         .with_panel(
             bargauge.Panel().title("各节点负责的检查数").span(12).height(8)
             .with_target(query(by_node("sv_node_checks_owned"), "{{node}}", instant=True)))
@@ -337,7 +329,7 @@ def cluster() -> Dashboard:
             bargauge.Panel().title("各节点心跳延迟").span(12).height(8).unit("s")
             .with_target(query(by_node("sv_node_heartbeat_age_seconds"), "{{node}}",
                                instant=True))
-            .thresholds(rising(6, 15)))
+            .thresholds(steps("green", (6, "orange"), (15, "red"))))
         .with_panel(
             timeseries.Panel().title("远端轮询节点缓冲（批）").span(12).height(8)
             .with_target(query(by_node("sv_node_buffered_batches"), "{{node}} 待送"))

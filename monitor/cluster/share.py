@@ -20,6 +20,16 @@ from dataclasses import dataclass
 from monitor.cluster.members import Member
 
 
+def governing_pin(pinned: Iterable[str], site: str, region: str | None) -> str | None:
+    """The pin that decides who polls a device of `site` in `region`, among the
+    `pinned` sites and regions: its site's if pinned, else its region's, else None
+    (the unpinned nodes poll it).  The report's observed time follows the same rule."""
+    keys = set(pinned)
+    if site in keys:
+        return site
+    return region if region is not None and region in keys else None
+
+
 def weight(node: str, device: str) -> int:
     """The rendezvous weight of `device` on `node` (stable across processes)."""
     digest = hashlib.blake2b(f"{node}\0{device}".encode(), digest_size=8).digest()
@@ -52,11 +62,8 @@ class Shares:
 
     def candidates(self, site: str, region: str) -> Sequence[str]:
         """The nodes that may poll a device of `site` in `region` (none: nobody)."""
-        if site in self.pinned:
-            return self.live_pinned.get(site, ())
-        if region in self.pinned:
-            return self.live_pinned.get(region, ())
-        return self.alive
+        pin = governing_pin(self.pinned, site, region)
+        return self.alive if pin is None else self.live_pinned.get(pin, ())
 
     def owner(self, device: str, site: str, region: str) -> str | None:
         """The node that polls `device` (None: its pinned pollers are all dead, or no

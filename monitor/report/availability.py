@@ -23,6 +23,8 @@ import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from monitor.cluster.share import governing_pin
+
 Span = tuple[float, float]
 
 
@@ -137,11 +139,11 @@ def observed_at(runs: Sequence[Run], site: str, region: str | None) -> list[Span
     (`monitor.cluster.share`): pins to the site win over pins to its region; a pinned
     site is polled by its pinned nodes alone; before the first pinned run, by the
     unpinned ones."""
-    pinned = [r for r in runs if site in r[2]] or \
-        [r for r in runs if region is not None and region in r[2]]
+    pin = governing_pin((p for _, _, pins in runs for p in pins), site, region)
     free = [(a, b) for a, b, pins in runs if not pins]
-    if not pinned:
+    if pin is None:
         return spans_of(free)
+    pinned = [r for r in runs if pin in r[2]]
     first = min(a for a, _, _ in pinned)
     return merge(spans_of((a, b) for a, b, _ in pinned)
                  + [(a, min(b, first.timestamp())) for a, b in spans_of(free)])
