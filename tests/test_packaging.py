@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from exporters.dashboards import DASHBOARDS
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.peers
@@ -63,7 +64,8 @@ def test_assets_come_from_the_wheel(installed: Path, tmp_path: Path) -> None:
     expected = sorted(p.relative_to(REPO / "exporters") for folder in ("grafana", "prometheus")
                       for p in (REPO / "exporters" / folder).rglob("*")
                       if p.suffix in (".json", ".yaml", ".yml"))
-    assert written == expected and len(written) == 6
+    # every dashboard, the two provisioning files and the rules
+    assert written == expected and len(written) == len(DASHBOARDS) + 3
     for path in written:
         assert (tmp_path / "out" / path).read_bytes() == \
             (REPO / "exporters" / path).read_bytes()
