@@ -31,6 +31,24 @@ CHROMIUM = shutil.which("chromium")
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 
+def gone(element: Any) -> bool:
+    """Whether `element`'s page has been replaced.  Chromium says so with the
+    stale-element error, or -- while the old document is being torn down -- with an
+    inspector error, "Node with given id does not belong to the document" (seen in CI
+    with Chromium 156: Selenium's `staleness_of` lets that one through and the test
+    failed on a page that had in fact changed)."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
+
+
 class Browser:
     """A headless Chromium whose every call runs off the event loop."""
 
@@ -73,8 +91,7 @@ class Browser:
         button = await self.do(form.find_element, "css selector", "button")
         page = await self.find("html")
         await self.do(button.click)
-        from selenium.webdriver.support.expected_conditions import staleness_of
-        await self.wait_for(lambda: staleness_of(page)(self.driver))  # the next page is in
+        await self.wait_for(lambda: gone(page))  # the next page is in
 
     async def shot(self, name: str) -> None:
         folder = os.environ.get("SV_SCREENSHOTS")
@@ -133,8 +150,7 @@ async def test_engineer_and_customer_walk_a_ticket_through_the_console(
     page = await browser.find("html")
     await browser.do((await browser.find("form.parts input[name=note]")).send_keys, "原件烧毁")
     await browser.do((await browser.find("form.parts button")).click)
-    from selenium.webdriver.support.expected_conditions import staleness_of
-    await browser.wait_for(lambda: staleness_of(page)(browser.driver))
+    await browser.wait_for(lambda: gone(page))
     assert "电源适配器 12V 2A SN PSU-0042 (installed → cam09)" in await browser.text("dl.fields")
     await browser.act("resolve", "更换电源适配器后恢复")
     await browser.wait_for(lambda: "已修复" in browser.driver.find_element(
