@@ -133,6 +133,22 @@ class DaemonCollector(Collector):
             yield CounterMetricFamily("sv_node_buffer_dropped_batches", "Oldest results "
                                       "batches dropped because the buffer was full",
                                       value=dropped)
+        if node.get("forwarded") is not None:
+            forwarded = CounterMetricFamily(
+                "sv_node_forwarded_batches", "Results batches this remote poller forwarded, "
+                "by the way they went (directly into the store, or over MQTT)",
+                labels=["via"])
+            for via, count in sorted(node["forwarded"].items()):
+                forwarded.add_metric([via], count)
+            yield forwarded
+        if node.get("mqtt") is not None:
+            relayed = CounterMetricFamily(
+                "sv_node_mqtt_messages", "Cluster messages over MQTT: a leader's taken "
+                "(applied, repeated, beats, failed), a remote poller's heartbeats sent "
+                "(beats); refused: unsigned, forged or replayed", labels=["result"])
+            for result, count in sorted(node["mqtt"].items()):
+                relayed.add_metric([result], count)
+            yield relayed
         if node["heartbeat_age_s"] is not None:
             yield GaugeMetricFamily("sv_node_heartbeat_age_seconds", "Since this node's "
                                     "last heartbeat reached the database",

@@ -29,6 +29,7 @@ from monitor import heap, systemd
 from monitor.cluster.feed import follow_store, read_once
 from monitor.cluster.lease import ClusterError
 from monitor.cluster.node import Node
+from monitor.cluster.relay import Relay, Uplink
 from monitor.cluster.share import Shares
 from monitor.cluster.spool import Forwarder, Spool
 from monitor.core import Monitor
@@ -72,6 +73,8 @@ class Daemon:
         self.deciding: list[asyncio.Task[None]] = []  # the engine's, the SLA clocks'
         self.spool: Spool | None = None  # a pinned node's results buffer
         self.forwarder: Forwarder | None = None
+        self.uplink: Uplink | None = None  # a pinned node's results over MQTT
+        self.relay: Relay | None = None  # the centre's side of it
         self.stopping = asyncio.Event()
         self.reloads = 0
         self.reload_failures = 0
@@ -165,18 +168,44 @@ class Daemon:
         await self.alerts.stop_notifying(self.health)
         self.engine = None
 
-    async def _spool(self, cfg: ClusterSettings) -> asyncio.Task[None]:
+    async def _spool(self, cfg: ClusterSettings) -> list[asyncio.Task[None]]:
         """A pinned (remote) node: its results go through a buffer on its own disk to
-        the central store (`monitor.cluster.spool`); the forwarder's task."""
+        the central store (`monitor.cluster.spool`), or over MQTT while that does not
+        answer (`monitor.cluster.relay`); the forwarder's tasks."""
         assert self.store is not None and self.monitor is not None
         self.spool = Spool(cfg.spool_path(), cfg.spool_max_mb * 2**20)
         applied = await self.store.applied(cfg.node_id)
         await asyncio.to_thread(self.spool.open, applied)
         self.monitor.recorder = self.spool
-        self.forwarder = Forwarder(self.spool, self.store, cfg.node_id, self.health)
+        tasks = []
+        if self.settings.mqtt is not None and cfg.secret is not None:
+            node = self.node
+            assert node is not None
+            self.uplink = Uplink(
+                self.settings.mqtt, cfg.node_id, cfg.secret.resolve().encode(), self.health,
+                heartbeat=cfg.heartbeat, silent=node.silent, beat=node.beat_elsewhere)
+            tasks.append(asyncio.create_task(self.uplink.run(), name="results uplink"))
+        elif self.settings.mqtt is not None:
+            log.warning("results are not forwarded over MQTT: cluster.secret is not set",
+                        extra={"fields": {"node": cfg.node_id}})
+        self.forwarder = Forwarder(self.spool, self.store, cfg.node_id, self.health,
+                                   uplink=self.uplink)
         log.info("results go through a buffer", extra={"fields": {
-            "path": str(self.spool.path), "waiting": self.spool.count}})
-        return asyncio.create_task(self.forwarder.run(), name="forward results")
+            "path": str(self.spool.path), "waiting": self.spool.count,
+            "over_mqtt": self.uplink is not None}})
+        return [asyncio.create_task(self.forwarder.run(), name="forward results"), *tasks]
+
+    def _relay(self, node: Node) -> list[asyncio.Task[None]]:
+        """An unpinned node with [mqtt] and cluster.secret: while it leads, it applies
+        what remote pollers send over MQTT (`monitor.cluster.relay`)."""
+        cfg, mqtt = self.settings.cluster, self.settings.mqtt
+        assert cfg is not None and self.store is not None
+        if cfg.pins or mqtt is None or cfg.secret is None:
+            return []
+        self.relay = Relay(mqtt, cfg.node_id, cfg.secret.resolve().encode(), self.store,
+                           self.health, deciding=lambda: node.leading,
+                           max_age_s=2 * cfg.dead_after)
+        return [asyncio.create_task(self.relay.run(), name="results relay")]
 
     def _node(self, cfg: ClusterSettings, tickets: TicketStore) -> Node:
         """This daemon as a node of the cluster: its share polled, deciding as leader."""
@@ -287,7 +316,7 @@ class Daemon:
                         "problem": str(exc)}})
                     return EX_CONFIG
             if self.settings.cluster is not None and self.settings.cluster.pins:
-                tasks.append(await self._spool(self.settings.cluster))
+                tasks += await self._spool(self.settings.cluster)
             await self.monitor.apply(self.inventory)
             heap.settle()
             scheduler = asyncio.create_task(self.monitor.scheduler.run(), name="scheduler")
@@ -312,6 +341,7 @@ class Daemon:
             tasks += self.alerts.tasks
             if self.node is not None:
                 tasks.append(asyncio.create_task(self.node.run(), name="cluster"))
+                tasks += self._relay(self.node)
             http = await self.endpoints.start(tickets)
             interval = systemd.watchdog_interval()
             if interval:

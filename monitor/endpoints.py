@@ -76,8 +76,12 @@ class Endpoints:
         node = d.node
         if node is not None:
             spool = d.spool
-            view.node = node.figures(len(d.monitor.jobs) if d.monitor else 0,
-                                     (spool.count, spool.dropped) if spool else None)
+            figures = node.figures(len(d.monitor.jobs) if d.monitor else 0,
+                                   (spool.count, spool.dropped) if spool else None)
+            figures["forwarded"] = dict(d.forwarder.via) if d.forwarder else None
+            mqtt_side = d.relay or d.uplink  # what this node took over MQTT
+            figures["mqtt"] = dict(mqtt_side.counts) if mqtt_side else None
+            view.node = figures
         try:  # what lives in the store: on an outage the last known values stay
             # (in a cluster, the leader's alone: every node reads the same store)
             view.tickets = (await tickets.active_summaries()

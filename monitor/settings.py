@@ -158,6 +158,10 @@ class ClusterSettings(Section):
                                                        "state directory)")
     spool_max_mb: int = Field(default=256, ge=1, description="the buffer's bound: full, it "
                                                              "drops its oldest results")
+    secret: SecretRefField | None = Field(
+        default=None, description="HMAC key of what the nodes say over MQTT (the same on "
+                                  "every node); with [mqtt], a remote poller cut off from "
+                                  "PostgreSQL forwards its results that way")
 
     def spool_path(self) -> Path:
         """Where this node buffers its results."""

@@ -39,6 +39,8 @@ class Cut:
         self.listener.listen(64)
         self.port = self.listener.getsockname()[1]
         self.cut = False
+        self.flowing = threading.Event()  # cleared: the link hangs
+        self.flowing.set()
         self.pairs: list[tuple[socket.socket, socket.socket]] = []
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._accept, daemon=True)
@@ -53,6 +55,7 @@ class Cut:
             if self.cut:
                 client.close()
                 continue
+            self.flowing.wait()  # a hung link: the connection is taken, never answered
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target))
             except OSError:
@@ -63,10 +66,10 @@ class Cut:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(a: socket.socket, b: socket.socket) -> None:
+    def _pipe(self, a: socket.socket, b: socket.socket) -> None:
         try:
             while data := a.recv(65536):
+                self.flowing.wait()
                 b.sendall(data)
         except OSError:
             pass
@@ -74,6 +77,11 @@ class Cut:
             for s in (a, b):
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
+
+    def hang(self) -> None:
+        """Hang: nothing passes either way and new connections are not answered, but
+        nothing is closed (a WAN link that fails silently); `heal` lets it all flow on."""
+        self.flowing.clear()
 
     def sever(self) -> None:
         """Cut: drop the connections, refuse new ones (silently, as a dead link does
@@ -89,8 +97,10 @@ class Cut:
 
     def heal(self) -> None:
         self.cut = False
+        self.flowing.set()
 
     def close(self) -> None:
+        self.flowing.set()
         self.sever()
         self.listener.close()
 

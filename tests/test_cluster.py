@@ -36,6 +36,7 @@ from monitor.report import gather
 from monitor.store.store import Store
 from tests.cluster_proc import Cluster, psql
 from tests.conftest import free_port
+from tests.mqtt_peer import Mosquitto
 from tests.test_crash import Camera as _Port
 from tests.test_crash import Mailbox
 
@@ -314,6 +315,45 @@ def test_the_leader_cut_off_from_the_database_steps_down(
     assert [len(v) for v in tickets(postgres_url).values()] == [1]
 
 
+def _qingdao(tmp_path: Path, url: str, cameras: dict[str, Camera],
+             settings_extra: str = "") -> Cluster:
+    """Two central nodes and a poller pinned to Qingdao, not started."""
+    settings = tmp_path / "monitor.toml"
+    settings.write_text('resolve_after = "0s"\nstate_flush_interval = "1s"\n'
+                        + settings_extra + "[cluster]\n")
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text(
+        "regions: [jinan, qingdao]\nsites:\n"
+        "  - {id: jn, name_zh: 济南分中心, name_en: Jinan, region: jinan, role: sub_centre}\n"
+        "  - {id: qd, name_zh: 青岛分中心, name_en: Qingdao, region: qingdao, "
+        "role: sub_centre}\ndevices:\n"
+        + "".join(camera(n, c.port).replace("site: jn", f"site: {n[:2]}")
+                  for n, c in cameras.items()))
+    return Cluster(tmp_path, url, inv, settings)
+
+
+def _start_with_a_poller(cluster: Cluster, tmp_path: Path,
+                         env: dict[str, dict[str, str]] | None = None) -> None:
+    """n1, n2 and the poller qd, up, and every node knowing the poller's pins."""
+    env = env or {}
+    for name in ("n1", "n2"):
+        cluster.start(name, env.get(name))
+    cluster.start("qd", {"MONITOR_CLUSTER__PINS": '["qingdao"]',
+                         "MONITOR_CLUSTER__SPOOL": str(tmp_path / "qd" / "spool.db"),
+                         **env.get("qd", {})})
+    for d in cluster.nodes.values():
+        d.wait_notify("READY=1", timeout=30)
+    cluster.wait_leader()
+    # (until the others have read its pins, they poll Qingdao too: one heartbeat)
+    wait_until("every node knows the poller's pins", lambda: all(
+        cluster.metrics(n).get('sv_node_members{state="alive"}') == 3
+        for n in ("n1", "n2", "qd")) and sum(
+        cluster.metrics(n)["sv_node_checks_owned"] for n in ("n1", "n2")) == 1, cluster)
+    wait_until("the poller reports", lambda: len(psql(
+        cluster.url, "SELECT 1 FROM check_state WHERE device_id LIKE 'qd-%'")) == 2, cluster)
+    assert cluster.leader()[0] != "qd"  # type: ignore[index]  # a poller never leads
+
+
 PARTITION_S = float(os.environ.get("CLUSTER_PARTITION_S", "40"))
 
 
@@ -329,33 +369,9 @@ def test_a_remote_poller_cut_off_keeps_its_results_and_delivers_them_after(
     cameras = {"qd-cam0": Camera(), "qd-cam1": Camera(), "jn-cam0": Camera()}
     for cam in cameras.values():
         cam.up()
-    settings = tmp_path / "monitor.toml"
-    settings.write_text('resolve_after = "0s"\nstate_flush_interval = "1s"\n[cluster]\n')
-    inv = tmp_path / "inventory.yaml"
-    inv.write_text(
-        "regions: [jinan, qingdao]\nsites:\n"
-        "  - {id: jn, name_zh: 济南分中心, name_en: Jinan, region: jinan, role: sub_centre}\n"
-        "  - {id: qd, name_zh: 青岛分中心, name_en: Qingdao, region: qingdao, "
-        "role: sub_centre}\ndevices:\n"
-        + "".join(camera(n, c.port).replace("site: jn", f"site: {n[:2]}")
-                  for n, c in cameras.items()))
-    cluster = Cluster(tmp_path, url, inv, settings)
+    cluster = _qingdao(tmp_path, url, cameras)
     try:
-        for name in ("n1", "n2"):
-            cluster.start(name)
-        cluster.start("qd", {"MONITOR_CLUSTER__PINS": '["qingdao"]',
-                             "MONITOR_CLUSTER__SPOOL": str(tmp_path / "qd" / "spool.db")})
-        for d in cluster.nodes.values():
-            d.wait_notify("READY=1", timeout=30)
-        cluster.wait_leader()
-        # (until the others have read its pins, they poll Qingdao too: one heartbeat)
-        wait_until("every node knows the poller's pins", lambda: all(
-            cluster.metrics(n).get('sv_node_members{state="alive"}') == 3
-            for n in ("n1", "n2", "qd")) and sum(
-            cluster.metrics(n)["sv_node_checks_owned"] for n in ("n1", "n2")) == 1, cluster)
-        wait_until("the poller reports", lambda: len(psql(
-            url, "SELECT 1 FROM check_state WHERE device_id LIKE 'qd-%'")) == 2, cluster)
-        assert cluster.leader()[0] != "qd"  # type: ignore[index]  # a poller never leads
+        _start_with_a_poller(cluster, tmp_path)
         cut = time.time()
         cluster.cuts["qd"].sever()
         time.sleep(3)
@@ -413,6 +429,67 @@ def test_a_remote_poller_cut_off_keeps_its_results_and_delivers_them_after(
     # the poller's runs carry its pins: while it is dead, Qingdao is unobserved
     assert psql(url, "SELECT DISTINCT pins::text FROM daemon_run WHERE pins IS NOT NULL"
                 ) == [('["qingdao"]',)]
+
+
+def test_a_remote_poller_cut_off_from_postgresql_speaks_over_mqtt(
+        tmp_path: Path, postgres_url: str) -> None:
+    """The same poller cut off from PostgreSQL, but with a broker (real Mosquitto, the
+    shipped ACL, a user per node) between it and the centre: its heartbeats and results
+    go over MQTT, signed, so the leader knows it is alive (no "lost contact" ticket) and
+    raises its camera's fault while the cut lasts, at the time it happened; the buffer
+    empties without waiting for the link."""
+    url = postgres_url
+    users = {"sv-monitor": "centre-pw", "qd": "qd-pw"}
+    broker = Mosquitto(tmp_path, users)
+    broker.start()
+    for user, password in users.items():
+        (tmp_path / f"{user}.pw").write_text(password)
+    (tmp_path / "cluster.secret").write_text("s" * 32)
+    cameras = {"qd-cam0": Camera(), "qd-cam1": Camera(), "jn-cam0": Camera()}
+    for cam in cameras.values():
+        cam.up()
+    cluster = _qingdao(tmp_path, url, cameras, (
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\nusername = "sv-monitor"\n'
+        f'password = "file:{tmp_path / "sv-monitor.pw"}"\n'))
+    secret = {"MONITOR_CLUSTER__SECRET": f"file:{tmp_path / 'cluster.secret'}"}
+    try:
+        _start_with_a_poller(cluster, tmp_path, {
+            "n1": secret, "n2": secret,
+            "qd": {**secret, "MONITOR_MQTT__USERNAME": "qd",
+                   "MONITOR_MQTT__PASSWORD": f"file:{tmp_path / 'qd.pw'}"}})
+        cluster.cuts["qd"].sever()
+        time.sleep(3)
+        cameras["qd-cam1"].down()
+        down_at = time.time()
+        wait_until("the camera's fault, while the poller is cut off", lambda: active(url)
+                   == {"qd-cam1"}, cluster, 30)
+        opened = time.time()
+        time.sleep(20)  # past dead_after (15 s): alive all along, over MQTT
+        assert psql(url, "SELECT count(*) FROM ticket WHERE fault_key LIKE 'poller:%'") == [
+            ("0",)], psql(url, "SELECT fault_key, title FROM ticket")
+        cameras["qd-cam1"].up()
+        wait_until("the fault resolves, still cut off", lambda: active(url) == set(),
+                   cluster, 30)
+        _, body = cluster.nodes["qd"].get("/metrics")
+        via = dict(re.findall(rb'^sv_node_forwarded_batches_total\{via="(\w+)"\} (\S+)$',
+                              body, re.M))
+        assert float(via[b"mqtt"]) >= 2, body[-3000:]
+        waiting = re.search(rb"^sv_node_buffered_batches (\S+)$", body, re.M)
+        assert waiting is not None and float(waiting.group(1)) <= 2, body[-3000:]
+        beats = [cluster.metrics(n).get('sv_node_mqtt_messages_total{result="beats"}', 0)
+                 for n in ("n1", "n2")]
+        assert max(beats) > 3, beats
+    finally:
+        codes = cluster.stop_all()
+        broker.stop()
+        for cam in cameras.values():
+            if cam.is_up:
+                cam.down()
+    rows = psql(url, "SELECT old_state, new_state, extract(epoch from at) FROM state_change "
+                     "WHERE device_id = 'qd-cam1' AND event = 'state' ORDER BY id")
+    assert [(a, b) for a, b, _ in rows][-2:] == [("up", "down"), ("down", "up")]
+    assert down_at < float(rows[-2][2]) < down_at + 3 < opened + 3
+    assert all(code == 0 for code in codes.values()), (codes, cluster.dump())
 
 
 async def _report(url: str, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:

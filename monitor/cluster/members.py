@@ -138,6 +138,22 @@ async def members(store: Store, dead_after_s: float = 15.0) -> list[Member]:
         return await _members(conn, dead_after_s)
 
 
+async def beat_for(store: Store, node: str, host: str, pid: int,
+                   status: Mapping[str, Any]) -> bool:
+    """A heartbeat that reached the centre another way (a remote poller's, over MQTT:
+    `relay`), written as the node's own would be; whether the node's row took it (it
+    must still be that process's)."""
+    async with store.engine.begin() as conn:
+        row = (await conn.execute(select(ClusterNodeRow.pins).where(
+            ClusterNodeRow.id == node))).first()
+        if row is None:
+            return False
+        return bool((await conn.execute(_BEAT, {
+            "id": node, "host": host, "pid": pid,
+            "status": json.dumps(dict(status), default=str),
+            "pins": json.dumps(list(row.pins or ()))})).rowcount)
+
+
 async def forget(store: Store, node: str) -> bool:
     """Remove a node's row (a poller decommissioned); whether there was one."""
     async with store.engine.begin() as conn:

@@ -145,6 +145,18 @@ class Node:
                 "orphaned_pins": shares.orphaned()}})
             await self.on_shares(shares)
 
+    def silent(self) -> bool:
+        """Whether the database has not taken this node's heartbeat for a while (a
+        remote poller then says it is alive over MQTT: `relay.Uplink`)."""
+        last = self.last_beat
+        return last is None or (
+            asyncio.get_running_loop().time() - last > 1.5 * self.cfg.heartbeat)
+
+    def beat_elsewhere(self) -> dict[str, Any]:
+        """This node's heartbeat as sent another way than the database."""
+        return {"host": self.membership.host, "pid": self.membership.pid,
+                "status": dict(self.status())}
+
     def figures(self, checks: int, buffered: tuple[int, int] | None = None
                 ) -> dict[str, Any]:
         """What `/metrics` says of this node (`checks`: those it polls; `buffered`: a

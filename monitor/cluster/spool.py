@@ -28,11 +28,14 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.events import CheckEvent
 from monitor.health import Health
 from monitor.store.store import Store, StoredCheck, rows_of
+
+if TYPE_CHECKING:
+    from monitor.cluster.relay import Uplink
 
 log = logging.getLogger("monitor.cluster")
 HEALTH = "results_forwarding"
@@ -183,14 +186,16 @@ class Spool:
 
 
 class Forwarder:
-    """Sends a spool's batches to the central store, oldest first, until cancelled."""
+    """Sends a spool's batches to the centre, oldest first, until cancelled: into the
+    central store, or -- while that does not answer and an `uplink` is there -- over
+    MQTT (`monitor.cluster.relay`)."""
 
     def __init__(self, spool: Spool, store: Store, node: str, health: Health,
-                 retry_s: float = 5.0) -> None:
+                 retry_s: float = 5.0, uplink: Uplink | None = None) -> None:
         self.spool, self.store, self.node, self.health = spool, store, node, health
-        self.retry_s = retry_s
-        self.forwarded = 0  # batches the centre took from this node, since start
-        self.oldest_at: float | None = None  # loop time the oldest waiting batch was seen
+        self.retry_s, self.uplink = retry_s, uplink
+        self.via: dict[str, int] = {"store": 0, "mqtt": 0}  # batches forwarded, since start
+        self._direct_after = 0.0  # loop time: the store failed; MQTT first until then
         health.add(HEALTH)
 
     async def run(self) -> None:
@@ -199,20 +204,32 @@ class Forwarder:
             self.spool.appended.clear()
             batches = await asyncio.to_thread(self.spool.first)
             if not batches:
-                self.oldest_at = None
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.spool.appended.wait(), self.retry_s)
                 continue
-            if self.oldest_at is None:
-                self.oldest_at = loop.time()
-            try:
-                await self.send(batches)
-            except Exception as exc:
-                self.health.failed(HEALTH, f"{self.spool.count} batches wait: {exc!r}")
-                await asyncio.sleep(self.retry_s)
-            else:
-                self.oldest_at = None
-                self.health.ok(HEALTH, f"{self.forwarded} batches forwarded")
+            problems = []
+            if loop.time() >= self._direct_after or self.uplink is None:
+                try:
+                    await asyncio.wait_for(self.send(batches), 2 * self.retry_s)
+                except Exception as exc:
+                    problems.append(f"the store: {exc!r}")
+                    self._direct_after = loop.time() + 6 * self.retry_s
+                else:
+                    self.health.ok(HEALTH, f"{self.via['store']} batches forwarded "
+                                           f"directly, {self.via['mqtt']} over MQTT")
+                    continue
+            if self.uplink is not None:
+                try:
+                    if await self.over_mqtt(batches):
+                        self.health.ok(HEALTH, f"the store does not answer: "
+                                               f"{self.via['mqtt']} batches over MQTT")
+                        continue
+                    problems.append("MQTT: the leader has not answered")
+                except Exception as exc:
+                    problems.append(f"MQTT: {exc!r}")
+            self.health.failed(HEALTH, f"{self.spool.count} batches wait; "
+                                       + "; ".join(problems))
+            await asyncio.sleep(self.retry_s)
 
     async def send(self, batches: list[Batch]) -> None:
         """Apply `batches` to the central store, in order; each is then deleted."""
@@ -228,4 +245,15 @@ class Forwarder:
                     await self.store.record_rows(batch.history, batch.states,
                                                  (self.node, batch.seq, True))
             await asyncio.to_thread(self.spool.delivered, batch.seq)
-            self.forwarded += 1
+            self.via["store"] += 1
+
+    async def over_mqtt(self, batches: list[Batch]) -> bool:
+        """Send `batches` over MQTT; those the leader's mark covers are deleted.
+        Whether any were."""
+        assert self.uplink is not None
+        through = await self.uplink.forward(batches, 2 * self.retry_s)
+        taken = sum(1 for b in batches if b.seq <= through)
+        if taken:
+            await asyncio.to_thread(self.spool.delivered, through)
+            self.via["mqtt"] += taken
+        return bool(taken)

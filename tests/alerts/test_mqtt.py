@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import os
-import shutil
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,48 +22,10 @@ from monitor.store.store import Store
 from monitor.tickets.store import FaultTicket, TicketStore
 from monitor.vocab import Status
 from probes.result import ProbeResult
-from tests.conftest import free_port
+from tests.mqtt_peer import Mosquitto
 
 pytestmark = pytest.mark.peers
 SECRET = b"k" * 32
-ACL = Path(__file__).parents[2] / "alerts" / "mosquitto.acl"
-
-
-class Mosquitto:
-    def __init__(self, folder: Path, users: dict[str, str] | None = None) -> None:
-        """Anonymous, or (`users`: name → password) with the shipped ACL."""
-        if shutil.which("mosquitto") is None:
-            pytest.fail("mosquitto is missing: run `make test` (it installs it)")
-        self.port = free_port()
-        self.config = folder / "mosquitto.conf"
-        if users is None:
-            self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                                   "log_dest stderr\n")
-        else:
-            passwd = folder / "passwd"
-            passwd.touch()
-            for name, password in users.items():
-                subprocess.run(["mosquitto_passwd", "-b", str(passwd), name, password],
-                               check=True, capture_output=True)
-            self.config.write_text(
-                f"listener {self.port} 127.0.0.1\nallow_anonymous false\n"
-                f"password_file {passwd}\nacl_file {ACL}\nlog_dest stderr\n"
-                # run as root by the tests: do not drop to the `mosquitto` user, which
-                # cannot read the password file in pytest's private temporary folder
-                + ("user root\n" if os.geteuid() == 0 else ""))
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.log = self.config.with_suffix(".log")
-        with self.log.open("ab") as log:  # the broker's own account, for a failing test
-            self.proc = subprocess.Popen(["mosquitto", "-c", str(self.config)],
-                                         stdout=log, stderr=subprocess.STDOUT)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
 
 
 @pytest.fixture
