@@ -20,7 +20,7 @@ DEMO_DEBS := snmpd snmp iputils-ping $(GST_DEBS)
 # What the benchmarks run beside us.
 BENCH_DEBS := snmpd wrk prometheus-snmp-exporter $(GST_DEBS)
 
-.PHONY: all test demo demo-status demo-tickets demo-prometheus demo-down demo-up demo-reboot demo-uplink-down demo-uplink-up lint bench bench-scale system-deps-test system-deps-demo system-deps-bench clean
+.PHONY: all test demo demo-cluster demo-cluster-status demo-kill demo-status demo-tickets demo-prometheus demo-down demo-up demo-reboot demo-uplink-down demo-uplink-up lint bench bench-scale system-deps-test system-deps-demo system-deps-bench clean
 
 all: test
 
@@ -78,6 +78,18 @@ demo-up: $(BIN)/.installed
 # make demo-reboot DEVICE=jn-core-sw   /   demo-uplink-down / demo-uplink-up DEVICE=qd-sw
 demo-reboot demo-uplink-down demo-uplink-up: $(BIN)/.installed
 	$(BIN)/python -m demo $(@:demo-%=%) $(DEVICE)
+
+# The demo site watched by three nodes sharing a PostgreSQL of the demo's own.
+demo-cluster: system-deps-demo $(BIN)/.installed
+	$(call apt_install,postgresql postgresql-client)
+	$(BIN)/python -m demo cluster
+
+demo-cluster-status: $(BIN)/.installed
+	$(BIN)/monitor --settings demo/var/cluster.toml cluster status
+
+# make demo-kill NODE=n1
+demo-kill: $(BIN)/.installed
+	$(BIN)/python -m demo kill $(NODE)
 
 # Prometheus on 127.0.0.1:9090 scraping the running demo, with exporters/prometheus/rules.yml
 demo-prometheus: $(BIN)/.installed

@@ -7,6 +7,8 @@
     python -m demo uplink-down DEVICE  a simulated switch/DVR loses its uplink (eth0)
     python -m demo uplink-up DEVICE    and gets it back
     python -m demo prometheus          Prometheus (Debian's) scraping the demo, rules loaded
+    python -m demo cluster             the site watched by three nodes (demo/cluster.py)
+    python -m demo kill NODE           kill -9 one of them
 """
 
 from __future__ import annotations
@@ -113,12 +115,12 @@ DEMO_USERS = (("zhang", "duty", None, "张工"), ("wang", "supervisor", None, "�
               ("admin", "admin", None, ""))
 
 
-async def add_users() -> None:
+async def add_users(database_url: str | None = None) -> None:
     """A service-desk user for each role (the console's login)."""
     from monitor.access.roles import Role
     from monitor.access.users import UserStore
     from monitor.store.store import Store
-    store = await Store.open(f"sqlite+aiosqlite:///{VAR / 'monitor.db'}")
+    store = await Store.open(database_url or f"sqlite+aiosqlite:///{VAR / 'monitor.db'}")
     try:
         users = UserStore(store)
         for name, role, customer, display in DEMO_USERS:
@@ -172,24 +174,63 @@ def start_agents() -> list[subprocess.Popen[bytes]]:
     return agents
 
 
+class Running:
+    """The simulated site, its agents and the mail catcher, started (`start`) and
+    stopped (`stop`): what the daemon -- or the cluster's nodes -- watch."""
+
+    async def start(self, database_url: str | None = None) -> None:
+        prepare()
+        await add_users(database_url)
+        self.inventory = load_inventory(INVENTORY)
+        self.agents = start_agents()
+        self.site = Site(self.inventory, CONTROL)
+        self.site_task = asyncio.create_task(self.site.run())
+        self.mail = Controller(MailCatcher(VAR / "mail"), hostname="127.0.0.1",
+                               port=MAIL_PORT)
+        self.mail.start()
+        await asyncio.sleep(2)  # snmpsim indexes its data files
+
+    async def stop(self) -> None:
+        self.site_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.site_task
+        self.mail.stop()
+        for agent in self.agents:
+            agent.terminate()
+        for agent in self.agents:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                agent.wait(timeout=5)
+
+
+def daemon_env() -> dict[str, str]:
+    """The environment a demo daemon runs in (none of the caller's MONITOR_*)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+
+
+async def until_stopped(*processes: asyncio.subprocess.Process, all_of: bool = False
+                        ) -> None:
+    """Until Ctrl-C, SIGTERM or the first process ends (`all_of`: the last)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    ended = (asyncio.gather(*(p.wait() for p in processes)) if all_of
+             else asyncio.wait([asyncio.create_task(p.wait()) for p in processes],
+                               return_when=asyncio.FIRST_COMPLETED))
+    await asyncio.wait([asyncio.ensure_future(ended), asyncio.create_task(stop.wait())],
+                       return_when=asyncio.FIRST_COMPLETED)
+
+
 async def run() -> int:
     if shutil.which("snmpd") is None:
         print("snmpd is missing: `make demo` installs it", file=sys.stderr)
         return 1
-    prepare()
-    await add_users()
-    inventory = load_inventory(INVENTORY)
-    agents = start_agents()
-    site = Site(inventory, CONTROL)
-    site_task = asyncio.create_task(site.run())
-    catcher = MailCatcher(VAR / "mail")
-    mail = Controller(catcher, hostname="127.0.0.1", port=MAIL_PORT)
-    mail.start()
-    await asyncio.sleep(2)  # snmpsim indexes its data files
+    running = Running()
+    await running.start()
+    inventory = running.inventory
     monitor = str(Path(sys.executable).parent / "monitor")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
     daemon = await asyncio.create_subprocess_exec(monitor, "--settings", str(SETTINGS), "run",
-                                                  env=env)
+                                                  env=daemon_env())
     users = "\n    ".join(f"{name:6s} {role}" + (f" of {customer}" if customer else "")
                            for name, role, customer, _ in DEMO_USERS)
     print(f"""
@@ -212,25 +253,11 @@ async def run() -> int:
   exporters/grafana/, exporters/prometheus/rules.yml).
   Ctrl-C stops the demo.
 """, flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    waiter = asyncio.create_task(daemon.wait())
-    await asyncio.wait([waiter, asyncio.create_task(stop.wait())],
-                       return_when=asyncio.FIRST_COMPLETED)
+    await until_stopped(daemon)
     if daemon.returncode is None:
         daemon.send_signal(signal.SIGTERM)
     code = await daemon.wait()
-    site_task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await site_task
-    mail.stop()
-    for agent in agents:
-        agent.terminate()
-    for agent in agents:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            agent.wait(timeout=5)
+    await running.stop()
     return code
 
 
@@ -286,6 +313,12 @@ ACTIONS = ("down", "up", "reboot", "uplink-down", "uplink-up")
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["cluster"]:
+        from demo import cluster
+        return asyncio.run(cluster.run())
+    if argv[:1] == ["kill"]:
+        from demo import cluster
+        return cluster.kill(argv[1] if len(argv) > 1 else None)
     if argv and argv[0] in ACTIONS:
         return control(argv[0], argv[1] if len(argv) > 1 else None)
     if argv == ["prometheus"]:

@@ -6,16 +6,15 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
-import shutil
 import socket
 import subprocess
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from demo.postgres import PG_BIN, PgServer
 from probes.clients import SharedClients
 
 if TYPE_CHECKING:
@@ -24,7 +23,6 @@ if TYPE_CHECKING:
     from tests.snmp_agents import Snmpd, Snmpsim
 
 REPO = Path(__file__).resolve().parent.parent
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -34,52 +32,16 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(s.getsockname()[1])
 
 
-def _as_postgres(cmd: str) -> list[str]:
-    # initdb and pg_ctl refuse to run as root: run them as the package's postgres user.
-    if os.geteuid() == 0:
-        return ["su", "postgres", "-s", "/bin/sh", "-c", cmd]
-    return ["/bin/sh", "-c", cmd]
-
-
-class PgServer:
-    """A PostgreSQL server of our own on loopback, that a test may stop and start again."""
-
-    def __init__(self) -> None:
-        if not (PG_BIN / "initdb").exists():
-            pytest.fail("PostgreSQL 15 is not installed: run `make test` (it installs it)")
-        self.folder = Path(tempfile.mkdtemp(prefix="sv-monitor-pg-"))
-        self.data = self.folder / "data"
-        if os.geteuid() == 0:
-            shutil.chown(self.folder, "postgres", "postgres")
-        self.port = free_port()
-        subprocess.run(_as_postgres(f"{PG_BIN}/initdb -D {self.data} -A trust -U postgres"),
-                       check=True, capture_output=True)
-        self.url = f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}"  # no database
-
-    def start(self) -> None:
-        subprocess.run(_as_postgres(
-            f"{PG_BIN}/pg_ctl -D {self.data} -o '-k {self.folder} -c listen_addresses=127.0.0.1 "
-            f"-p {self.port}' -l {self.folder}/log -w start"), check=True, capture_output=True)
-
-    def stop(self) -> None:
-        subprocess.run(_as_postgres(f"{PG_BIN}/pg_ctl -D {self.data} -m immediate -w stop"),
-                       capture_output=True)
-
-    def create_database(self, name: str) -> str:
-        subprocess.run([str(PG_BIN / "psql") if (PG_BIN / "psql").exists() else "psql",
-                        "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-q",
-                        "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
-        return f"{self.url}/{name}"
-
-    def remove(self) -> None:
-        self.stop()
-        shutil.rmtree(self.folder, ignore_errors=True)
+def _pg_server() -> PgServer:
+    if not (PG_BIN / "initdb").exists():
+        pytest.fail("PostgreSQL 15 is not installed: run `make test` (it installs it)")
+    return PgServer()
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A PostgreSQL server of our own on loopback; yields its base URL (no database)."""
-    server = PgServer()
+    server = _pg_server()
     server.start()
     try:
         yield server.url
@@ -90,7 +52,7 @@ def postgres_server() -> Iterator[str]:
 @pytest.fixture
 def own_postgres() -> Iterator[PgServer]:
     """A PostgreSQL server for this test alone (to stop under a running daemon)."""
-    server = PgServer()
+    server = _pg_server()
     server.start()
     try:
         yield server

@@ -48,7 +48,7 @@ async def _status(store: Store, dead_after: float, as_json: bool) -> int:
                      f"{(now - m.heartbeat_at).total_seconds():.1f}s",
                      ",".join(m.pins) or "-", m.status.get("checks", ""),
                      f"{lag:.2f}s" if isinstance(lag, (int, float)) else "-",
-                     m.status.get("buffered", "-"), m.version))
+                     _or_dash(m.status.get("buffered")), m.version))
     print(table(("NODE", "STATE", "ROLE", "HOST:PID", "HEARTBEAT", "PINS", "CHECKS",
                  "LAG P99", "BUFFERED", "VERSION"), rows))
     dead = [m for m in nodes if not m.alive and m.pins]
@@ -100,3 +100,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     cluster.add_argument("--json", action="store_true", help="status: as JSON")
     cluster.set_defaults(func=cmd_cluster)
 
+
+
+def _or_dash(value: object) -> object:
+    return "-" if value is None else value
