@@ -266,6 +266,13 @@ def report(args: argparse.Namespace, daemon: subprocess.Popen[bytes],
                 break
 
 
+def in_own_network() -> None:
+    """Run this script again (with ``--inner``) in a network namespace of its own."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("snmpd") is None:
+        sys.exit("needs root, unshare (util-linux) and snmpd (make bench installs it)")
+    os.execvp("unshare", ["unshare", "--net", "--", sys.executable, *sys.argv, "--inner"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, default=20_000)
@@ -287,9 +294,7 @@ def main() -> None:
     if args.inner:
         inner(args)
         return
-    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("snmpd") is None:
-        sys.exit("needs root, unshare (util-linux) and snmpd (make bench installs it)")
-    os.execvp("unshare", ["unshare", "--net", "--", sys.executable, *sys.argv, "--inner"])
+    in_own_network()
 
 
 if __name__ == "__main__":
