@@ -86,7 +86,7 @@ GONE = """  - {{id: qd-cam-gone, name: 拆除的摄像机, kind: camera, site: q
 class Prometheus:
     """Debian's prometheus with a config of our own, on a loopback port."""
 
-    def __init__(self, folder: Path, target: str) -> None:
+    def __init__(self, folder: Path, target: str | list[str]) -> None:
         if shutil.which("prometheus") is None:
             pytest.fail("prometheus is missing: run `make test` (it installs it)")
         self.port = free_port()
@@ -101,7 +101,8 @@ class Prometheus:
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(rules)],
             "scrape_configs": [{"job_name": "sv-monitor",
-                                "static_configs": [{"targets": [target]}]}]}))
+                                "static_configs": [{"targets": [target] if isinstance(
+                                    target, str) else target}]}]}))
         self.log = folder / "prometheus.log"
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
@@ -358,3 +359,75 @@ def test_prometheus_scrapes_the_daemon_and_every_expression_evaluates(
         for listener in (proxy, gone):
             listener.close()
         assert daemon.stop() == 0
+
+
+@pytest.mark.peers
+def test_the_cluster_board_against_three_nodes(tmp_path: Path, postgres_url: str) -> None:
+    """Prometheus scraping three nodes of a cluster (subprocesses, a real PostgreSQL):
+    every expression of the cluster board evaluates to what the cluster is -- one
+    leader, named; three nodes alive; each node's checks, adding up to the inventory's --
+    and after a kill -9 of the leader: another leader, named, a later epoch, one node
+    lost, its checks with the others; SvClusterLeaders neither pending nor firing once
+    another leads."""
+    from tests.cluster_proc import Cluster
+    from tests.test_cluster import Camera, camera
+
+    cameras = {f"cam{i}": Camera() for i in range(6)}
+    for cam in cameras.values():
+        cam.up()
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text("regions: [jinan]\nsites:\n  - {id: jn, name_zh: 济南分中心, name_en: "
+                   "Jinan, region: jinan, role: sub_centre}\ndevices:\n"
+                   + "".join(camera(n, c.port) for n, c in cameras.items()))
+    settings = tmp_path / "monitor.toml"
+    settings.write_text('state_flush_interval = "1s"\n[cluster]\n')
+    cluster = Cluster(tmp_path, postgres_url, inv, settings)
+    prometheus = None
+    board = build("cluster")
+    try:
+        for name in ("n1", "n2", "n3"):
+            cluster.start(name)
+        for d in cluster.nodes.values():
+            d.wait_notify("READY=1", timeout=30)
+        leader, epoch = cluster.wait_leader()
+        nodes = {d.http: name for name, d in cluster.nodes.items()}
+        (tmp_path / "prom").mkdir()
+        prometheus = Prometheus(tmp_path / "prom", list(nodes))
+
+        def panel(title: str) -> list[dict[str, Any]]:
+            [target] = [t for p in board["panels"] if p["title"] == title
+                        for t in p["targets"]]
+            return prometheus.query(substitute(target["expr"]))  # type: ignore[union-attr]
+
+        def values(title: str) -> dict[str, float]:
+            return {r["metric"].get("node", ""): float(r["value"][1]) for r in panel(title)}
+
+        wait_for("three nodes scraped, their shares settled", lambda: values(
+            "各节点负责的检查数").keys() == {"n1", "n2", "n3"} and sum(
+            values("各节点负责的检查数").values()) == 6, 60)
+        assert values("领导节点数（应为1）") == {"": 1}
+        assert values("当前领导节点") == {leader: 1}
+        assert values("任期（fencing epoch）") == {"": epoch}
+        assert values("存活节点") == {"": 3} and values("失联节点") == {"": 0}
+        assert set(values("各节点心跳延迟")) == {"n1", "n2", "n3"}
+        for expr in expressions(board):  # the time series too
+            prometheus.query(substitute(expr))
+        cluster.kill(leader)
+        successor, new_epoch = cluster.wait_leader(other_than=leader, after_epoch=epoch)
+        survivors = {"n1", "n2", "n3"} - {leader}
+        wait_for("the board shows the new leader and the lost node", lambda: values(
+            "当前领导节点") == {successor: 1} and values("失联节点") == {"": 1}, 60)
+        assert values("任期（fencing epoch）") == {"": new_epoch}
+        assert values("领导节点数（应为1）") == {"": 1}
+        wait_for("the survivors own every check", lambda: set(values(
+            "各节点负责的检查数")) == survivors and sum(
+            values("各节点负责的检查数").values()) == 6, 60)
+        alerts = prometheus.api("alerts")["alerts"]
+        assert not [a for a in alerts if a["labels"]["alertname"] == "SvClusterLeaders"]
+    finally:
+        if prometheus is not None:
+            prometheus.stop()
+        cluster.stop_all()
+        for cam in cameras.values():
+            if cam.is_up:
+                cam.down()
