@@ -129,6 +129,9 @@ class Uplink:
                         group.create_task(self._heartbeats(client))
             except* aiomqtt.MqttError as exc:
                 self.health.failed(UPLINK, f"MQTT: {exc.exceptions[0]}")
+            except* Exception as exc:  # a bug: said, and the link is made again
+                log.error("the results uplink failed", exc_info=exc.exceptions[0])
+                self.health.failed(UPLINK, f"failed: {exc.exceptions[0]!r}")
             finally:
                 self.client = None
             await asyncio.sleep(delay)
