@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
-import socket
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from demo.ports import free_port as free_port  # the tests import it from here
 from demo.postgres import PG_BIN, PgServer
 from probes.clients import SharedClients
 
@@ -24,12 +24,6 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parent.parent
 
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _pg_server() -> PgServer:
