@@ -78,7 +78,7 @@ def start_snmpd(folder: Path, endpoint: str, community: str) -> subprocess.Popen
 
 
 async def snmp_set(address: str, port: int, community: str, oid: str, value: int) -> None:
-    """SET one of a simulated device's writable OIDs."""
+    """SET one of a simulated device's writable OIDs (an INTEGER unless `WRITABLE` says)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from pysnmp.hlapi.v3arch import asyncio as hlapi
@@ -89,7 +89,7 @@ async def snmp_set(address: str, port: int, community: str, oid: str, value: int
             engine, hlapi.CommunityData(community),
             await hlapi.UdpTransportTarget.create((address, port), timeout=2),
             hlapi.ContextData(),
-            hlapi.ObjectType(hlapi.ObjectIdentity(oid), types[WRITABLE[oid]](value)),
+            hlapi.ObjectType(hlapi.ObjectIdentity(oid), types[WRITABLE.get(oid, "2")](value)),
             lookupMib=False)
     finally:
         engine.close_dispatcher()

@@ -171,6 +171,8 @@ class Monitor:
                     last = machine.last_result
                     if c.kind == "snmp_topology" and last and last.status is Status.OK:
                         self.topology.saw(key.device_id, last.values)  # as it was learned
+                    elif c.kind == "snmp" and last:
+                        self.topology.saw_interfaces(key.device_id, last.values)
                 self._tell(key, job, machine)
             machine.fail_after, machine.recover_after = c.fail_after, c.recover_after
             machine.flap_window_s, machine.flap_changes = c.flap_window_s, c.flap_changes
@@ -363,6 +365,8 @@ class Monitor:
         self._tell(key, job, machine)
         if job.check.kind == "snmp_topology" and result.status is Status.OK:
             self.topology.saw(key.device_id, result.values)
+        elif job.check.kind == "snmp":
+            self.topology.saw_interfaces(key.device_id, result.values)
         events: list[CheckEvent] = []
         if change.new is not None and change.old is not None:
             events.append(StateChanged(key, job.check.kind, job.target.device_kind, job.site_id,

@@ -134,19 +134,19 @@ class Daemon:
         tasks = []
         if epoch is None:
             await engine.restore(self.monitor.check_healths())
-            learned = self.monitor.topology.learned
+            view = self.monitor.topology.view
         else:
             topology = Topology()
             topology.use_inventory(self.inventory)
             dead_after = self.settings.cluster.dead_after if self.settings.cluster else 15.0
             await engine.restore()
             await read_once(self.store, engine, topology, dead_after)
-            learned = topology.learned
+            view = topology.view
             tasks.append(asyncio.create_task(
                 follow_store(self.store, engine, topology, self.health,
                              dead_after_s=dead_after), name="cluster feed"))
         self.engine = engine
-        tasks.append(asyncio.create_task(engine.follow(events, topology=learned,
+        tasks.append(asyncio.create_task(engine.follow(events, topology=view,
                                                        health=self.health), name="faults"))
         tasks.append(asyncio.create_task(every(
             self.health, "sla", 30.0, partial(self.tickets.announce_breaches, self.bus,

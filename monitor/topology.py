@@ -1,10 +1,16 @@
-"""Which switch port each inventory device hangs off: written in the inventory
-(``parent:`` and ``port:``) or learned from the forwarding tables that
-``snmp_topology`` checks read.
+"""Which switch port each inventory device hangs off, and which ports are down now.
 
-Two readers use it: the fault engine (a device's parent switch, where the inventory
-names none) and the ``snmp`` check (a port with an inventory device behind it
-matters; an empty access port does not).
+Where a device hangs off is written in the inventory (``parent:`` and ``port:``), or
+learned: an end device from the forwarding tables that ``snmp_topology`` checks read
+(its MAC behind a port), a switch from the LLDP neighbours they read (the neighbour
+on one of its uplinks is its parent; else the neighbour nearer a core switch is).
+Configured parents always win.  Which ports are down comes from the ``snmp`` checks'
+last interface readings (admin-up, oper-down; uplinks marked).
+
+Three readers use it: the fault engine (a device's parent switch, where the inventory
+names none, and whether the port or an uplink on the path to a camera is down), the
+``snmp`` check (a port with an inventory device behind it matters; an empty access
+port does not), and ``monitor topology``, which prints the tree with its sources.
 
 A MAC seen on several switches is taken from the one where it shares its port with
 the fewest others: an access port, not an uplink.  A learned attachment is kept
@@ -21,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from monitor.inventory.models import Inventory
+from monitor.inventory.models import Device, Inventory
 from probes.result import Value
 
 
@@ -31,7 +37,7 @@ class Attachment:
 
     switch: str
     port: str | None
-    source: Literal["inventory", "fdb"]
+    source: Literal["inventory", "fdb", "lldp"]
     shared: int = field(default=1, compare=False)  # MACs on that port when learned
     seen_at: float | None = field(default=None, compare=False)  # when last seen there
 
@@ -69,6 +75,136 @@ def keep(before: Mapping[str, Attachment], seen: Mapping[str, Attachment],
     return out
 
 
+def _device_by_name(inventory: Inventory,
+                    sys_names: Mapping[str, str]) -> dict[str, str]:
+    """An LLDP sysName → the inventory device it names: the sysName a device's own
+    ``snmp`` check reported, else its id or name (also the first label of an FQDN)."""
+    out: dict[str, str] = {}
+    for device in inventory.devices.values():
+        for name in (device.name, device.id):
+            out[name.lower()] = device.id
+    for device_id, name in sys_names.items():
+        out[name.lower()] = device_id
+    return out
+
+
+def lldp_parents(inventory: Inventory, tables: Mapping[str, Mapping[str, Value]],
+                 uplinks: Mapping[str, frozenset[str]], sys_names: Mapping[str, str],
+                 now: float | None = None) -> dict[str, Attachment]:
+    """Switch → its parent switch, from the LLDP neighbours in `tables`, for switches
+    the inventory gives no parent.
+
+    A neighbour seen on one of a switch's `uplinks` is its parent.  The rest are
+    placed from the roots down: switches labelled ``role: core``, or at the
+    provincial centre, or with no parent of any kind; each switch's parent is the
+    neighbour one hop nearer a root (breadth first, so the shortest path wins)."""
+    by_name = _device_by_name(inventory, sys_names)
+    edges: dict[str, dict[str, tuple[str, str]]] = {}  # a → b → (a's port, b's port)
+    for switch, values in tables.items():
+        for key, value in values.items():
+            if not (key.startswith("lldp_neighbour[") and isinstance(value, str)):
+                continue
+            name, _, their_port = value.partition(" ")
+            other = by_name.get(name.lower()) or by_name.get(name.split(".")[0].lower())
+            if other is None or other == switch or other not in inventory.devices:
+                continue
+            here = key[15:-1]
+            edges.setdefault(switch, {})[other] = (here, their_port)
+            edges.setdefault(other, {}).setdefault(switch, (their_port, here))
+    fixed = {d.id for d in inventory.devices.values() if d.parent is not None}
+    found: dict[str, Attachment] = {}
+    for switch, neighbours in edges.items():
+        if switch in fixed:
+            continue
+        for other, (mine, theirs) in sorted(neighbours.items()):
+            if mine in uplinks.get(switch, ()):
+                found[switch] = Attachment(other, theirs or None, "lldp", 1, now)
+                break
+    centre = {s.id for s in inventory.sites.values() if s.role.value == "provincial_centre"}
+    roots = sorted(s for s in edges if s not in fixed and s not in found and (
+        inventory.devices[s].labels.get("role") == "core"
+        or inventory.devices[s].site in centre))
+    if not roots:
+        roots = sorted(s for s in edges if s not in fixed and s not in found)[:1]
+    placed, queue = set(roots) | fixed | set(found), list(roots)
+    while queue:
+        here = queue.pop(0)
+        for other, (mine, _) in sorted(edges.get(here, {}).items()):
+            if other not in placed:
+                placed.add(other)
+                found[other] = Attachment(here, mine or None, "lldp", 1, now)
+                queue.append(other)
+    return found
+
+
+def down_ports(values: Mapping[str, Value]) -> dict[str, bool] | None:
+    """Port → whether it is an uplink, for each port an ``snmp`` result shows admin-up
+    and oper-down; None when the result read no interfaces (keep what was known)."""
+    down, read = {}, False
+    for key, value in values.items():
+        if key.startswith("if_oper_up["):
+            read = True
+            port = key[11:-1]
+            if value == 0 and values.get(f"if_admin_up[{port}]") == 1:
+                down[port] = values.get(f"if_uplink[{port}]") == 1
+    return down if read else None
+
+
+def uplinks_of(values: Mapping[str, Value]) -> frozenset[str]:
+    """The ports an ``snmp`` result marks as uplinks."""
+    return frozenset(k[10:-1] for k, v in values.items() if k.startswith("if_uplink[") and v)
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One step of the path from a device up to the top switch: `device` hangs off
+    `switch` at `port` (None: not known), known from `source`; `down` says what of
+    that is down now (the port, or the switch's uplinks), empty when nothing is."""
+
+    device: str
+    switch: str
+    port: str | None
+    source: str
+    down: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """What the fault engine judges the network's shape from, at one moment."""
+
+    learned: Mapping[str, Attachment] = field(default_factory=dict)
+    down: Mapping[str, Mapping[str, bool]] = field(default_factory=dict)  # switch → port → uplink
+
+    def attachment(self, device: Device) -> Attachment | None:
+        """Where `device` hangs off: the configured parent (with the learned port when
+        the inventory names none and it was learned on that switch), else learned."""
+        learned = self.learned.get(device.id)
+        if device.parent is None:
+            return learned
+        if device.port is not None:
+            return Attachment(device.parent, device.port, "inventory")
+        if learned is not None and learned.switch == device.parent:  # the port learned
+            return Attachment(device.parent, learned.port, learned.source, learned.shared,
+                              learned.seen_at)
+        return Attachment(device.parent, None, "inventory")
+
+    def path(self, inventory: Inventory, device: Device) -> list[Hop]:
+        """The hops from `device` up to the topmost switch known (a loop ends it)."""
+        hops: list[Hop] = []
+        seen, current = {device.id}, device
+        while (a := self.attachment(current)) is not None and a.switch in inventory.devices \
+                and a.switch not in seen:
+            down = self.down.get(a.switch, {})
+            why = []
+            if a.port is not None and a.port in down:
+                why.append(f"port {a.port}")
+            why += [f"uplink {p}" for p, up in sorted(down.items()) if up and p != a.port]
+            hops.append(Hop(current.id, a.switch, a.port, a.source, tuple(why)))
+            seen.add(a.switch)
+            current = inventory.devices[a.switch]
+        return hops
+
+
 def configured(inventory: Inventory) -> dict[str, Attachment]:
     """The attachments the inventory writes down (a parent, and maybe its port)."""
     return {d.id: Attachment(d.parent, d.port, "inventory")
@@ -87,6 +223,9 @@ class Topology:
         self.relearn_s = relearn_s
         self.inventory: Inventory | None = None
         self.tables: dict[str, Mapping[str, Value]] = {}
+        self.down: dict[str, dict[str, bool]] = {}  # switch → its down ports → uplink?
+        self.uplinks: dict[str, frozenset[str]] = {}
+        self.sys_names: dict[str, str] = {}  # device → the sysName it reports
         self._learned: dict[str, Attachment] = {}
         self._ports: dict[str, frozenset[str]] = {}
         self._stale = True
@@ -96,6 +235,9 @@ class Topology:
         """Judge against this inventory from now on (tables of removed switches go)."""
         self.inventory = inventory
         self.tables = {k: v for k, v in self.tables.items() if k in inventory.devices}
+        for known in (self.down, self.uplinks, self.sys_names):
+            for gone in [k for k in known if k not in inventory.devices]:
+                del known[gone]
         self._stale, self._at = True, 0.0
 
     def saw(self, switch: str, values: Mapping[str, Value]) -> None:
@@ -103,13 +245,45 @@ class Topology:
         self.tables[switch] = values
         self._stale = True
 
+    def saw_interfaces(self, switch: str, values: Mapping[str, Value]) -> None:
+        """A switch's ``snmp`` result: its down ports, its uplinks and its sysName (a
+        result without interfaces -- an agent error -- leaves what was known)."""
+        down = down_ports(values)
+        if down is None:
+            return
+        self.down[switch] = down
+        uplinks = uplinks_of(values)
+        if uplinks != self.uplinks.get(switch, frozenset()):
+            self.uplinks[switch] = uplinks
+            self._stale = True
+        name = values.get("sys_name")
+        if isinstance(name, str) and name and self.sys_names.get(switch) != name:
+            self.sys_names[switch] = name
+            self._stale = True
+
+    def interfaces_of(self, switches: Mapping[str, Mapping[str, Value]]) -> None:
+        """The ``snmp`` results of every switch that has a port down (a cluster's leader
+        reads them from the store): the others have none now."""
+        for switch in [s for s in self.down if s not in switches]:
+            del self.down[switch]
+        for switch, values in switches.items():
+            self.saw_interfaces(switch, values)
+
+    def view(self) -> View:
+        """The attachments and down ports as of now, for the fault engine."""
+        self._refresh()
+        return View(self._learned, {k: dict(v) for k, v in self.down.items() if v})
+
     def _refresh(self) -> None:
         now = time.monotonic()
         if not self._stale or self.inventory is None or now - self._at < self.relearn_s:
             return
         self._stale, self._at = False, now
-        self._learned = keep(self._learned, learn(self.inventory, self.tables, time.time()),
-                             self.inventory.devices)
+        wall = time.time()
+        fdb = keep({d: a for d, a in self._learned.items() if a.source == "fdb"},
+                   learn(self.inventory, self.tables, wall), self.inventory.devices)
+        lldp = lldp_parents(self.inventory, self.tables, self.uplinks, self.sys_names, wall)
+        self._learned = fdb | lldp  # a switch's LLDP neighbour over its MAC in a table
         ports: dict[str, set[str]] = {}
         for a in (*self._learned.values(), *configured(self.inventory).values()):
             if a.port is not None:
@@ -117,7 +291,8 @@ class Topology:
         self._ports = {switch: frozenset(names) for switch, names in ports.items()}
 
     def learned(self) -> dict[str, Attachment]:
-        """Each device's learned attachment (configured parents are the inventory's)."""
+        """Each device's learned attachment (configured parents are the inventory's):
+        end devices from the forwarding tables, switches from LLDP."""
         self._refresh()
         return self._learned
 

@@ -239,3 +239,110 @@ class Snmpsim:
     async def set(self, oid: str, value: int) -> None:
         """SET one of the switch's writable OIDs."""
         await snmp_set("127.0.0.1", self.port, "switch", oid, value)
+
+
+# -- a three-level tree, as LLDP and the forwarding tables show it --
+#
+#   jn-core-sw  Gi1/0/1 ─── Gi0/24  qd-agg-sw  Gi0/1 ─── Gi0/48  qd-acc-sw  Gi0/5  qd-cam01
+#   (role: core)                    (no uplink named:         (uplink Gi0/48)   Gi0/6  qd-cam02
+#                                    placed from the core)                      Gi0/7  qd-cam03
+#
+# Each switch's ifIndexes are its own (core 1xx, aggregation 2xx, access 3xx), so one
+# snmpsim serves all three: writecache keeps one value per OID for the whole process.
+# The ports a test may SET down (ifOperStatus, writable): the access ports 5-7 and the
+# aggregation's downlink Gi0/1.
+
+TREE_CAMERAS = {"qd-cam01": ("02:c0:00:00:01:05", "Gi0/5"),
+                "qd-cam02": ("02:c0:00:00:01:06", "Gi0/6"),
+                "qd-cam03": ("02:c0:00:00:01:07", "Gi0/7")}
+# switch → (sysName, ifIndex base, ports, LLDP: local port → "sysName port")
+TREE = {
+    "core": ("jn-core-sw", 100, [f"Gi1/0/{n}" for n in range(1, 5)],
+             {"Gi1/0/1": "qd-agg-sw Gi0/24"}),
+    "agg": ("qd-agg-sw", 200, [f"Gi0/{n}" for n in range(1, 25)],
+            {"Gi0/24": "jn-core-sw Gi1/0/1", "Gi0/1": "qd-acc-sw Gi0/48"}),
+    "acc": ("qd-acc-sw", 300, [f"Gi0/{n}" for n in range(1, 49)],
+            {"Gi0/48": "qd-agg-sw Gi0/1"}),
+}
+TREE_WRITABLE = {("acc", "Gi0/5"), ("acc", "Gi0/6"), ("acc", "Gi0/7"), ("agg", "Gi0/1")}
+
+
+def tree_oper_oid(switch: str, port: str) -> str:
+    """The ifOperStatus OID of one of the tree's ports (SET 2 for down, 1 for up)."""
+    _, base, ports, _ = TREE[switch]
+    return f"1.3.6.1.2.1.2.2.1.8.{base + ports.index(port) + 1}"
+
+
+def tree_switch(switch: str) -> str:
+    """The .snmprec of one switch of the tree: system, IF-MIB (every port admin-up; up
+    where a camera or a neighbour is), the Q-BRIDGE forwarding table (upstream ports
+    see every camera, shared with 30 other MACs) and LLDP-MIB."""
+    sys_name, base, ports, lldp = TREE[switch]
+    rows: list[tuple[str, str, str]] = []
+
+    def add(oid: str, tag: str, value: object) -> None:
+        rows.append((oid, tag, str(value)))
+
+    add("1.3.6.1.2.1.1.1.0", "4", f"Huawei Versatile Routing Platform ({sys_name})")
+    add("1.3.6.1.2.1.1.3.0", "67", 8640000)
+    add("1.3.6.1.2.1.1.5.0", "4", sys_name)
+    cameras = {port: mac for mac, port in TREE_CAMERAS.values()} if switch == "acc" else {}
+    up = set(lldp) | set(cameras)
+    index = {port: base + n for n, port in enumerate(ports, 1)}
+    for port, i in index.items():
+        add(f"1.3.6.1.2.1.2.2.1.2.{i}", "4", port)
+        add(f"1.3.6.1.2.1.2.2.1.7.{i}", "2", 1)
+        oper = 1 if port in up else 2
+        if (switch, port) in TREE_WRITABLE:
+            rows.append((f"1.3.6.1.2.1.2.2.1.8.{i}", "2:writecache", f"value={oper}"))
+        else:
+            add(f"1.3.6.1.2.1.2.2.1.8.{i}", "2", oper)
+        add(f"1.3.6.1.2.1.31.1.1.1.1.{i}", "4", port)
+        add(f"1.3.6.1.2.1.31.1.1.1.15.{i}", "66", 1000)
+        add(f"1.3.6.1.2.1.17.1.4.1.2.{i - base}", "2", i)  # bridge port → ifIndex
+        add(f"1.0.8802.1.1.2.1.3.7.1.3.{i - base}", "4", port)  # lldpLocPortId
+    macs = {mac: port for port, mac in cameras.items()}
+    toward_cameras = {"core": "Gi1/0/1", "agg": "Gi0/1"}.get(switch)
+    upstream = {"acc": "Gi0/48", "agg": "Gi0/24"}.get(switch)
+    if toward_cameras:
+        macs |= {mac: toward_cameras for mac, _ in TREE_CAMERAS.values()}
+        macs |= {f"02:00:5e:00:{base:02x}:{i:02x}": toward_cameras for i in range(30)}
+    if upstream:
+        macs |= {f"02:00:5e:01:{base:02x}:{i:02x}": upstream for i in range(30)}
+    for mac, port in macs.items():
+        arcs = ".".join(str(int(b, 16)) for b in mac.split(":"))
+        add(f"1.3.6.1.2.1.17.7.1.2.2.1.2.1.{arcs}", "2", index[port] - base)
+    for port, neighbour in lldp.items():
+        name, their = neighbour.split(" ")
+        local = index[port] - base
+        add(f"1.0.8802.1.1.2.1.4.1.1.7.0.{local}.1", "4", their)  # lldpRemPortId
+        add(f"1.0.8802.1.1.2.1.4.1.1.9.0.{local}.1", "4", name)  # lldpRemSysName
+    rows.sort(key=lambda r: tuple(int(a) for a in r[0].split(".")))  # snmpsim needs order
+    return "".join(f"{oid}|{tag}|{value}\n" for oid, tag, value in rows)
+
+
+class TreeAgents:
+    """snmpsim of its own serving the tree's three switches (communities core, agg,
+    acc), so the ports a test SETs down are its own."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port(socket.SOCK_DGRAM)
+        data = folder / "data"
+        data.mkdir(parents=True)
+        for switch in TREE:
+            (data / f"{switch}.snmprec").write_text(tree_switch(switch))
+        self.proc = start_snmpsim(folder, [f"127.0.0.1:{self.port}"])
+        if not _answers(self.port, "acc", timeout=30):
+            self.stop()
+            raise RuntimeError("snmpsim did not start: " +
+                               (folder / "snmpsim.log").read_text())
+
+    async def set_port(self, switch: str, port: str, up: bool) -> None:
+        """SET one of the writable ports (`TREE_WRITABLE`) up or down."""
+        await snmp_set("127.0.0.1", self.port, switch, tree_oper_oid(switch, port),
+                       1 if up else 2)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)

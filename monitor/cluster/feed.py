@@ -4,8 +4,9 @@ Each node writes its checks' state changes to the store before it publishes them
 the store holds every check's current state whoever polls it.  The leader reads the
 ones that are not up every `every_s` and hands them to the fault engine whole (it
 evaluates when they changed), with the members (a dead remote poller is one fault);
-and the forwarding tables that the ``snmp_topology``
-checks last read, every `topology_every_s`, for the parents that are learned.
+the down ports of the switches whose ``snmp`` check is unwell; and the forwarding
+tables and LLDP neighbours that the ``snmp_topology`` checks last read, every
+`topology_every_s`, for the parents that are learned.
 
 Reading the state rather than following each node's events is deliberate: a leader
 that has just taken over, or missed a moment, is right at its next read -- there is
@@ -39,14 +40,21 @@ def healths(stored: list[StoredCheck]) -> dict[CheckKey, CheckHealth]:
 
 
 async def read_once(store: Store, engine: FaultEngine, topology: Topology | None = None,
-                    dead_after_s: float = 15.0) -> bool:
-    """One read of the stored states and the members into `engine` (and the tables
-    into `topology`); whether the checks or the lost pollers changed."""
-    if topology is not None:
+                    dead_after_s: float = 15.0, tables: bool = True) -> bool:
+    """One read of the stored states and the members into `engine` (and the down
+    ports into `topology`); with `tables`, the forwarding tables and LLDP neighbours
+    too.  Whether the checks or the lost pollers changed."""
+    if topology is not None and tables:
         for switch, values in (await store.last_values("snmp_topology")).items():
             topology.saw(switch, values)
     lost = engine.use_members(await members(store, dead_after_s))
-    return engine.replace_checks(healths(await store.unwell())) or lost
+    unwell = await store.unwell()
+    if topology is not None:
+        # down ports come with the switches' unwell ``snmp`` checks, at every read
+        switches = {s.key.device_id: s.snapshot.last_result.values for s in unwell
+                    if s.probe_kind == "snmp" and s.snapshot.last_result is not None}
+        topology.interfaces_of(switches)
+    return engine.replace_checks(healths(unwell)) or lost
 
 
 async def follow_store(store: Store, engine: FaultEngine, topology: Topology,
@@ -60,7 +68,7 @@ async def follow_store(store: Store, engine: FaultEngine, topology: Topology,
         await asyncio.sleep(every_s)
         tables_due = loop.time() - tables_read >= topology_every_s
         try:
-            await read_once(store, engine, topology if tables_due else None, dead_after_s)
+            await read_once(store, engine, topology, dead_after_s, tables=tables_due)
         except Exception as exc:
             health.failed(HEALTH, exc)
         else:

@@ -9,8 +9,12 @@ reconciles the tickets with it:
 * a faulty device with a down ancestor -- its configured parent, else the switch
   its MAC was learned behind -- is not a root: it is a member of the topmost down
   ancestor's fault;
-* a camera whose picture failed while its switch reports its port or uplink down
-  is a member of the switch's fault (a transmission fault, not a camera fault);
+* a device whose failures are all of its picture or of reaching it, while the port
+  it hangs off (the inventory's ``port:``, else the one its MAC was learned behind;
+  for a switch, the one LLDP shows), or an uplink of a switch on the path up from
+  it, is down is a member of that switch's fault: a transmission fault ("port Gi0/5
+  down"), not a camera fault.  Another port of its switch being down says nothing
+  about it;
 * when the share of all cameras without video reaches `cameras_down_ratio`, their
   faults become one level-1 fault (``scope:cameras``);
 * what remains is a root fault (``device:<id>``), its level the most severe of its
@@ -18,7 +22,8 @@ reconciles the tickets with it:
 
 A root fault without an active ticket opens one -- unless a maintenance window
 covers it: then it is recorded (the states are in the store) and nothing opens.
-A fault that disappears is resolved once it has stayed away `resolve_after`; one that
+A fault that disappears is resolved once it has stayed away `resolve_after` -- at once
+when its devices are members of another fault now (it is part of that one); one that
 returns within the store's reopen window reopens its ticket.  Suppression never holds
 back a resolution.  When a parent recovers, its members still down become roots
 and get tickets of their own then; those that recovered with it get nothing.
@@ -44,16 +49,18 @@ from monitor.health import Health, is_store_outage
 from monitor.inventory.models import Device, DeviceKind, Inventory, SiteRole
 from monitor.state import CheckState
 from monitor.tickets.store import FaultTicket, TicketStore
-from monitor.topology import Attachment
+from monitor.topology import Attachment, View
 from monitor.vocab import Reason
 
 log = logging.getLogger("monitor.faults")
 
 HEALTH = "fault_engine"  # the component's name in /healthz
 STEP = 200  # devices or faults judged between two yields to the event loop
-TRANSMISSION_REASONS = {Reason.PORT_DOWN, Reason.UPLINK_DOWN}
 PICTURE_REASONS = {Reason.BLACK_SCREEN, Reason.SIGNAL_LOSS, Reason.FROZEN, Reason.NO_FRAMES,
                    Reason.TOO_FEW_FRAMES}
+# What a device behind a down port shows: no picture, or no answer at all.  (Not
+# "refused": an answer, so the link is up.)
+LINK_REASONS = PICTURE_REASONS | {Reason.UNREACHABLE, Reason.TIMEOUT, Reason.STREAM_ERROR}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +110,7 @@ class FaultEngine:
         self._site_devices: dict[str, list[str]] = {}  # site → its devices
         self._cameras: list[str] = []
         self.checks: dict[CheckKey, CheckHealth] = {}
-        self.learned: dict[str, Attachment] = {}  # from forwarding tables
+        self.topology = View()  # learned attachments and down ports
         self.active: dict[str, str] = {}  # fault key → active ticket number
         self.sent: dict[str, tuple[int, frozenset[str]]] = {}  # what the store last heard
         self.clear_since: dict[str, float] = {}
@@ -178,10 +185,15 @@ class FaultEngine:
             self._wake.set()
         return True
 
-    def learn_topology(self, learned: Mapping[str, Attachment]) -> None:
-        """Use these learned attachments (`monitor.topology`) for devices without a
-        configured parent."""
-        self.learned = dict(learned)
+    def learn_topology(self, view: View | Mapping[str, Attachment]) -> None:
+        """Judge the network's shape from this (`monitor.topology`): the learned
+        attachments of devices without a configured parent, and the down ports."""
+        self.topology = view if isinstance(view, View) else View(dict(view))
+
+    @property
+    def learned(self) -> Mapping[str, Attachment]:
+        """The learned attachments in use."""
+        return self.topology.learned
 
     async def restore(self, checks: Iterable[tuple[CheckKey, CheckHealth]] = ()) -> None:
         """Start from the active tickets in the store and the checks' restored states
@@ -196,7 +208,7 @@ class FaultEngine:
         """The configured parent; else the learned one."""
         if device.parent is not None:
             return device.parent
-        learned = self.learned.get(device.id)
+        learned = self.topology.learned.get(device.id)
         return learned.switch if learned is not None else None
 
     def faults(self, now: float | None = None) -> dict[str, Fault]:
@@ -255,13 +267,19 @@ class FaultEngine:
                 root_of[device_id] = f"site:{inv.devices[anchor].site}"
             elif top is not None:
                 root_of[device_id] = f"device:{top}"
-            elif (link := self._transmission_parent(device, failing)) is not None:
-                root_of[device_id] = f"device:{link}"
+            elif (link := self._transmission_link(device, failing)) is not None:
+                root_of[device_id] = f"device:{link[0]}"
             else:
                 root_of[device_id] = f"device:{device_id}"
         for key in list(root_of.values()):  # a link fault's switch is a root of its own
             if key.startswith("device:") and key[7:] not in root_of:
                 root_of[key[7:]] = key
+        for device_id, key in root_of.items():  # a switch behind a down port takes its
+            seen = {key}                         # devices into the port's fault
+            while key.startswith("device:") and (up := root_of.get(key[7:], key)) not in seen:
+                seen.add(up)
+                key = up
+            root_of[device_id] = key
 
         cameras = self._cameras
         unpolled = self._unpolled  # (their states are stale: they count for no scope)
@@ -330,19 +348,19 @@ class FaultEngine:
             current = self.parent(self.inventory.devices[current])
         return top
 
-    def _transmission_parent(self, device: Device,
-                             failing: Mapping[str, list[tuple[CheckKey, CheckHealth]]]
-                             ) -> str | None:
-        if device.kind is not DeviceKind.CAMERA:
-            return None
+    def _transmission_link(self, device: Device,
+                           failing: Mapping[str, list[tuple[CheckKey, CheckHealth]]]
+                           ) -> tuple[str, str] | None:
+        """For a device whose only failures are of its picture or of reaching it: the
+        switch on its path whose port to it (or toward it), or whose uplink, is down,
+        and what is down."""
         own = failing.get(device.id, [])
-        if not own or not all(h.reason in PICTURE_REASONS for _, h in own):
+        if not own or not all(h.reason in LINK_REASONS for _, h in own):
             return None
-        parent = self.parent(device)
-        if parent is None:
-            return None
-        if any(h.reason in TRANSMISSION_REASONS for _, h in failing.get(parent, [])):
-            return parent
+        assert self.inventory is not None
+        for hop in self.topology.path(self.inventory, device):
+            if hop.down:
+                return hop.switch, ", ".join(hop.down)
         return None
 
     def _fault(self, key: str, devices: set[str], levels: Mapping[str, FaultLevel],
@@ -372,9 +390,13 @@ class FaultEngine:
             device = inv.devices[ident]
             zh, en = self._title(device, failing.get(ident, []))
             others = len(devices) - 1
-            if any(self._transmission_parent(inv.devices[d], failing) == ident
-                   for d in devices if d != ident):
-                zh, en = "链路故障", "transmission fault"
+            links = sorted({link[1] for d in devices if d != ident
+                            and (link := self._transmission_link(inv.devices[d], failing))
+                            and link[0] == ident})
+            if links:
+                zh = f"链路故障（{'、'.join(links)} 中断）".replace("port ", "端口 ") \
+                    .replace("uplink ", "上联 ")
+                en = f"transmission fault ({', '.join(links)} down)"
             titles = {"zh": f"{zh}：{device.name} ({device.id})",
                       "en": f"{en}: {device.name} ({device.id})"}
             if others:
@@ -414,7 +436,7 @@ class FaultEngine:
     # -- following the checks --
 
     async def follow(self, events: Subscription, every_s: float = 10.0,
-                     topology: Callable[[], Mapping[str, Attachment]] | None = None,
+                     topology: Callable[[], View | Mapping[str, Attachment]] | None = None,
                      health: Health | None = None) -> None:
         """Evaluate after state changes (a storm of them is one evaluation) and every
         `every_s` seconds (resolution timers, maintenance windows), until cancelled."""
@@ -489,9 +511,11 @@ class FaultEngine:
             self.failing.pop(key, None)
             if event is not None:
                 events.append(self._publish(event))
+        joined = {m: f for f in faults.values() for m in f.members if f"device:{m}" != f.key}
         for key in [k for k in self.active if k not in faults]:
             try:
-                event = await self._resolve(key, now, when)
+                into = joined.get(key[7:]) if key.startswith("device:") else None
+                event = await self._resolve(key, now, when, into)
             except Exception as exc:
                 self._failed(key, exc)
                 continue
@@ -518,13 +542,22 @@ class FaultEngine:
             return None
         return self._event(outcome.kind, outcome.number, fault, now)
 
-    async def _resolve(self, key: str, now: float, when: dt.datetime) -> TicketEvent | None:
+    async def _resolve(self, key: str, now: float, when: dt.datetime,
+                       into: Fault | None = None) -> TicketEvent | None:
+        """Resolve `key`'s ticket once its fault has been clear `resolve_after`; at once
+        when its device is a member of fault `into` now (whose ticket follows it)."""
         since = self.clear_since.setdefault(key, now)
-        if now - since < self.resolve_after:
+        number = self.active.get(into.key) if into is not None else None
+        if into is not None and number is not None:
+            note = (f"并入工单 {number}：{into.titles.get('zh', into.title)}"
+                    if self.language == "zh" else
+                    f"now part of ticket {number}: {into.titles.get('en', into.title)}")
+        elif now - since < self.resolve_after:
             return None
-        minutes = self.resolve_after / 60
-        note = (f"故障已消除 {minutes:g} 分钟" if self.language == "zh" else
-                f"the fault has been clear for {minutes:g} min")
+        else:
+            minutes = self.resolve_after / 60
+            note = (f"故障已消除 {minutes:g} 分钟" if self.language == "zh" else
+                    f"the fault has been clear for {minutes:g} min")
         number = await self.tickets.resolve_fault(key, when, note)
         self.active.pop(key, None)
         self.sent.pop(key, None)

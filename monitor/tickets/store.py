@@ -228,6 +228,10 @@ class TicketStore:
                             "titles": dict(fault.titles),
                             "description": fault.description,
                             "deadlines": self._tightened(active, fault, now)}
+            elif fault.level == active["level"] and fault.title != active["title"]:
+                # what it is became clearer ("access port down" → "transmission fault")
+                changes |= {"title": fault.title, "titles": dict(fault.titles),
+                            "description": fault.description}
             if set(fault.members) - set(active["members"]):
                 changes["members"] = sorted(set(active["members"]) | set(fault.members))
             if changes:
@@ -235,7 +239,8 @@ class TicketStore:
                                    .values(**changes, updated_at=now))
                 raised = "level" in changes
                 await self._audit(conn, active["number"], now, SYSTEM,
-                                  "raise" if raised else "update", None, None,
+                                  "raise" if raised else "retitle" if "title" in changes
+                                  else "update", None, None,
                                   ", ".join(f"{k}: {v}" for k, v in changes.items()
                                             if k in ("level", "title", "members")),
                                   {"level": int(fault.level), "title": fault.title}

@@ -401,8 +401,10 @@ async def read_interfaces(agent: Agent, client: SnmpClient, ctx: ProbeContext,
         admin_up = admin.get(index) == mib.IF_UP
         reading.values[f"if_oper_up[{name}]"] = int(is_up)
         reading.values[f"if_admin_up[{name}]"] = int(admin_up)
+        is_uplink = name in select.uplinks or _text(descr.get(index)) in select.uplinks
+        if is_uplink:
+            reading.values[f"if_uplink[{name}]"] = 1  # for the path from a camera upward
         if admin_up and not is_up:
-            is_uplink = name in select.uplinks or _text(descr.get(index)) in select.uplinks
             if is_uplink or matters(index):
                 down += 1
                 reading.problem(Status.DOWN if is_uplink else Status.WARNING,

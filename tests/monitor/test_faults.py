@@ -17,7 +17,7 @@ from monitor.inventory import Inventory, load_inventory
 from monitor.state import CheckState
 from monitor.store.store import Store
 from monitor.tickets.store import TicketStore
-from monitor.topology import Attachment, learn
+from monitor.topology import Attachment, View, learn
 from tests.conftest import LoopTurns
 
 T0 = dt.datetime(2026, 11, 30, 2, 0, tzinfo=dt.UTC).timestamp()  # Monday 10:00 in Jinan
@@ -246,19 +246,118 @@ async def test_thirty_percent_of_cameras_without_video_is_level_1(site: Harness)
     assert len(event.members) == 50
 
 
-async def test_a_black_picture_behind_a_down_port_is_a_transmission_fault(
+def ports_down(h: Harness, switch: str, *ports: str, uplinks: tuple[str, ...] = ()) -> None:
+    """The switch's ``snmp`` reading says these ports are down (cam05's MAC having been
+    learned behind Gi0/5 of sw-up), and its check says so too."""
+    assert h.engine.inventory is not None
+    learned = learn(h.engine.inventory, {"sw-up": {"fdb[02:00:00:00:00:05]": "Gi0/5"}})
+    down = {p: False for p in ports} | {p: True for p in uplinks}
+    h.engine.learn_topology(View(learned, {switch: down} if down else {}))
+    if uplinks:
+        h.set(switch, DOWN, "uplink_down", "snmp", "snmp")
+    elif ports:
+        h.set(switch, WARN, "port_down", "snmp", "snmp")
+    else:
+        h.set(switch, UP, "ok", "snmp", "snmp")
+
+
+async def test_a_black_picture_behind_its_down_port_is_a_transmission_fault(
         site: Harness) -> None:
-    site.set("sw-up", WARN, "port_down", "snmp", "snmp")
+    ports_down(site, "sw-up", "Gi0/5")
     site.set("cam05", DOWN, "black_screen", "video", "video")
     (event,) = await site.tick()
     assert event.fault_key == "device:sw-up"
-    assert event.title.startswith("链路故障")
+    assert event.title.startswith("链路故障（端口 Gi0/5 中断）")
     assert set(event.members) == {"sw-up", "cam05"}
     ticket = await site.tickets.get(event.number)
     assert ticket is not None  # kept in both languages, whatever the daemon's
     assert ticket.title_in("zh") == event.title
-    assert ticket.title_in("en").startswith("transmission fault: ")
+    assert ticket.title_in("en").startswith("transmission fault (port Gi0/5 down): ")
     assert ticket.title_in("en").endswith("(sw-up), 1 devices affected")
+    assert ticket.level == FaultLevel.MINOR  # an access port: one camera lost
+
+
+async def test_another_port_down_on_its_switch_says_nothing_about_a_camera(
+        site: Harness) -> None:
+    ports_down(site, "sw-up", "Gi0/9")
+    site.set("cam05", DOWN, "black_screen", "video", "video")
+    events = await site.tick()
+    assert sorted(e.fault_key for e in events) == ["device:cam05", "device:sw-up"]
+    titles = {e.fault_key: e.title for e in events}
+    assert titles["device:sw-up"].startswith("接入端口中断"), titles
+    assert titles["device:cam05"].startswith("摄像机无视频"), titles
+
+
+async def test_a_camera_whose_port_is_not_known_is_not_joined_by_a_port(
+        site: Harness) -> None:
+    ports_down(site, "sw-up", "Gi0/5")
+    site.set("cam06", DOWN, "black_screen", "video", "video")  # its MAC learned nowhere
+    events = await site.tick()
+    assert sorted(e.fault_key for e in events) == ["device:cam06", "device:sw-up"]
+
+
+async def test_an_uplink_down_on_the_path_joins_the_cameras_under_it(site: Harness) -> None:
+    ports_down(site, "sw-up", uplinks=("Gi0/48",))
+    site.set("cam05", DOWN, "black_screen", "video", "video")
+    site.set("cam06", DOWN, "no_frames", "video", "video")  # port unknown: the uplink counts
+    (event,) = await site.tick()
+    assert (event.fault_key, set(event.members)) == ("device:sw-up", {"sw-up", "cam05", "cam06"})
+    assert event.title.startswith("链路故障（上联 Gi0/48 中断）")
+    assert event.level == FaultLevel.MAJOR  # a site uplink
+
+
+async def test_a_switch_behind_a_down_port_takes_its_cameras_into_that_fault(
+        site: Harness) -> None:
+    """The core's port to sw-up is down (LLDP says sw-up hangs off Gi1/0/3): sw-up no
+    longer answers, its cameras neither -- one ticket, on the core, for the link."""
+    site.engine.learn_topology(View(
+        {"sw-up": Attachment("core", "Gi1/0/3", "lldp")}, {"core": {"Gi1/0/3": False}}))
+    site.set("core", WARN, "port_down", "snmp", "snmp")
+    site.set("sw-up", DOWN, "timeout", "snmp", "snmp")
+    for i in range(10):
+        site.set(f"cam{i:02d}", DOWN, "unreachable")
+    (event,) = await site.tick()
+    assert event.fault_key == "device:core"
+    assert set(event.members) == {"core", "sw-up", *(f"cam{i:02d}" for i in range(10))}
+    assert event.title.startswith("链路故障（端口 Gi1/0/3 中断）"), event.title
+
+
+async def test_the_ticket_says_transmission_fault_once_the_picture_fails_too(
+        site: Harness) -> None:
+    """The port's ticket opens first; the camera's black picture comes a poll later:
+    the same ticket, retitled, with the change in its history."""
+    ports_down(site, "sw-up", "Gi0/5")
+    (opened,) = await site.tick()
+    assert opened.title.startswith("接入端口中断")
+    site.set("cam05", DOWN, "black_screen", "video", "video")
+    assert await site.tick(30) == []  # no new ticket
+    ticket = await site.tickets.get(opened.number)
+    assert ticket is not None
+    assert ticket.title.startswith("链路故障（端口 Gi0/5 中断）"), ticket.title
+    assert ticket.title_in("en").startswith("transmission fault (port Gi0/5 down)")
+    assert set(ticket.members) == {"sw-up", "cam05"}
+    assert any(a["action"] == "retitle" for a in ticket.audit), ticket.audit
+
+
+async def test_a_camera_ticket_joins_the_port_ticket_when_the_port_is_found_down(
+        site: Harness) -> None:
+    """The picture fails first (a ticket of its own); the switch's next poll finds its
+    port down: the camera's ticket is resolved at once, saying which ticket it is part
+    of now -- not "clear for 5 minutes" while the camera is still black."""
+    site.set("cam05", DOWN, "black_screen", "video", "video")
+    (camera,) = await site.tick()
+    assert camera.fault_key == "device:cam05"
+    ports_down(site, "sw-up", "Gi0/5")
+    events = await site.tick(30)
+    assert [(e.kind, e.fault_key) for e in events] == [
+        ("opened", "device:sw-up"), ("resolved", "device:cam05")]
+    assert f"并入工单 {events[0].number}" in events[1].detail
+    assert "链路故障" in events[1].detail
+    assert await site.active() == {"device:sw-up": events[0].number}
+    # The port comes back, the camera stays black: a ticket of its own again.
+    ports_down(site, "sw-up")
+    events = await site.tick(30)
+    assert ("reopened", "device:cam05") in [(e.kind, e.fault_key) for e in events]
 
 
 async def test_learned_links_attach_children_to_the_switch(tmp_path: Path) -> None:
