@@ -211,11 +211,13 @@ class Store:
         async with self.engine.connect() as conn:
             return [_stored(row) for row in (await conn.execute(query)).mappings()]
 
-    async def last_values(self, probe_kind: str) -> dict[str, dict[str, Any]]:
-        """device → the values of its last good `probe_kind` result (a cluster's leader
-        learns the forwarding tables from them)."""
+    async def last_values(self, probe_kind: str, good: bool = True) -> dict[str, dict[str, Any]]:
+        """device → the values of its last good (or, `good` false, last) `probe_kind`
+        result (a cluster's leader learns the forwarding tables from them)."""
         query = select(CheckStateRow.device_id, CheckStateRow.last_values).where(
-            (CheckStateRow.probe_kind == probe_kind) & (CheckStateRow.last_status == "ok"))
+            CheckStateRow.probe_kind == probe_kind)
+        if good:
+            query = query.where(CheckStateRow.last_status == "ok")
         async with self.engine.connect() as conn:
             return {r.device_id: r.last_values or {} for r in await conn.execute(query)}
 

@@ -5,11 +5,14 @@ engine judges from the core's topology as the daemon wires it."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from monitor.cli import main
 from monitor.core import Monitor, job_specs
 from monitor.events import EventBus, TicketEvent
 from monitor.faults.engine import FaultEngine
@@ -90,10 +93,10 @@ async def site(tmp_path: Path, rtsp_server: RtspServer,
     except BaseException:
         agents.stop()
         raise
-    monitor = Monitor(None, EventBus(), clients)
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    monitor = Monitor(store, EventBus(), clients)  # its checks' states stored
     monitor.topology.relearn_s = 0
     await monitor.apply(inv)
-    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
     tickets = TicketStore(store, reopen_window_s=3600)
     engine = FaultEngine(tickets, EventBus(), resolve_after_s=300, language="en")
     engine.use_inventory(inv)
@@ -103,6 +106,7 @@ async def site(tmp_path: Path, rtsp_server: RtspServer,
     try:
         yield s, agents
     finally:
+        await monitor.flush()
         await store.close()
         agents.stop()
 
@@ -165,3 +169,29 @@ async def test_a_port_down_further_up_the_path_joins_the_camera_there(
     assert [(e.kind, e.fault_key) for e in events] == [("opened", "device:qd-agg-sw")]
     assert events[0].title.startswith("transmission fault (port Gi0/1 down)"), events[0].title
     assert "qd-cam01" in events[0].members
+
+
+async def test_monitor_topology_prints_the_tree_with_its_sources(
+        site: tuple[Site, TreeAgents], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    s, agents = site
+    await agents.set_port("acc", "Gi0/7", up=False)
+    await s.poll()
+    await s.monitor.flush()
+    monkeypatch.setenv("MONITOR_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    inventory = str(tmp_path / "inventory.yaml")
+    assert await asyncio.to_thread(main, ["topology", "--inventory", inventory]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("jn-core-sw  核心交换机"), out
+    assert out[1].startswith("└─ Gi1/0/1 ── qd-agg-sw  青岛汇聚交换机  (lldp, seen "), out
+    assert out[2].startswith("   └─ Gi0/1 ── qd-acc-sw  青岛接入交换机  (lldp, seen "), out
+    assert out[3].startswith("      ├─ Gi0/5 ── qd-cam01  摄像机 qd-cam01  (fdb, seen "), out
+    assert out[4].startswith("      ├─ Gi0/6 ── qd-cam02"), out
+    assert out[5] == "      └─ Gi0/7 ── qd-cam03  摄像机 qd-cam03  (inventory)  PORT DOWN", out
+    assert len(out) == 6, out
+
+    assert await asyncio.to_thread(main, ["topology", "--inventory", inventory,
+                                          "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["links"]["qd-cam01"]["path"] == ["qd-acc-sw", "qd-agg-sw", "jn-core-sw"]
+    assert data["down_ports"] == {"qd-acc-sw": {"Gi0/7": False}}
