@@ -49,7 +49,7 @@ from monitor.health import Health, is_store_outage
 from monitor.inventory.models import Device, DeviceKind, Inventory, SiteRole
 from monitor.state import CheckState
 from monitor.tickets.store import FaultTicket, TicketStore
-from monitor.topology import Attachment, View
+from monitor.topology import PATH_PREFIX, Attachment, View, describe
 from monitor.vocab import Reason
 
 log = logging.getLogger("monitor.faults")
@@ -370,6 +370,7 @@ class FaultEngine:
         inv = self.inventory
         kind, _, ident = key.partition(":")
         level = min((levels[d] for d in devices if d in levels), default=FaultLevel.MINOR)
+        paths: list[str] = []
         if kind == "site":
             site = inv.sites[ident]
             role_bonus = self.rules.role_weight.get(site.role, 0)
@@ -390,9 +391,13 @@ class FaultEngine:
             device = inv.devices[ident]
             zh, en = self._title(device, failing.get(ident, []))
             others = len(devices) - 1
-            links = sorted({link[1] for d in devices if d != ident
+            joined = sorted(d for d in devices if d != ident
                             and (link := self._transmission_link(inv.devices[d], failing))
-                            and link[0] == ident})
+                            and link[0] == ident)
+            links = sorted({link[1] for d in joined
+                            if (link := self._transmission_link(inv.devices[d], failing))})
+            paths = [PATH_PREFIX + describe(self.topology.path(inv, inv.devices[d]))
+                     for d in joined[:5]]
             if links:
                 zh = f"链路故障（{'、'.join(links)} 中断）".replace("port ", "端口 ") \
                     .replace("uplink ", "上联 ")
@@ -403,7 +408,7 @@ class FaultEngine:
                 titles["zh"] += f"，影响 {others} 台设备"
                 titles["en"] += f", {others} devices affected"
             site_id, device_id = device.site, ident
-        lines = []
+        lines = list(paths)
         for d in sorted(devices):
             for k, h in failing.get(d, []):
                 lines.append(f"{d}/{k.check}: {h.state.value} {h.reason} — {h.detail}")

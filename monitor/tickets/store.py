@@ -433,6 +433,15 @@ class TicketStore:
         async with self.store.engine.connect() as conn:
             return [dict(r) for r in (await conn.execute(query)).mappings()]
 
+    async def descriptions(self, numbers: list[str]) -> dict[str, str]:
+        """Some tickets' descriptions (the wall's few, for their paths)."""
+        if not numbers:
+            return {}
+        query = select(TicketRow.number, TicketRow.description).where(
+            TicketRow.number.in_(numbers))
+        async with self.store.engine.connect() as conn:
+            return {r.number: r.description or "" for r in await conn.execute(query)}
+
     # -- SLA --
 
     async def breach_counts(self) -> dict[tuple[int, str], int]:

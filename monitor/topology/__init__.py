@@ -205,6 +205,29 @@ class View:
         return hops
 
 
+PATH_PREFIX = "路径 path: "  # a transmission fault's description starts with its paths
+
+
+def describe(hops: list[Hop]) -> str:
+    """A path as the ticket and the wall show it: ``qd-cam01 — Gi0/5 (down) — qd-acc-sw
+    — Gi0/1 — qd-agg-sw — uplink Gi0/24 (down)`` (a hop's port is on the switch above)."""
+    if not hops:
+        return ""
+    parts = [hops[0].device]
+    for hop in hops:
+        port_down = hop.port is not None and f"port {hop.port}" in hop.down
+        parts.append(f"{hop.port or '?'}{' (down)' if port_down else ''}")
+        parts.append(hop.switch)
+        parts += [f"{d} (down)" for d in hop.down if d.startswith("uplink ")]
+    return " — ".join(parts)
+
+
+def paths_in(description: str) -> list[str]:
+    """The paths a ticket's description names (see `describe`)."""
+    return [line[len(PATH_PREFIX):] for line in description.splitlines()
+            if line.startswith(PATH_PREFIX)]
+
+
 def configured(inventory: Inventory) -> dict[str, Attachment]:
     """The attachments the inventory writes down (a parent, and maybe its port)."""
     return {d.id: Attachment(d.parent, d.port, "inventory")

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 import jinja2
 from aiohttp import web
 
+from monitor.topology import PATH_PREFIX, paths_in
+
 ENV = jinja2.Environment(loader=jinja2.PackageLoader("monitor.web", "templates"),
                          autoescape=True, undefined=jinja2.StrictUndefined,
                          trim_blocks=True, lstrip_blocks=True)
@@ -33,6 +35,9 @@ def iso(value: dt.datetime) -> str:
 
 
 ENV.filters["iso"] = iso
+ENV.filters["paths"] = paths_in  # a transmission fault's paths, from its description
+ENV.filters["detail"] = lambda text: "\n".join(  # the description without them
+    line for line in (text or "").splitlines() if not line.startswith(PATH_PREFIX))
 
 
 def render(template: str, request: web.Request, status: int = 200,

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from monitor.inventory.models import DeviceKind
 from monitor.tickets.query import due_next, recent_events
+from monitor.topology import paths_in
 from monitor.vocab import Reason
 from monitor.web.access import principal
 from monitor.web.desk import DESK, Desk, device_statuses, devices_by_site
@@ -74,6 +75,10 @@ async def gather(desk: Desk, sites: frozenset[str] | None,
                            "deadline": nxt[1], "site": name(t["site_id"]),
                            "title": t["title"]})
     clocks.sort(key=lambda c: c["deadline"])
+    clocks = clocks[:8]
+    described = await desk.tickets.descriptions([c["number"] for c in clocks])
+    for c in clocks:  # a transmission fault shows where: camera — port — switch — …
+        c["paths"] = paths_in(described.get(c["number"], ""))[:2]
     central = [{"id": d.id, "name": d.name, "kind": d.kind.value, "status": status[d.id],
                 "status_zh": STATUS_ZH[status[d.id]]}
                for d in inventory.devices.values() if d.kind in CENTRAL and d.site in seen]
@@ -82,7 +87,7 @@ async def gather(desk: Desk, sites: frozenset[str] | None,
         e["site"] = name(e["site_id"])
     return {"now": now, "tiles": tiles, "kinds": kinds,
             "by_level": by_level,
-            "clocks": clocks[:8], "central": central, "events": events}
+            "clocks": clocks, "central": central, "events": events}
 
 
 FRESH_S = 2.0  # walls refreshing within this share one reading

@@ -19,7 +19,7 @@ from monitor.faults.engine import FaultEngine
 from monitor.inventory import load_inventory
 from monitor.store.store import Store
 from monitor.tickets.store import TicketStore
-from monitor.topology import Attachment
+from monitor.topology import Attachment, paths_in
 from probes.clients import SharedClients
 from tests.rtsp_peer import RtspServer
 from tests.snmp_agents import TREE_CAMERAS, TreeAgents
@@ -159,6 +159,8 @@ async def test_a_black_picture_joins_the_switch_only_when_its_own_port_is_down(
     assert ticket.title.startswith("transmission fault (port Gi0/5 down)"), ticket.title
     assert {"qd-cam01", "qd-acc-sw"} <= set(ticket.members)
     assert f"now part of ticket {ticket.number}" in events[0].detail
+    assert paths_in(ticket.description) == [
+        "qd-cam01 — Gi0/5 (down) — qd-acc-sw — Gi0/1 — qd-agg-sw — Gi1/0/1 — jn-core-sw"]
 
 
 async def test_a_port_down_further_up_the_path_joins_the_camera_there(
@@ -169,6 +171,8 @@ async def test_a_port_down_further_up_the_path_joins_the_camera_there(
     assert [(e.kind, e.fault_key) for e in events] == [("opened", "device:qd-agg-sw")]
     assert events[0].title.startswith("transmission fault (port Gi0/1 down)"), events[0].title
     assert "qd-cam01" in events[0].members
+    assert paths_in(events[0].detail) == [
+        "qd-cam01 — Gi0/5 — qd-acc-sw — Gi0/1 (down) — qd-agg-sw — Gi1/0/1 — jn-core-sw"]
 
 
 async def test_monitor_topology_prints_the_tree_with_its_sources(

@@ -92,3 +92,35 @@ async def test_walls_refreshing_together_share_one_reading(
             async with http.get(desk_site.url + "/screen?partial=1") as page:
                 assert page.status == 200
     assert readings == [None, frozenset({"qd", "qd-port"})]
+
+
+async def test_a_transmission_fault_shows_its_path_on_the_ticket_and_the_wall(
+        desk_site: DeskSite) -> None:
+    """The engine writes each joined device's path into the description (see
+    tests/monitor/test_correlation.py); the ticket page and the wall show it."""
+    import datetime as dt
+
+    from monitor.faults.levels import FaultLevel
+    from monitor.tickets.store import FaultTicket
+    from monitor.topology import PATH_PREFIX, Hop, describe
+
+    path = describe([Hop("cam09", "qd-acc-sw", "Gi0/5", "fdb", ("port Gi0/5",)),
+                     Hop("qd-acc-sw", "core-sw", "Gi1/0/1", "lldp")])
+    assert path == "cam09 — Gi0/5 (down) — qd-acc-sw — Gi1/0/1 — core-sw"
+    ticket = FaultTicket("device:qd-acc-sw", FaultLevel.CRITICAL, "qd-port", "cam09",
+                         "链路故障（端口 Gi0/5 中断）：接入交换机", PATH_PREFIX + path +
+                         "\ncam09/video: down black_screen — the picture is black",
+                         ("cam09",), "qingdao")
+    number = (await desk_site.desk.tickets.open_fault(ticket, dt.datetime.now(dt.UTC))).number
+    data = await gather(desk_site.desk, None)
+    (clock,) = [c for c in data["clocks"] if c["number"] == number]
+    assert clock["paths"] == [path]
+    async with session() as http:
+        await login(http, desk_site.url, "zhang")
+        async with http.get(f"{desk_site.url}/ui/tickets/{number}") as page:
+            text = await page.text()
+        assert f'<div class="path">{path}</div>' in text, text
+        detail = text.split('<pre class="detail">', 1)[1].split("</pre>", 1)[0]
+        assert detail == "cam09/video: down black_screen — the picture is black", detail
+        async with http.get(desk_site.url + "/screen") as page:
+            assert f'<small class="path">{path}</small>' in await page.text()
