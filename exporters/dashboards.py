@@ -86,6 +86,8 @@ REASON_TEXT: dict[Reason, str] = {
     Reason.NO_BACKUP: "无备份", Reason.BAD_BACKUP_STATUS: "备份状态不可读",
     Reason.BACKUP_STALE: "备份过期", Reason.LOGIN_SLOW: "登录缓慢",
     Reason.LOGIN_UNCLEAR: "登录结果不明",
+    Reason.LOGIN_FAILED: "登录被拒绝",
+    Reason.NO_TOKEN: "登录未返回令牌",
 }
 
 

@@ -247,9 +247,8 @@ class Monitor:
         restored, for the engine to start from)."""
         for key, machine in self.machines.items():
             if machine.state in (CheckState.DOWN, CheckState.WARNING) and key in self.jobs:
-                last = machine.last_result
-                yield key, CheckHealth(machine.state, str(last.reason) if last else "",
-                                       self.jobs[key].check.kind, last.detail if last else "")
+                yield key, CheckHealth.of(machine.state, machine.last_result,
+                                          self.jobs[key].check.kind)
 
     def snapshot(self) -> Snapshot:
         """What readers may read (on the event loop; then anywhere): a new version when

@@ -135,6 +135,7 @@ class Daemon:
         if epoch is None:
             await engine.restore(self.monitor.check_healths())
             view = self.monitor.topology.view
+            current = self.monitor.check_healths
         else:
             topology = Topology()
             topology.use_inventory(self.inventory)
@@ -142,12 +143,13 @@ class Daemon:
             await engine.restore()
             await read_once(self.store, engine, topology, dead_after)
             view = topology.view
+            current = None  # the cluster feed hands them over
             tasks.append(asyncio.create_task(
                 follow_store(self.store, engine, topology, self.health,
                              dead_after_s=dead_after), name="cluster feed"))
         self.engine = engine
-        tasks.append(asyncio.create_task(engine.follow(events, topology=view,
-                                                       health=self.health), name="faults"))
+        tasks.append(asyncio.create_task(engine.follow(
+            events, topology=view, health=self.health, checks=current), name="faults"))
         tasks.append(asyncio.create_task(every(
             self.health, "sla", 30.0, partial(self.tickets.announce_breaches, self.bus,
                                               self.metrics_view.breaches)), name="sla"))

@@ -140,3 +140,6 @@ class Reason(StrEnum):
     BACKUP_STALE = "backup_stale"
     LOGIN_SLOW = "login_slow"
     LOGIN_UNCLEAR = "login_unclear"
+    # -- the viewing path (``path``)
+    LOGIN_FAILED = "login_failed"
+    NO_TOKEN = "no_token"

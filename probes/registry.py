@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from probes import auth, backup, http, icmp, onvif, tcp
+from probes import auth, backup, http, icmp, onvif, path, tcp
 from probes.base import ProbeKind
 from probes.snmp import probe as snmp
 from probes.snmp import topology as snmp_topology
@@ -21,6 +21,7 @@ PROBES: Mapping[str, ProbeKind[Any]] = {
         icmp.PROBE,
         onvif.PROBE,
         onvif.PTZ_MOVE,
+        path.PROBE,
         rtsp.PROBE,
         snmp.PROBE,
         snmp_topology.PROBE,

@@ -33,9 +33,7 @@ def healths(stored: list[StoredCheck]) -> dict[CheckKey, CheckHealth]:
     """The fault engine's view of stored states."""
     out = {}
     for s in stored:
-        last = s.snapshot.last_result
-        out[s.key] = CheckHealth(s.snapshot.state, str(last.reason) if last else "",
-                                 s.probe_kind, last.detail if last else "")
+        out[s.key] = CheckHealth.of(s.snapshot.state, s.snapshot.last_result, s.probe_kind)
     return out
 
 

@@ -51,6 +51,7 @@ from monitor.state import CheckState
 from monitor.tickets.store import FaultTicket, TicketStore
 from monitor.topology import PATH_PREFIX, Attachment, View, describe
 from monitor.vocab import Reason
+from probes.result import ProbeResult
 
 log = logging.getLogger("monitor.faults")
 
@@ -65,12 +66,23 @@ LINK_REASONS = PICTURE_REASONS | {Reason.UNREACHABLE, Reason.TIMEOUT, Reason.STR
 
 @dataclass(frozen=True, slots=True)
 class CheckHealth:
-    """A check's state and why."""
+    """A check's state and why; `blame`: the devices its failure is filed on, when
+    they are not its own (a ``path`` check's login step: the password server)."""
 
     state: CheckState
     reason: str
     probe_kind: str
     detail: str
+    blame: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, state: CheckState, last: ProbeResult | None, probe_kind: str) -> CheckHealth:
+        """From a check's state and its last result."""
+        if last is None:
+            return cls(state, "", probe_kind, "")
+        blame = last.values.get("blame")
+        return cls(state, str(last.reason), probe_kind, last.detail,
+                   tuple(b for b in blame.split(",") if b) if isinstance(blame, str) else ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,10 +154,11 @@ class FaultEngine:
         else:
             self.checks[key] = health
 
-    def replace_checks(self, checks: Mapping[CheckKey, CheckHealth]) -> bool:
+    def replace_checks(self, checks: Mapping[CheckKey, CheckHealth], wake: bool = True) -> bool:
         """Every check that is not up, at once (a cluster's leader reads them from the
-        store, where each node writes its own); whether anything changed -- then an
-        evaluation follows soon."""
+        store, where each node writes its own; a single node, from its core before each
+        evaluation: a check still down may have changed its reason or blame); whether
+        anything changed -- then, with `wake`, an evaluation follows soon."""
         inventory = self.inventory
         kept = {k: v for k, v in checks.items()
                 if v.state in (CheckState.DOWN, CheckState.WARNING)
@@ -153,7 +166,7 @@ class FaultEngine:
         if kept == self.checks:
             return False
         self.checks = kept
-        if self._wake is not None:
+        if self._wake is not None and wake:
             self._wake.set()
         return True
 
@@ -236,7 +249,9 @@ class FaultEngine:
         failing: dict[str, list[tuple[CheckKey, CheckHealth]]] = {}
         for check_key, health in self.checks.items():
             if check_key.device_id in inv.devices:
-                failing.setdefault(check_key.device_id, []).append((check_key, health))
+                on = [d for d in health.blame if d in inv.devices] or [check_key.device_id]
+                for device_id in on:
+                    failing.setdefault(device_id, []).append((check_key, health))
         down = {d for d, checks in failing.items()
                 if any(h.state is CheckState.DOWN for _, h in checks)}
         levels: dict[str, FaultLevel] = {}
@@ -442,17 +457,19 @@ class FaultEngine:
 
     async def follow(self, events: Subscription, every_s: float = 10.0,
                      topology: Callable[[], View | Mapping[str, Attachment]] | None = None,
-                     health: Health | None = None) -> None:
+                     health: Health | None = None,
+                     checks: Callable[[], Iterable[tuple[CheckKey, CheckHealth]]] | None = None
+                     ) -> None:
         """Evaluate after state changes (a storm of them is one evaluation) and every
-        `every_s` seconds (resolution timers, maintenance windows), until cancelled."""
+        `every_s` seconds (resolution timers, maintenance windows), until cancelled;
+        each time from the `topology` and, when given, the current `checks`."""
         wake = self._wake = asyncio.Event()
 
         async def listen() -> None:
             async for event in events:
                 if isinstance(event, StateChanged):
-                    self.set_check(event.key, CheckHealth(
-                        event.new, str(event.result.reason), event.probe_kind,
-                        event.result.detail))
+                    self.set_check(event.key, CheckHealth.of(event.new, event.result,
+                                                             event.probe_kind))
                     wake.set()
 
         listener = asyncio.create_task(listen(), name="faults-listen")
@@ -469,6 +486,8 @@ class FaultEngine:
                 try:
                     if topology is not None:
                         self.learn_topology(topology())
+                    if checks is not None:
+                        self.replace_checks(dict(checks()), wake=False)
                     await self.evaluate()
                 except Exception as exc:
                     health.failed(HEALTH, exc)

@@ -78,6 +78,13 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     # level 1: the platform is down for the province or a centre
     _r(1, "密码验证服务器接受错误密码", "password server accepts wrong passwords",
        reasons=[Reason.AUTH_FAIL_OPEN], states=D + W),
+    # the viewing path (``path``): each step's failure on the device it is blamed on
+    _r(1, "密码验证服务器拒绝登录", "password server refuses logins",
+       reasons=[Reason.LOGIN_FAILED]),
+    _r(1, "密码验证服务器未发放令牌", "password server hands out no session token",
+       reasons=[Reason.NO_TOKEN]),
+    _r(1, "视频代理转发服务器拒绝登录令牌", "proxy-forwarding server refuses the login's token",
+       checks=["path"], reasons=[Reason.AUTH_FAILED], device_kinds=["proxy_server"]),
     # The device answers, its SNMP agent refuses or errs: not "unreachable" (it sent
     # engineers to healthy switches).  If the device is down too, its other checks say so.
     _r(3, "SNMP访问被拒绝", "SNMP access refused", checks=["snmp", "snmp_topology"],

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from yaml import MarkedYAMLError, YAMLError
 
-from monitor.inventory import yamlfile
+from monitor.inventory import paths, yamlfile
 from monitor.inventory.checks import check_entry_adapter, split_entry
 from monitor.inventory.errors import InventoryError, Problem
 from monitor.inventory.models import (
@@ -186,6 +186,11 @@ class _Loader:
         self.check_regions(top.regions, sites, lists["sites"])
         default_checks = self.load_default_checks(top)
         devices = self.load_devices(lists["devices"], top, sites, credentials, default_checks)
+        index = {item.get("id"): i for i, item in enumerate(lists["devices"])
+                 if isinstance(item, Mapping)}
+        for device_id, message in paths.resolve_all(devices):
+            self.problem(("devices", index.get(device_id, 0), "checks"),
+                         f"device {device_id!r}", message)
         for i, window in enumerate(top.maintenance):
             for field, known in (("sites", sites), ("devices", devices)):
                 for name in getattr(window, field):

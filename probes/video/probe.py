@@ -108,21 +108,29 @@ def _mode(night: bool) -> str:
 async def run(target: Target, params: VideoParams, ctx: ProbeContext) -> ProbeResult:
     """Pull `frames` frames `spacing` apart and judge them."""
     creds = target.credentials
-    loop = asyncio.get_running_loop()
     try:
         url = await resolve_url(target, params, ctx)
     except RtspError as exc:
         return ProbeResult(exc.status, exc.reason, str(exc))
+    return await look(with_credentials(url, creds.username, creds.password), url, params,
+                      ctx, ctx.learned if params.baseline else None)
+
+
+async def look(url: str, shown: str, params: VideoParams, ctx: ProbeContext,
+               learned: Mapping[str, Any] | None) -> ProbeResult:
+    """Pull frames from `url` (`shown` in messages: no credentials) and judge the
+    picture -- against the baseline in `learned`, when given (the ``video`` check's, and
+    the ``path`` check's third step)."""
+    loop = asyncio.get_running_loop()
     budget = max(1.0, ctx.remaining() - 0.5)  # PyAV's own deadline, inside ours
     try:
         sample = await loop.run_in_executor(
             ctx.clients.video_pool,
-            partial(grab, with_credentials(url, creds.username, creds.password),
-                    count=params.frames, spacing_s=params.spacing, timeout_s=budget,
-                    transport=params.transport))
+            partial(grab, url, count=params.frames, spacing_s=params.spacing,
+                    timeout_s=budget, transport=params.transport))
     except GrabError as exc:
         status = Status.TIMEOUT if exc.reason == "timeout" else Status.DOWN
-        return ProbeResult(status, exc.reason, f"{url}: {exc}")
+        return ProbeResult(status, exc.reason, f"{shown}: {exc}")
     values: dict[str, Value] = {
         "first_frame_s": sample.first_frame_s, "fps": sample.fps, "width": sample.width,
         "height": sample.height, "codec": sample.codec, "frames": len(sample.frames)}
@@ -136,23 +144,23 @@ async def run(target: Target, params: VideoParams, ctx: ProbeContext) -> ProbeRe
     scheduled = params.night is not None and params.night.contains(datetime.now().time())
     d = await loop.run_in_executor(
         ctx.clients.video_pool,
-        partial(_diagnose, sample, params, scheduled, ctx.learned if params.baseline else None))
+        partial(_diagnose, sample, params, scheduled, learned))
     values |= d.measures.as_values()
     values["night"] = d.night
     values["baseline_samples"] = d.baseline.samples if d.baseline is not None else 0
-    learned = None
-    if d.baseline is not None:
-        learned = remember(ctx.learned, _mode(d.night), d.baseline)
+    kept = None
+    if d.baseline is not None and learned is not None:
+        kept = remember(learned, _mode(d.night), d.baseline)
     if not d.faults:
         learning = "" if d.baseline is None or d.baseline.ready else \
             f", learning its normal picture ({d.baseline.samples} of {READY})"
         return ProbeResult(Status.OK, Reason.OK,
                            f"{sample.width}x{sample.height} {sample.fps or 0:.1f} fps, "
-                           f"picture ok{learning}", values=values, learned=learned)
+                           f"picture ok{learning}", values=values, learned=kept)
     reason = d.faults[0][0]
     status = Status.DOWN if VERDICTS[reason] else Status.WARNING
     return ProbeResult(status, reason, "; ".join(text for _, text in d.faults), values=values,
-                       learned=learned)
+                       learned=kept)
 
 
 PROBE = ProbeKind(

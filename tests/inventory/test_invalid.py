@@ -95,7 +95,7 @@ EXPECTED = {
         "undeclared_region.yaml:6: site 'rz': region 'rizhao' is not declared in regions (jinan, qingdao)",
     ],
     "unknown_check_kind": [
-        "unknown_check_kind.yaml:11: device 'cam-1': check 'telnet': unknown check kind 'telnet' (known: auth_login, backup_age, http, icmp, onvif, onvif_ptz_move, rtsp, snmp, snmp_topology, tcp, video)",
+        "unknown_check_kind.yaml:11: device 'cam-1': check 'telnet': unknown check kind 'telnet' (known: auth_login, backup_age, http, icmp, onvif, onvif_ptz_move, path, rtsp, snmp, snmp_topology, tcp, video)",
     ],
     "secret_outside_folder": [
         "secret_outside_folder.yaml:6: credentials 'snmp': community: file:../../etc/community: a relative path may not leave the inventory's folder (write an absolute path)",
