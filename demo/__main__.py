@@ -37,6 +37,7 @@ from demo.agents import (
     start_snmpd,
     start_snmpsim,
 )
+from demo.peers.viewing import USERS, PasswordServer, Proxy
 from demo.site import Site
 from monitor.inventory import load_inventory
 
@@ -53,6 +54,7 @@ HTTP_PORT = 9108
 MAIL_PORT = 2525  # the mail catcher: alerts land in demo/var/mail/
 RTSP_ADDRESS = "127.0.1.250"  # GStreamer's RTSP server: a channel per camera
 ONVIF = ("onvif-cam", "127.0.1.41", 8080)  # jn-cam01 answers ONVIF
+VIEWING = {"jn-auth": ("127.0.1.11", 8080), "jn-proxy": ("127.0.1.10", 10554)}
 # The DVRs answer ONVIF too (search service): address, seconds since the newest recording.
 ONVIF_DVRS = {"jn-dvr": ("127.0.1.30", 30.0), "qd-dvr": ("127.0.1.102", 7200.0)}
 SIMULATED = {"jn-core-sw": "127.0.1.1", "qd-sw": "127.0.1.101", "jn-dvr": "127.0.1.30",
@@ -67,6 +69,7 @@ def write_secrets(folder: Path) -> None:
         (folder / device).write_text(device + "\n")  # snmpsim: the community names the file
     (folder / PLATFORM[0]).write_text(secrets.token_hex(8) + "\n")
     (folder / ONVIF[0]).write_text("onvif-pass\n")  # the emulated camera's password
+    (folder / "viewer").write_text(USERS["viewer"] + "\n")  # the path check's account
     (folder / "link-key").write_text(secrets.token_hex(16) + "\n")
 
 
@@ -184,16 +187,28 @@ class Running:
         self.inventory = load_inventory(INVENTORY)
         self.agents = start_agents()
         self.site = Site(self.inventory, CONTROL)
+        # the viewing path: jn-auth hands out tokens, jn-proxy relays the RTSP server's
+        # channels to those who have one; each up and down with its device's listeners
+        # (`make demo-down DEVICE=jn-auth`: no viewer can log in)
+        self.auth = PasswordServer(VIEWING["jn-auth"][1], host=VIEWING["jn-auth"][0])
+        self.proxy = Proxy(VIEWING["jn-proxy"][1], (RTSP_ADDRESS, 8554),
+                           "http://{}:{}/api/verify".format(*VIEWING["jn-auth"]),
+                           host=VIEWING["jn-proxy"][0])
+        self.site.hooks["jn-auth"] = (self.auth.start, self.auth.stop)
+        self.site.hooks["jn-proxy"] = (self.proxy.start, self.proxy.stop)
         self.site_task = asyncio.create_task(self.site.run())
         self.mail = Controller(MailCatcher(VAR / "mail"), hostname="127.0.0.1",
                                port=MAIL_PORT)
         self.mail.start()
+
         await asyncio.sleep(2)  # snmpsim indexes its data files
 
     async def stop(self) -> None:
         self.site_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.site_task
+        await self.proxy.stop()
+        await self.auth.stop()
         self.mail.stop()
         for agent in self.agents:
             agent.terminate()

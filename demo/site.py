@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from monitor.inventory import Inventory
@@ -41,6 +42,9 @@ class Site:
         self.wanted = ports(inventory)
         self.control = control
         self.servers: dict[str, list[asyncio.Server]] = {}
+        # device → (start, stop) of a server of its own besides its listeners
+        self.hooks: dict[str, tuple[Callable[[], Awaitable[None]],
+                                    Callable[[], Awaitable[None]]]] = {}
 
     def is_down(self, device: str) -> bool:
         return (self.control / f"{device}.down").exists()
@@ -51,8 +55,12 @@ class Site:
             servers.append(await asyncio.start_server(_accept, address, port,
                                                       reuse_address=True))
         self.servers[device] = servers
+        if device in self.hooks:
+            await self.hooks[device][0]()
 
     async def down(self, device: str) -> None:
+        if device in self.hooks:
+            await self.hooks[device][1]()
         for server in self.servers.pop(device, []):
             server.close()
             with contextlib.suppress(Exception):

@@ -171,6 +171,7 @@ class Monitor:
                     last = machine.last_result
                     if c.kind == "snmp_topology" and last and last.status is Status.OK:
                         self.topology.saw(key.device_id, last.values)  # as it was learned
+                        self.topology.remember(key.device_id, machine.learned.get("seen"))
                     elif c.kind == "snmp" and last:
                         self.topology.saw_interfaces(key.device_id, last.values)
                 self._tell(key, job, machine)

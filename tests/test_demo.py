@@ -39,9 +39,18 @@ async def test_site_follows_the_control_files(tmp_path: Path) -> None:
     site = Site(inventory, tmp_path / "control")
     (tmp_path / "control").mkdir()
     (tmp_path / "control" / "jn-cam01.down").touch()  # left over from a previous demo
+    started: list[str] = []
+
+    async def record(what: str) -> None:
+        started.append(what)
+    site.hooks["jn-auth"] = (lambda: record("up"), lambda: record("down"))
     task = asyncio.create_task(site.run())
     try:
         await asyncio.sleep(0.6)
+        assert started == ["up"]  # the password server's own server, with its listeners
+        (tmp_path / "control" / "jn-auth.down").touch()
+        await asyncio.sleep(0.6)
+        assert started == ["up", "down"]
         cam01 = site.wanted["jn-cam01"][0]
         assert await connects(*cam01)  # a fresh demo starts with every device up...
         for device in START_DOWN:  # ...but the one unplugged on purpose

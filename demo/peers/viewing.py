@@ -15,7 +15,7 @@ upstream RTSP server (GStreamer's, `demo/peers/rtsp_server.py`), which serves th
 -- the interleaved RTP comes back over the same connection.  Its `mode` ``deaf``
 accepts connections and never answers.
 
-Run standalone (the demo): ``python -m demo.peers.viewing AUTH_PORT PROXY_PORT UPSTREAM``.
+The demo runs both in its own event loop (jn-auth and jn-proxy); the tests, in theirs.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-import sys
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
@@ -35,8 +34,8 @@ USERS = {"viewer": "viewer-pw"}
 class PasswordServer:
     """The password-verification server: logins, tokens, verification."""
 
-    def __init__(self, port: int, mode: str = "good") -> None:
-        self.port, self.mode = port, mode
+    def __init__(self, port: int, mode: str = "good", host: str = "127.0.0.1") -> None:
+        self.port, self.mode, self.host = port, mode, host
         self.tokens: set[str] = set()
         self.logins = 0
         self._runner: web.AppRunner | None = None
@@ -68,7 +67,7 @@ class PasswordServer:
         app.router.add_get("/api/verify", self._verify)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        await web.TCPSite(self._runner, self.host, self.port).start()
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -80,8 +79,9 @@ class Proxy:
     """The proxy-forwarding server: a token-checking splice in front of an RTSP server."""
 
     def __init__(self, port: int, upstream: tuple[str, int], verify_url: str,
-                 mode: str = "good") -> None:
+                 mode: str = "good", host: str = "127.0.0.1") -> None:
         self.port, self.upstream, self.verify_url, self.mode = port, upstream, verify_url, mode
+        self.host = host
         self.refused = 0
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -128,7 +128,7 @@ class Proxy:
             writer.close()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self._server = await asyncio.start_server(self._serve, self.host, self.port)
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -149,18 +149,3 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         pass
     finally:
         writer.close()
-
-
-async def _main(auth_port: int, proxy_port: int, upstream: str) -> None:
-    host, _, port = upstream.rpartition(":")
-    auth = PasswordServer(auth_port)
-    proxy = Proxy(proxy_port, (host, int(port)),
-                  f"http://127.0.0.1:{auth_port}/api/verify")
-    await auth.start()
-    await proxy.start()
-    print("ready", flush=True)
-    await asyncio.Event().wait()
-
-
-if __name__ == "__main__":
-    asyncio.run(_main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]))

@@ -249,6 +249,9 @@ class Topology:
         self.down: dict[str, dict[str, bool]] = {}  # switch → its down ports → uplink?
         self.uplinks: dict[str, frozenset[str]] = {}
         self.sys_names: dict[str, str] = {}  # device → the sysName it reports
+        # switch → MAC → [port, when]: what its snmp_topology check saw before (kept
+        # across restarts in the check's state; see probes.snmp.topology.remembered)
+        self.remembered: dict[str, Mapping[str, list[object]]] = {}
         self._learned: dict[str, Attachment] = {}
         self._ports: dict[str, frozenset[str]] = {}
         self._stale = True
@@ -267,6 +270,13 @@ class Topology:
         """A switch's forwarding table, as its ``snmp_topology`` check just read it."""
         self.tables[switch] = values
         self._stale = True
+
+    def remember(self, switch: str, seen: object) -> None:
+        """What a switch's forwarding table held at earlier reads (restored after a
+        restart): where a device was last seen, for those the table lacks now."""
+        if isinstance(seen, dict):
+            self.remembered[switch] = seen
+            self._stale = True
 
     def saw_interfaces(self, switch: str, values: Mapping[str, Value]) -> None:
         """A switch's ``snmp`` result: its down ports, its uplinks and its sysName (a
@@ -303,8 +313,9 @@ class Topology:
             return
         self._stale, self._at = False, now
         wall = time.time()
-        fdb = keep({d: a for d, a in self._learned.items() if a.source == "fdb"},
-                   learn(self.inventory, self.tables, wall), self.inventory.devices)
+        before = self._from_remembered() | {
+            d: a for d, a in self._learned.items() if a.source == "fdb"}
+        fdb = keep(before, learn(self.inventory, self.tables, wall), self.inventory.devices)
         lldp = lldp_parents(self.inventory, self.tables, self.uplinks, self.sys_names, wall)
         self._learned = fdb | lldp  # a switch's LLDP neighbour over its MAC in a table
         ports: dict[str, set[str]] = {}
@@ -312,6 +323,22 @@ class Topology:
             if a.port is not None:
                 ports.setdefault(a.switch, set()).add(a.port)
         self._ports = {switch: frozenset(names) for switch, names in ports.items()}
+
+    def _from_remembered(self) -> dict[str, Attachment]:
+        """The attachments the remembered tables give, each as of when it was seen."""
+        assert self.inventory is not None
+        tables = {switch: {f"fdb[{mac}]": entry[0] for mac, entry in seen.items()
+                           if isinstance(entry, list) and entry and isinstance(entry[0], str)}
+                  for switch, seen in self.remembered.items()
+                  if switch in self.inventory.devices}
+        out = {}
+        for device, a in learn(self.inventory, tables).items():
+            mac = self.inventory.devices[device].mac
+            entry = self.remembered[a.switch].get(mac or "")
+            when = entry[1] if isinstance(entry, list) and len(entry) == 2 else None
+            out[device] = Attachment(a.switch, a.port, a.source, a.shared,
+                                     when if isinstance(when, int | float) else None)
+        return out
 
     def learned(self) -> dict[str, Attachment]:
         """Each device's learned attachment (configured parents are the inventory's):

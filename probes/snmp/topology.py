@@ -8,6 +8,8 @@ Values: ``fdb[aa:bb:cc:dd:ee:ff] = "Gi0/5"`` (the port name), ``lldp_neighbour[G
 
 from __future__ import annotations
 
+import time
+
 from pydantic import Field
 
 from monitor.vocab import Status
@@ -92,7 +94,34 @@ async def run(target: Target, params: SnmpTopologyParams, ctx: ProbeContext) -> 
         return ProbeResult(Status.ERROR, Reason.NO_SUCH_OBJECT, "the agent has no IF-MIB ifTable",
                            values=values)
     return ProbeResult(Status.OK, Reason.OK,
-                       f"{fdb} MAC addresses, {neighbours} LLDP neighbours", values=values)
+                       f"{fdb} MAC addresses, {neighbours} LLDP neighbours", values=values,
+                       learned={"seen": remembered(ctx.learned.get("seen"), values)})
+
+
+REMEMBER_S = 30 * 86400  # a MAC not seen for 30 days is forgotten
+REMEMBER_MOST = 4096  # per switch, the most recently seen
+
+
+def remembered(before: object, values: dict[str, Value],
+               now: float | None = None) -> dict[str, list[object]]:
+    """MAC → [port, when last seen]: this table's entries over what earlier runs saw.
+
+    Kept with the check's state (across restarts), because a switch flushes a port's
+    entries the moment its link goes down: a daemon restarted while a camera's port is
+    down still knows which port it hangs off."""
+    now = time.time() if now is None else now
+    seen: dict[str, list[object]] = {}
+    if isinstance(before, dict):
+        seen = {mac: list(entry) for mac, entry in before.items()
+                if isinstance(entry, list) and len(entry) == 2
+                and isinstance(entry[1], int | float) and now - entry[1] < REMEMBER_S}
+    for key, port in values.items():
+        if key.startswith("fdb["):
+            seen[key[4:-1]] = [port, now]
+    if len(seen) > REMEMBER_MOST:
+        newest = sorted(seen.items(), key=lambda kv: -float(kv[1][1]))  # type: ignore[arg-type]
+        seen = dict(newest[:REMEMBER_MOST])
+    return seen
 
 
 PROBE = ProbeKind(

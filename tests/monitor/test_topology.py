@@ -12,10 +12,11 @@ from monitor.core import Monitor, job_specs
 from monitor.events import EventBus
 from monitor.inventory import InventoryError, load_inventory
 from monitor.inventory.models import Inventory
-from monitor.topology import Attachment, Topology, keep, learn
+from monitor.store.store import Store
+from monitor.topology import Attachment, Topology, View, describe, keep, learn, lldp_parents
 from monitor.vocab import Status
 from probes.clients import SharedClients
-from probes.result import ProbeResult
+from probes.result import ProbeResult, Value
 from tests.snmp_agents import ACCESS_CAMERAS, ACCESS_LEARNED, ACCESS_NAMED, Snmpsim
 
 PORT = "GigabitEthernet1/0/{}".format
@@ -94,6 +95,34 @@ async def test_only_ports_that_matter_are_a_state(snmpsim: Snmpsim, clients: Sha
     assert (v["if_down"], v["if_down_unwatched"]) == (3, 15)
     assert v[f"if_oper_up[{PORT(8)}]"] == 0  # reported all the same
     assert v["if_selected"] == 25  # every admin-up port is read
+
+
+async def test_a_port_learned_is_kept_across_a_restart(
+        snmpsim: Snmpsim, clients: SharedClients, tmp_path: Path) -> None:
+    """Port 23's camera was seen before its cable was pulled; the daemon restarts while
+    the switch has flushed it: the port is still known, as of when it was seen."""
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    try:
+        first = Monitor(store, EventBus(), clients)
+        first.topology.relearn_s = 0
+        await first.restore()
+        await first.apply(inventory(tmp_path, snmpsim.port, "access24-before"))
+        await run(first, "snmp_topology")
+        seen_at = first.topology.learned()["cam23"].seen_at
+        assert seen_at is not None
+        await first.flush()
+
+        second = Monitor(store, EventBus(), clients)  # restarted; the table has moved on
+        second.topology.relearn_s = 0
+        await second.restore()
+        await second.apply(inventory(tmp_path, snmpsim.port, "access24"))
+        await run(second, "snmp_topology")
+        learned = second.topology.learned()["cam23"]
+        assert learned == Attachment("sw", PORT(23), "fdb")
+        assert learned.seen_at == pytest.approx(seen_at, abs=1)
+        assert PORT(23) in second.topology.attached_ports("sw")
+    finally:
+        await store.close()
 
 
 async def test_every_admin_up_port_when_asked(snmpsim: Snmpsim, clients: SharedClients,
@@ -176,3 +205,80 @@ def test_learning_prefers_the_access_port(tmp_path: Path) -> None:
     for switch, values in tables.items():
         topology.saw(switch, values)
     assert topology.attached_ports("sw") == {PORT(1), PORT(7)}  # learned, and written
+
+
+# -- LLDP: which switch hangs off which (no agent needed: the rule itself) --
+
+LLDP_INV = """
+regions: [jinan]
+sites:
+  - {id: jn, name_zh: 省局, name_en: Centre, region: jinan, role: provincial_centre}
+  - {id: qd, name_zh: 青岛, name_en: Qingdao, region: jinan, role: sub_centre}
+devices:
+  - {id: core, name: 核心, kind: switch, site: jn, address: 192.0.2.1}
+  - {id: agg, name: 汇聚, kind: switch, site: qd, address: 192.0.2.2}
+  - {id: acc1, name: 接入1, kind: switch, site: qd, address: 192.0.2.3}
+  - {id: acc2, name: 接入2, kind: switch, site: qd, address: 192.0.2.4, parent: acc1}
+"""
+
+
+def lldp_inventory(tmp_path: Path) -> Inventory:
+    path = tmp_path / "inventory.yaml"
+    path.write_text(LLDP_INV)
+    return load_inventory(path, environ={})
+
+
+def test_lldp_places_switches_from_the_core_down(tmp_path: Path) -> None:
+    """A ring (core–agg–acc1–core): breadth first from the core, each switch hangs off
+    the neighbour nearer it; sysNames as FQDNs, or as the switch itself reports; a
+    neighbour that is no inventory device (an access point) is ignored."""
+    inv = lldp_inventory(tmp_path)
+    tables: dict[str, dict[str, Value]] = {
+        "core": {"lldp_neighbour[Gi1/0/1]": "AGG-SW.ciq.local Gi0/24",
+                 "lldp_neighbour[Gi1/0/2]": "接入1 Gi0/47"},
+        "agg": {"lldp_neighbour[Gi0/24]": "core Gi1/0/1",
+                "lldp_neighbour[Gi0/1]": "接入1 Gi0/48",
+                "lldp_neighbour[Gi0/9]": "AP-3F-01 eth0"},
+        "acc1": {"lldp_neighbour[Gi0/48]": "agg Gi0/1",
+                 "lldp_neighbour[Gi0/47]": "core Gi1/0/2"},
+    }
+    found = lldp_parents(inv, tables, {}, {"agg": "AGG-SW"})
+    assert found == {"agg": Attachment("core", "Gi1/0/1", "lldp"),
+                     "acc1": Attachment("core", "Gi1/0/2", "lldp")}
+
+
+def test_the_neighbour_on_an_uplink_is_the_parent(tmp_path: Path) -> None:
+    """acc1's uplink is Gi0/48 (toward agg), though it also sees the core on Gi0/47."""
+    inv = lldp_inventory(tmp_path)
+    tables: dict[str, dict[str, Value]] = {
+        "core": {"lldp_neighbour[Gi1/0/1]": "agg Gi0/24",
+                 "lldp_neighbour[Gi1/0/2]": "acc1 Gi0/47"},
+        "acc1": {"lldp_neighbour[Gi0/48]": "agg Gi0/1",
+                 "lldp_neighbour[Gi0/47]": "core Gi1/0/2"}}
+    found = lldp_parents(inv, tables, {"acc1": frozenset({"Gi0/48"})}, {})
+    assert found["acc1"] == Attachment("agg", "Gi0/1", "lldp")
+    assert found["agg"] == Attachment("core", "Gi1/0/1", "lldp")
+
+
+def test_a_configured_parent_wins_over_lldp(tmp_path: Path) -> None:
+    inv = lldp_inventory(tmp_path)
+    tables: dict[str, dict[str, Value]] = {
+        "core": {"lldp_neighbour[Gi1/0/3]": "acc2 Gi0/48"},
+        "acc2": {"lldp_neighbour[Gi0/48]": "core Gi1/0/3"}}
+    assert "acc2" not in lldp_parents(inv, tables, {"acc2": frozenset({"Gi0/48"})}, {})
+    view = View(lldp_parents(inv, tables, {}, {}))
+    assert view.attachment(inv.devices["acc2"]) == Attachment("acc1", None, "inventory")
+
+
+def test_a_path_names_what_is_down_on_it(tmp_path: Path) -> None:
+    inv = lldp_inventory(tmp_path)
+    view = View({"agg": Attachment("core", "Gi1/0/1", "lldp"),
+                 "acc1": Attachment("agg", "Gi0/1", "lldp")},
+                {"agg": {"Gi0/1": False, "Gi0/24": True}})
+    hops = view.path(inv, inv.devices["acc2"])
+    assert [(h.device, h.switch, h.port, h.down) for h in hops] == [
+        ("acc2", "acc1", None, ()),
+        ("acc1", "agg", "Gi0/1", ("port Gi0/1", "uplink Gi0/24")),
+        ("agg", "core", "Gi1/0/1", ())]
+    assert describe(hops) == ("acc2 — ? — acc1 — Gi0/1 (down) — agg — uplink Gi0/24 (down) "
+                              "— Gi1/0/1 — core")
