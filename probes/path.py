@@ -38,7 +38,7 @@ import string
 import time
 from collections.abc import Mapping
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -47,7 +47,7 @@ from monitor.vocab import Duration, Reason, Status
 from probes.base import ProbeContext, ProbeKind, ProbeParams, Target
 from probes.http import failure as http_failure
 from probes.result import ProbeResult, Value
-from probes.tcp import MAX_READ
+from probes.tcp import MAX_READ, TcpFailure, close, connect, unescape
 from probes.video.probe import VideoParams, look
 from probes.video.rtsp import RtspError, describe
 
@@ -116,15 +116,29 @@ class TokenRule(ProbeParams):
 
 
 class LoginStep(ProbeParams):
-    """Step 1: the login at the password-verification server."""
+    """Step 1: the login at the password-verification server -- over HTTP(S), or the
+    line protocol (``tcp://host:port``, `send` with ``{username}``/``{password}``, one
+    reply line, the token by `regex`) that ``auth_login`` speaks too."""
 
-    url: str = Field(pattern=r"^https?://", description="the login endpoint")
+    url: str = Field(pattern=r"^(https?|tcp)://[^/:]+(:\d+)?", description="the login "
+                     "endpoint: http(s)://host/path, or tcp://host:port")
     format: Literal["json", "form"] = "json"
     username_field: str = "username"
     password_field: str = "password"
     success_status: list[int] = Field(default=[200])
     verify_tls: bool = False
+    send: str | None = Field(default=None, description="tcp: e.g. 'LOGIN {username} "
+                                                       "{password}\\r\\n'")
     token: TokenRule
+
+    @model_validator(mode="after")
+    def _tcp(self) -> LoginStep:
+        if self.url.startswith("tcp://"):
+            if self.send is None or urlsplit(self.url).port is None:
+                raise ValueError("a tcp:// login needs a port in its url, and send")
+            if self.token.regex is None:
+                raise ValueError("a tcp:// login finds its token by regex")
+        return self
 
 
 class PathCamera(BaseModel):
@@ -189,11 +203,33 @@ def _flagged(result: ProbeResult, blame: list[str], step: str,
                        {**result.values, **values})
 
 
+async def _tcp_login(step: LoginStep, username: str, password: str) -> bytes:
+    """One line-protocol exchange: send the login, read one reply line."""
+    assert step.send is not None
+    where = urlsplit(step.url)
+    reader, writer = await connect(where.hostname or "", where.port or 0)
+    try:
+        writer.write(unescape(step.send).replace(b"{username}", username.encode())
+                     .replace(b"{password}", password.encode()))
+        await writer.drain()
+        reply = b""
+        while len(reply) < MAX_READ and b"\n" not in reply:
+            chunk = await reader.read(MAX_READ - len(reply))
+            if not chunk:
+                break
+            reply += chunk
+        return reply
+    finally:
+        await close(writer)
+
+
 async def _login(target: Target, params: PathParams, ctx: ProbeContext
                  ) -> tuple[str | None, ProbeResult | None, float]:
     """The token, or the result that says why there is none; the login's time."""
     step = params.login
     creds = target.credentials
+    if step.url.startswith("tcp://"):
+        return await _login_over_tcp(params, ctx, creds.username or "", creds.password or "")
     fields = {step.username_field: creds.username or "", step.password_field:
               creds.password or ""}
     kwargs: dict[str, Any] = {"json": fields} if step.format == "json" else {"data": fields}
@@ -222,6 +258,29 @@ async def _login(target: Target, params: PathParams, ctx: ProbeContext
         return None, ProbeResult.down(
             Reason.NO_TOKEN, f"{where}: the login was accepted but its reply carries no "
                              f"token ({step.token.describe()})"), took
+    return token, None, took
+
+
+async def _login_over_tcp(params: PathParams, ctx: ProbeContext, username: str,
+                          password: str) -> tuple[str | None, ProbeResult | None, float]:
+    step, where = params.login, f"step 1, login at {params.login_device}"
+    start = time.monotonic()
+    try:
+        async with asyncio.timeout(max(0.1, ctx.remaining() / 3)):
+            reply = await _tcp_login(step, username, password)
+    except TimeoutError:
+        return None, ProbeResult(Status.TIMEOUT, Reason.TIMEOUT,
+                                 f"{where}: no answer from {step.url}"), 0.0
+    except TcpFailure as exc:
+        return None, ProbeResult(exc.result.status, exc.result.reason,
+                                 f"{where}: {exc.result.detail}"), 0.0
+    except OSError as exc:
+        return None, ProbeResult.down(Reason.PROTOCOL_ERROR, f"{where}: {exc}"), 0.0
+    took = time.monotonic() - start
+    token = step.token.extract(reply, {}, {})
+    if token is None:  # a line server says no in its own words: that is a refusal
+        return None, ProbeResult.down(Reason.LOGIN_FAILED, f"{where}: the login was refused "
+                                      f"or its reply carries no token ({_said(reply)!r})"), took
     return token, None, took
 
 

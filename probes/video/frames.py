@@ -102,6 +102,8 @@ def grab(url: str, *, count: int, spacing_s: float, timeout_s: float,
         }, timeout=(io_timeout, stall))
     except av.error.HTTPUnauthorizedError as exc:
         raise GrabError(Reason.AUTH_FAILED, "the stream asks for other credentials (401)") from exc
+    except av.error.HTTPForbiddenError as exc:  # e.g. a proxy refusing a session token
+        raise GrabError(Reason.AUTH_FAILED, "the server forbids this stream (403)") from exc
     except av.error.HTTPNotFoundError as exc:
         raise GrabError(Reason.NOT_FOUND, "no such stream (404)") from exc
     except av.error.HTTPError as exc:

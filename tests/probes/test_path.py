@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from demo.peers.viewing import PasswordServer, Proxy
+from demo.peers.viewing import FlvProxy, LineLogin, PasswordServer, Proxy
 from monitor.events import CheckKey, EventBus
 from monitor.faults.engine import CheckHealth, FaultEngine
 from monitor.faults.levels import FaultLevel
@@ -222,6 +222,61 @@ async def test_the_sample_is_spread_and_taken_in_turn(site: Path_) -> None:
     # yt-cam02 failed: watched again (first), with the next in turn (qd-cam01)
     assert watched[4].startswith("step 2, the camera's stream: yt-cam02"), watched[4]
     assert learned["failing"] == {"yt-cam02": "not_found"}
+
+
+async def test_a_line_protocol_login(site: Path_) -> None:
+    """The password server's line protocol: ``LOGIN user password`` → ``OK token=…``."""
+    line = LineLogin(free_port(), site.auth)
+    await line.start()
+    try:
+        inv = site.inventory().path
+        inv.write_text(inv.read_text().replace(
+            f"{{url: 'http://127.0.0.1:{site.auth.port}/api/login', token: {{json: data.token}}}}",
+            f"{{url: 'tcp://127.0.0.1:{line.port}', send: 'LOGIN {{username}} {{password}}\\r\\n',"
+            " token: {regex: 'token=(\\w+)'}}"))
+        result = await site.run(load_inventory(inv, environ={"VIEWER_PW": "viewer-pw"}))
+        assert result.status is Status.OK, result
+        site.auth.mode = "refuse"
+        result = await site.run(load_inventory(inv, environ={"VIEWER_PW": "viewer-pw"}))
+        assert (result.reason, blame(result)) == ("login_failed", ("login", "jn-auth")), result
+        assert "ERR 用户名或密码错误" in result.detail
+    finally:
+        await line.stop()
+
+
+async def test_http_flv_through_the_proxy(site: Path_) -> None:
+    """A proxy that serves HTTP-FLV: the same three steps over HTTP (a 403 to the token
+    is the proxy's)."""
+    flv_proxy = FlvProxy(free_port(), f"http://127.0.0.1:{site.auth.port}/api/verify")
+    await flv_proxy.start()
+    try:
+        def over_http(check: str) -> Inventory:
+            inv = site.inventory(check).path
+            text = inv.read_text()
+            start = text.index("        stream: ")
+            end = text.index("\n", start)
+            inv.write_text(text[:start] + f"        stream: 'http://{{address}}:{flv_proxy.port}"
+                           "/flv/{labels[mount]}.flv?token={token}'" + text[end:])
+            return load_inventory(inv, environ={"VIEWER_PW": "viewer-pw"})
+
+        result = await site.run(over_http("cameras: [qd-cam01]"))
+        assert result.status is Status.OK, result
+        result = await site.run(over_http("cameras: [qd-cam03]"))
+        assert result.reason in ("black_screen", "signal_loss"), result
+        assert blame(result) == ("picture", "qd-cam03")
+        site.auth.tokens.clear()
+        original = site.auth._verify
+
+        async def forgetful(request: Any) -> Any:
+            site.auth.tokens.clear()
+            return await original(request)
+        site.auth._verify = forgetful  # type: ignore[method-assign]
+        await site.auth.stop()
+        await site.auth.start()
+        result = await site.run(over_http("cameras: [qd-cam01]"))
+        assert (result.reason, blame(result)) == ("auth_failed", ("stream", "")), result
+    finally:
+        await flv_proxy.stop()
 
 
 # -- the inventory's mistakes --
