@@ -11,12 +11,15 @@ BIN    := $(VENV)/bin
 GST_DEBS := python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
 	gstreamer1.0-x fonts-noto-cjk
-TEST_DEBS := postgresql postgresql-client snmpd snmp iproute2 iputils-ping procps systemd \
+# Debian's own Python builds the virtualenv only with python3-venv (a minimal Debian 12
+# lacks it).
+BASE_DEBS := python3 python3-venv
+TEST_DEBS := $(BASE_DEBS) postgresql postgresql-client snmpd snmp iproute2 iputils-ping procps systemd \
 	mosquitto gammu-smsd prometheus faketime chromium chromium-driver fonts-noto-cjk \
 	libpango-1.0-0 libpangoft2-1.0-0 nginx-light openssl \
 	$(GST_DEBS)
 # What the demo's simulated site needs.
-DEMO_DEBS := snmpd snmp iputils-ping $(GST_DEBS)
+DEMO_DEBS := $(BASE_DEBS) snmpd snmp iputils-ping $(GST_DEBS)
 # What the benchmarks run beside us.
 BENCH_DEBS := snmpd wrk prometheus-snmp-exporter $(GST_DEBS)
 

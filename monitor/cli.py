@@ -19,6 +19,7 @@ from monitor.cluster import commands as cluster_commands
 from monitor.columns import table as _table
 from monitor.records import commands as parts_commands
 from monitor.settings import Settings, SettingsError, load_settings, redacted
+from monitor.store import commands as store_commands
 from monitor.topology import commands as topology_commands
 
 EXIT_INVALID = 1
@@ -572,6 +573,7 @@ def parser() -> argparse.ArgumentParser:
     parts_commands.add_parser(sub)
     cluster_commands.add_parser(sub)
     topology_commands.add_parser(sub)
+    store_commands.add_parsers(sub)
     token = sub.add_parser("ack-token", help="a person's token for acknowledging over MQTT")
     token.add_argument("person", help="the roster's id of the person")
     token.add_argument("--ttl", default="90d", help="how long it is valid (default 90d)")
