@@ -23,6 +23,8 @@ DEMO_DEBS := $(BASE_DEBS) snmpd snmp iputils-ping $(GST_DEBS)
 # What the benchmarks run beside us.
 BENCH_DEBS := snmpd wrk prometheus-snmp-exporter $(GST_DEBS)
 
+
+.PHONY: wheelhouse bundle
 .PHONY: all test demo demo-cluster demo-cluster-status demo-kill demo-status demo-tickets demo-prometheus demo-down demo-up demo-reboot demo-uplink-down demo-uplink-up lint bench bench-scale system-deps-test system-deps-demo system-deps-bench clean
 
 all: test
@@ -55,11 +57,23 @@ system-deps-demo:
 system-deps-bench:
 	$(call apt_install,$(BENCH_DEBS))
 
+# The offline bundle for the bureau's server (deploy/bundle.py, deploy/install.sh):
+# `make wheelhouse` fetches the dependencies' wheels once (the package registry);
+# `make bundle` then builds dist/sv-monitor-<version>-<python>-<arch>.tar.gz offline.
+.wheelhouse/.filled: pyproject.toml $(BIN)/.installed
+	$(BIN)/python deploy/bundle.py --fill-wheelhouse --wheelhouse .wheelhouse
+	touch $@
+
+wheelhouse: .wheelhouse/.filled
+
+bundle: wheelhouse
+	$(BIN)/python deploy/bundle.py --wheelhouse .wheelhouse --out dist
+
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: system-deps-test $(BIN)/.installed lint
+test: system-deps-test $(BIN)/.installed wheelhouse lint
 	$(BIN)/pytest
 
 demo: system-deps-demo $(BIN)/.installed
@@ -113,4 +127,4 @@ bench-scale: system-deps-bench $(BIN)/.installed
 	$(BIN)/python bench/scale.py --targets 20000 --minutes 10 --ports 0
 
 clean:
-	rm -rf $(VENV) demo/var .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) demo/var .pytest_cache .mypy_cache .ruff_cache *.egg-info .wheelhouse dist

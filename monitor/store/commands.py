@@ -8,6 +8,9 @@ import datetime as dt
 import sys
 from pathlib import Path
 
+from sqlalchemy import inspect, select, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
 from monitor.settings import load_settings
 from monitor.store.backup import (
     RUN_ALIVE_S,
@@ -19,6 +22,7 @@ from monitor.store.backup import (
     sqlite_path,
 )
 from monitor.store.store import Store
+from monitor.store.tables import DaemonRunRow
 
 
 def _said(what: Described) -> str:
@@ -39,15 +43,23 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 async def _running(url: str) -> list[tuple[str, int]]:
+    """The daemons running on the store, read without migrating it (a store a later
+    version migrated must stay readable to the version rolled back to)."""
     path = sqlite_path(url)
     if path is None or not path.exists():
         return []
-    store = await Store.open(url, 5.0)
+    engine = create_async_engine(url)
     try:
-        since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=RUN_ALIVE_S)
-        return await store.live_runs(since)
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: inspect(c).get_table_names())
+            if DaemonRunRow.__tablename__ not in tables:
+                return []
+            since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=RUN_ALIVE_S)
+            rows = await conn.execute(select(DaemonRunRow.host, DaemonRunRow.pid).where(
+                DaemonRunRow.stopped_at.is_(None), DaemonRunRow.seen_at >= since))
+            return [(h, p) for h, p in rows]
     finally:
-        await store.close()
+        await engine.dispose()
 
 
 async def _migrated(url: str) -> str:
@@ -74,6 +86,46 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _revision(url: str) -> str | None:
+    """The store's schema revision, read without migrating (None: a new store)."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: inspect(c).get_table_names())
+            if "alembic_version" not in tables:
+                return None
+            return (await conn.execute(text("SELECT version_num FROM alembic_version"))
+                    ).scalar()
+    finally:
+        await engine.dispose()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """``monitor migrate [--dry-run]``: bring the store to this version's schema (the
+    daemon does it at start too); 3 when the store's schema is newer than this version
+    knows (a rollback past a migration: restore the backup taken before the upgrade)."""
+    from monitor.store.backup import known_revisions
+    settings = load_settings(args.settings)
+    url, head = settings.database_url, head_revision()
+    try:
+        before = asyncio.run(_revision(url))
+    except Exception as exc:
+        print(f"monitor migrate: cannot read the store: {exc}", file=sys.stderr)
+        return 1
+    if before is not None and before not in known_revisions():
+        print(f"monitor migrate: the store's schema ({before}) is newer than this version's "
+              f"({head}): it was migrated by a later version; restore the backup taken "
+              "before that upgrade to go back", file=sys.stderr)
+        return 3
+    if args.dry_run:
+        print(f"store schema {before or 'none (a new store)'}; this version's {head}"
+              + ("" if before == head else " (migrate would upgrade it)"))
+        return 0
+    asyncio.run(_migrated(url))
+    print(f"store schema {head}" + (f" (was {before or 'none'})" if before != head else ""))
+    return 0
+
+
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``backup`` and ``restore`` to the ``monitor`` command's subcommands."""
     b = sub.add_parser("backup", help="copy the store (SQLite, online: the daemon may run); "
@@ -84,3 +136,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                                        "stopped); the replaced store is kept beside it")
     r.add_argument("file", metavar="FILE")
     r.set_defaults(func=cmd_restore)
+    m = sub.add_parser("migrate", help="bring the store to this version's schema (the "
+                                       "daemon does it at start); --dry-run: only say")
+    m.add_argument("--dry-run", action="store_true")
+    m.set_defaults(func=cmd_migrate)
