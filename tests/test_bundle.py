@@ -208,3 +208,12 @@ def _listed(python: Path, env: dict[str, str]) -> list[str]:
     done = _sh(python, "-P", "-c", LIST, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout.split()
+
+
+def test_the_readme_names_the_inventorys_environment_variables() -> None:
+    """`monitor check inventory.yaml` needs every variable the shipped inventory names."""
+    named = set(re.findall(r"env:(SV_[A-Z0-9_]+)", (REPO / "inventory.yaml").read_text()))
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("The shipped [`inventory.yaml`]")
+    said = set(re.findall(r"`(SV_[A-Z0-9_]+)`", readme[start:readme.index("```", start)]))
+    assert said == named
