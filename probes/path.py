@@ -6,9 +6,10 @@ Each of those can fail alone -- and each of the separate checks (``auth_login``,
 ``rtsp`` through the proxy) can read ``ok`` while no viewer can watch.  So this
 check walks the path:
 
-1. **login** at the password server (HTTP, JSON or form) with the check's account,
-   and take the session token from the reply -- a JSON path, a header, a cookie or a
-   regular expression: configuration, not code;
+1. **login** at the password server (HTTP, JSON or form; or the line protocol
+   ``auth_login`` speaks) with the check's account, and take the session token from
+   the reply -- a JSON path, a header, a cookie or a regular expression: configuration,
+   not code;
 2. **stream**: open the camera's stream through the proxy, its URL a template with
    ``{token}`` and the camera's ``{camera}`` (id), ``{camera_address}`` and
    ``{labels[...]}`` (e.g. a GB/T 28181 channel id);
