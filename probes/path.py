@@ -165,7 +165,8 @@ class PathParams(ProbeParams):
                                                        "sample of every site's")
     per_site: int = Field(default=1, ge=1, le=1000, description="without cameras: how many "
                                                                 "of each site's cameras")
-    per_run: int = Field(default=1, ge=1, le=20, description="cameras watched per run, in turn")
+    per_run: int = Field(default=2, ge=1, le=20, description="cameras watched per run, in "
+                         "turn (two or more: a proxy failing for all is told from one camera)")
     frames: int = Field(default=3, ge=2, le=10)
     spacing: Duration = Field(default=0.5, gt=0, le=10)
     diagnose: bool = Field(default=True, description="judge the picture (false: frames only)")

@@ -37,14 +37,22 @@ def healths(stored: list[StoredCheck]) -> dict[CheckKey, CheckHealth]:
     return out
 
 
+async def read_tables(store: Store, topology: Topology) -> None:
+    """The forwarding tables and LLDP neighbours the ``snmp_topology`` checks last
+    read, and the entries they remember (what a switch flushed when a port went down)."""
+    for switch, values in (await store.last_values("snmp_topology")).items():
+        topology.saw(switch, values)
+    for switch, learned in (await store.learned_of("snmp_topology")).items():
+        topology.remember(switch, learned.get("seen"))
+
+
 async def read_once(store: Store, engine: FaultEngine, topology: Topology | None = None,
                     dead_after_s: float = 15.0, tables: bool = True) -> bool:
     """One read of the stored states and the members into `engine` (and the down
     ports into `topology`); with `tables`, the forwarding tables and LLDP neighbours
     too.  Whether the checks or the lost pollers changed."""
     if topology is not None and tables:
-        for switch, values in (await store.last_values("snmp_topology")).items():
-            topology.saw(switch, values)
+        await read_tables(store, topology)
     lost = engine.use_members(await members(store, dead_after_s))
     unwell = await store.unwell()
     if topology is not None:

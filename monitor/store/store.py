@@ -221,6 +221,14 @@ class Store:
         async with self.engine.connect() as conn:
             return {r.device_id: r.last_values or {} for r in await conn.execute(query)}
 
+    async def learned_of(self, probe_kind: str) -> dict[str, dict[str, Any]]:
+        """device → what its `probe_kind` check learned (a cluster's leader restores the
+        forwarding tables' remembered entries from them)."""
+        query = select(CheckStateRow.device_id, CheckStateRow.learned).where(
+            CheckStateRow.probe_kind == probe_kind)
+        async with self.engine.connect() as conn:
+            return {r.device_id: r.learned or {} for r in await conn.execute(query)}
+
     async def history(self, limit: int = 100) -> list[dict[str, Any]]:
         """The most recent state changes, newest first."""
         query = select(StateChangeRow).order_by(StateChangeRow.id.desc()).limit(limit)

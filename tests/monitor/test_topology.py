@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.cluster.feed import read_tables
 from monitor.core import Monitor, job_specs
 from monitor.events import EventBus
 from monitor.inventory import InventoryError, load_inventory
@@ -121,6 +122,15 @@ async def test_a_port_learned_is_kept_across_a_restart(
         assert learned == Attachment("sw", PORT(23), "fdb")
         assert learned.seen_at == pytest.approx(seen_at, abs=1)
         assert PORT(23) in second.topology.attached_ports("sw")
+        await second.flush()
+
+        # A cluster's leader reads the same from the store (its own Topology).
+        inv = second.topology.inventory
+        assert inv is not None
+        leader = Topology(relearn_s=0)
+        leader.use_inventory(inv)
+        await read_tables(store, leader)
+        assert leader.learned()["cam23"] == Attachment("sw", PORT(23), "fdb")
     finally:
         await store.close()
 

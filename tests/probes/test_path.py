@@ -195,7 +195,7 @@ async def test_a_stream_the_proxy_does_not_have_is_the_cameras(site: Path_) -> N
 
 
 async def test_every_camera_failing_is_the_proxys(site: Path_) -> None:
-    result = await site.run(site.inventory("cameras: [qd-cam03, yt-cam02]\n        per_run: 2"))
+    result = await site.run(site.inventory("cameras: [qd-cam03, yt-cam02]"))  # 2 per run
     assert blame(result) == ("stream", ""), result
     assert "all 2 cameras watched fail through the proxy" in result.detail
 
@@ -203,7 +203,7 @@ async def test_every_camera_failing_is_the_proxys(site: Path_) -> None:
 async def test_the_sample_is_spread_and_taken_in_turn(site: Path_) -> None:
     """Per site, one camera of each (spread over the site's); one per run, in turn; a
     camera that failed is watched again at every run until it passes."""
-    inv = site.inventory("per_site: 2")
+    inv = site.inventory("per_site: 2\n        per_run: 1")
     (check,) = inv.devices["jn-proxy"].checks
     assert isinstance(check.params, PathParams)
     # qd: cam01, cam02, cam03 → 2 of them, spread (01, 02); yt: both; interleaved by site
