@@ -272,17 +272,21 @@ class FaultEngine:
             del self.failing[key]
 
         root_of: dict[str, str] = {}
+        links: dict[str, tuple[str, str]] = {}  # device → (switch, what is down): joined
         sites_down = {s for s, ids in self._site_devices.items()
                       if s in inv.sites and len(ids) >= 2 and all(d in down for d in ids)}
         for device_id in levels:
             device = inv.devices[device_id]
             top = self._topmost_down_ancestor(device, down)
             anchor = top or device_id
+            link = self._transmission_link(device, failing)
+            if link is not None:  # (also under a down ancestor: the title names it)
+                links[device_id] = link
             if inv.devices[anchor].site in sites_down:
                 root_of[device_id] = f"site:{inv.devices[anchor].site}"
             elif top is not None:
                 root_of[device_id] = f"device:{top}"
-            elif (link := self._transmission_link(device, failing)) is not None:
+            elif link is not None:
                 root_of[device_id] = f"device:{link[0]}"
             else:
                 root_of[device_id] = f"device:{device_id}"
@@ -312,7 +316,7 @@ class FaultEngine:
             if n % STEP == 0:
                 yield None
             try:
-                fault = self._fault(key, ids, levels, failing, when)
+                fault = self._fault(key, ids, levels, failing, when, links)
             except Exception as exc:  # still a fault: a plain ticket beats none
                 self._failed(key, exc)
                 site = inv.devices[min(ids)].site
@@ -380,7 +384,7 @@ class FaultEngine:
 
     def _fault(self, key: str, devices: set[str], levels: Mapping[str, FaultLevel],
                failing: Mapping[str, list[tuple[CheckKey, CheckHealth]]],
-               when: dt.datetime) -> Fault:
+               when: dt.datetime, links: Mapping[str, tuple[str, str]]) -> Fault:
         assert self.inventory is not None
         inv = self.inventory
         kind, _, ident = key.partition(":")
@@ -406,17 +410,14 @@ class FaultEngine:
             device = inv.devices[ident]
             zh, en = self._title(device, failing.get(ident, []))
             others = len(devices) - 1
-            joined = sorted(d for d in devices if d != ident
-                            and (link := self._transmission_link(inv.devices[d], failing))
-                            and link[0] == ident)
-            links = sorted({link[1] for d in joined
-                            if (link := self._transmission_link(inv.devices[d], failing))})
+            joined = sorted(d for d in devices if d in links and links[d][0] == ident)
+            down = sorted({links[d][1] for d in joined})
             paths = [PATH_PREFIX + describe(self.topology.path(inv, inv.devices[d]))
                      for d in joined[:5]]
-            if links:
-                zh = f"链路故障（{'、'.join(links)} 中断）".replace("port ", "端口 ") \
+            if down:
+                zh = f"链路故障（{'、'.join(down)} 中断）".replace("port ", "端口 ") \
                     .replace("uplink ", "上联 ")
-                en = f"transmission fault ({', '.join(links)} down)"
+                en = f"transmission fault ({', '.join(down)} down)"
             titles = {"zh": f"{zh}：{device.name} ({device.id})",
                       "en": f"{en}: {device.name} ({device.id})"}
             if others:

@@ -60,10 +60,14 @@ async def test_the_baseline_is_learned_kept_across_a_restart_and_reset(
         await first.restore()
         await first.apply(inv)
         said = []
-        for _ in range(4):
-            r = await _sample(first, spec)
-            assert r.status is Status.OK, r.detail
-            said.append((r.values["baseline_samples"], "learning" in r.detail))
+        for _ in range(8):  # four healthy samples (a ready baseline -- from the third --
+            r = await _sample(first, spec)  # learns only from healthy ones: on a loaded
+            if r.status is Status.OK:       # machine a grab may catch a frame at fault)
+                said.append((r.values["baseline_samples"], "learning" in r.detail))
+            else:
+                assert len(said) >= 2 and r.status is Status.WARNING, r.detail
+            if len(said) == 4:
+                break
         assert said == [(1, True), (2, True), (3, False), (4, False)]
         await first.flush()
 
