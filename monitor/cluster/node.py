@@ -11,17 +11,24 @@
   in the database and a standby take it.  Every decision write is fenced with the
   epoch besides (`guard`), so a leader that stalls past its lease is refused.
 
-A node that cannot reach the database for ``dead_after`` is taken for dead by the
-others, which take over its share: while other nodes were alive, it stops polling
-too (its results could not be stored anyway), and resumes when the database answers.
+No device is polled by two nodes at once:
+- a node that cannot reach the database for ``dead_after`` is taken for dead by the
+  others, which take over its share; it stops polling just before they can
+  (`_arm_silence`; its results could not be stored anyway, and nobody could decide
+  on them), unless it is a remote poller, which keeps them in its buffer;
+- a node that arrives, or comes back, counts itself in the shares only once every
+  other live node has beaten since (`_as_seen`): they give up its share at their next
+  heartbeat, it takes it up at its next one after theirs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -36,13 +43,17 @@ from monitor.store.store import Store
 log = logging.getLogger("monitor.cluster")
 HEALTH = "cluster"
 STEP_DOWN_AT = 0.75  # of the lease since the last renewal began
+# a heartbeat stamped this long after a node's arrival has read the members with it
+SEEN_AFTER = dt.timedelta(seconds=1)
+# a node cut off stops polling this long before the others can take its share
+SILENCE_MARGIN_S = 0.5
 
 
 class Node:
     """One node's membership and leadership."""
 
     def __init__(self, store: Store, cfg: ClusterSettings, health: Health, *,
-                 on_shares: Callable[[Shares], Awaitable[None]],
+                 on_shares: Callable[[Shares], Coroutine[Any, Any, None]],
                  on_lead: Callable[[int], Awaitable[None]],
                  on_step_down: Callable[[], None],
                  status: Callable[[], Mapping[str, Any]] = dict) -> None:
@@ -58,6 +69,9 @@ class Node:
         self.last_beat: float | None = None  # loop time of the last heartbeat that took
         self._renewed: float | None = None
         self._deadline: asyncio.TimerHandle | None = None
+        self._since: dt.datetime | None = None  # arrived or came back (database clock)
+        self._silence: asyncio.TimerHandle | None = None
+        self._applying: asyncio.Task[None] | None = None
         health.add(HEALTH, critical=False)
 
     @property
@@ -107,36 +121,33 @@ class Node:
     # -- membership --
 
     async def _heartbeats(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(self.cfg.heartbeat)
-            try:
-                await asyncio.wait_for(self._beat(), self.cfg.heartbeat)
-            except Exception as exc:
-                self.health.failed(HEALTH, f"heartbeat: {exc!r}")
-                silent = loop.time() - (self.last_beat or 0.0)
-                if (silent > self.cfg.dead_after and self.shares is not None
-                        and len(self.shares.alive) + sum(
-                            len(v) for v in self.shares.live_pinned.values()) > 1
-                        and not self.cfg.pins):
-                    log.error("cut off from the database: the other nodes poll this "
-                              "node's share now", extra={"fields": {"node": self.id}})
-                    self.shares = Shares((), {}, {})
-                    await self.on_shares(self.shares)
-            else:
-                self.health.ok(HEALTH, self._summary())
+        try:
+            while True:
+                await asyncio.sleep(self.cfg.heartbeat)
+                try:
+                    await asyncio.wait_for(self._beat(), self.cfg.heartbeat)
+                except Exception as exc:
+                    self.health.failed(HEALTH, f"heartbeat: {exc!r}")
+                else:
+                    self.health.ok(HEALTH, self._summary())
+        finally:
+            if self._silence is not None:
+                self._silence.cancel()
 
     async def _beat(self) -> None:
+        began = asyncio.get_running_loop().time()
         try:
             members = await self.membership.beat(self.status())
         except ClusterError as exc:
             log.warning("this node's row was gone: joining again",
                         extra={"fields": {"node": self.id, "why": str(exc)}})
+            self._since = None
             await self.membership.join()
             members = await self.membership.beat(self.status())
         self.last_beat = asyncio.get_running_loop().time()
         self.members = members
-        shares = Shares.of(members)
+        self._arm_silence(began)
+        shares = Shares.of(self._as_seen(members))
         if shares != self.shares:
             self.shares = shares
             log.info("cluster members changed", extra={"fields": {
@@ -144,6 +155,58 @@ class Node:
                 "dead": [m.id for m in members if not m.alive],
                 "orphaned_pins": shares.orphaned()}})
             await self.on_shares(shares)
+
+    def _as_seen(self, members: list[Member]) -> list[Member]:
+        """The members as this node may poll by them: itself alive only once every
+        other live node has beaten since it arrived (or came back), and so has read it;
+        until then they still poll its share, and it polls nothing of theirs."""
+        me = next((m for m in members if m.id == self.id), None)
+        if me is None:
+            return members
+        if self._since is None:
+            self._since = me.heartbeat_at
+        unaware = [m.id for m in members if m.alive and m.id != self.id
+                   and m.heartbeat_at < self._since + SEEN_AFTER]
+        if not unaware:
+            return members
+        log.info("waiting for the other nodes to see this one before polling its share",
+                 extra={"fields": {"node": self.id, "waiting_for": unaware}})
+        return [dataclasses.replace(m, alive=False) if m.id == self.id else m
+                for m in members]
+
+    def _arm_silence(self, began: float) -> None:
+        """Stop polling just before the others could take this node for dead, unless
+        a heartbeat taken meanwhile moves the moment on (`began`: the loop time before
+        the last one that was taken, which the database stamped later)."""
+        if self._silence is not None:
+            self._silence.cancel()
+        loop = asyncio.get_running_loop()
+        self._silence = loop.call_at(began + self.cfg.dead_after - SILENCE_MARGIN_S,
+                                     self._cut_off)
+
+    def _cut_off(self) -> None:
+        self._silence = None
+        if self.shares is None:
+            return
+        if self.cfg.pins:  # a remote poller keeps polling into its buffer...
+            shares = Shares.of(self.members)
+            if shares != self.shares:  # ...and stops waiting to be seen: the others
+                # have beaten since its row was written (a heartbeat < dead_after), so
+                # they have read its pins, and poll none of them, dead or alive
+                log.warning("cut off from the database before the other nodes were seen "
+                            "to see this one: polling its pinned sites",
+                            extra={"fields": {"node": self.id}})
+                self.shares = shares
+                self._applying = asyncio.create_task(self.on_shares(shares),
+                                                     name="share taken up")
+            return
+        # (even when it saw no other node: one may have started since, unseen)
+        log.error("cut off from the database: the other nodes poll this node's share now",
+                  extra={"fields": {"node": self.id}})
+        self._since = None  # back, it waits for the others to see it again
+        self.shares = Shares((), {}, {})
+        self._applying = asyncio.create_task(self.on_shares(self.shares),
+                                             name="share dropped")
 
     def silent(self) -> bool:
         """Whether the database has not taken this node's heartbeat for a while (a

@@ -1,6 +1,8 @@
 """Membership against a real PostgreSQL: a node joins, heartbeats on the database's
 clock and is taken for dead when silent; a node id taken by a live node elsewhere is
-refused, one left by a killed process on this host is taken back."""
+refused, one left by a killed process on this host is taken back.  A node takes up its
+share only once the others have seen it, and stops polling when cut off before the
+others can take its share."""
 
 from __future__ import annotations
 
@@ -13,6 +15,10 @@ from sqlalchemy import text
 
 from monitor.cluster.lease import ClusterError
 from monitor.cluster.members import Membership, forget, members
+from monitor.cluster.node import Node
+from monitor.cluster.share import Shares
+from monitor.health import Health
+from monitor.settings import ClusterSettings
 from monitor.store.store import Store
 
 pytestmark = pytest.mark.peers
@@ -60,3 +66,84 @@ async def test_an_id_left_by_a_killed_process_here_is_taken_back(store: Store) -
     await again.join()
     assert [(m.id, m.pid, m.alive) for m in await members(store)] == [
         ("n1", os.getpid(), True)]
+
+
+
+def _node(store: Store, name: str, seen: dict[str, list[Shares]],
+          pins: tuple[str, ...] = (), changed: asyncio.Event | None = None) -> Node:
+    async def on_shares(shares: Shares) -> None:
+        seen.setdefault(name, []).append(shares)
+        if changed is not None:
+            changed.set()
+
+    async def on_lead(epoch: int) -> None:
+        pass
+
+    cfg = ClusterSettings(node_id=name, pins=list(pins), heartbeat=1, dead_after=3, lease=3)
+    return Node(store, cfg, Health(), on_shares=on_shares, on_lead=on_lead,
+                on_step_down=lambda: None)
+
+
+async def test_a_newcomer_polls_its_share_only_once_the_others_have_seen_it(
+        store: Store) -> None:
+    """Arrival hands a share over with no moment where two nodes poll it: the
+    newcomer waits for the others' next heartbeat, which gives the share up."""
+    seen: dict[str, list[Shares]] = {}
+    a, b = _node(store, "a", seen), _node(store, "b", seen)
+    await a.join()
+    assert seen["a"][-1].alive == ("a",)  # alone: everything at once
+    await asyncio.sleep(1.1)
+    await b.join()
+    assert seen["b"][-1].alive == ("a",)  # a has not read b yet: b polls nothing
+    await b._beat()
+    assert seen["b"][-1].alive == ("a",)  # still not
+    await asyncio.sleep(1.1)
+    await a._beat()
+    assert seen["a"][-1].alive == ("a", "b")  # a gives b's share up...
+    await b._beat()
+    assert seen["b"][-1].alive == ("a", "b")  # ...and only then does b take it up
+
+
+async def test_a_node_cut_off_stops_polling_before_the_others_take_its_share(
+        store: Store) -> None:
+    seen: dict[str, list[Shares]] = {}
+    changed = asyncio.Event()
+    a = _node(store, "a", seen, changed=changed)
+    await a.join()  # alone: had another node started unseen, it would take a for dead
+    changed.clear()
+    began = asyncio.get_running_loop().time()
+    await asyncio.wait_for(changed.wait(), 5)  # no heartbeat gets through from now on
+    dropped = asyncio.get_running_loop().time() - began
+    assert seen["a"][-1].alive == () and 2.3 < dropped < 2.6  # dead_after 3 s - 0.5 s
+    # back: it waits until the live nodes have seen it again (here none: at once)
+    await a._beat()
+    assert seen["a"][-1].alive == ("a",)
+    await a.leave()
+
+
+async def test_a_remote_poller_cut_off_keeps_polling(store: Store) -> None:
+    seen: dict[str, list[Shares]] = {}
+    poller = _node(store, "qd", seen, pins=("qingdao",))
+    await poller.join()
+    await asyncio.sleep(3)
+    assert len(seen["qd"]) == 1 and seen["qd"][0].live_pinned == {"qingdao": ("qd",)}
+    await poller.leave()
+
+
+async def test_a_remote_poller_cut_off_before_it_was_seen_polls_its_sites(
+        store: Store) -> None:
+    """Cut off while it waits for the others to see it, a remote poller would poll
+    nothing: by then they have read its pins (they beat more often than its silence
+    comes), so they poll none of its sites -- it takes them up itself."""
+    seen: dict[str, list[Shares]] = {}
+    a, poller = _node(store, "a", seen), _node(store, "qd", seen, pins=("qingdao",))
+    await a.join()
+    await asyncio.sleep(1.1)
+    await poller.join()
+    assert seen["qd"][-1].live_pinned == {}  # a has not beaten since: it waits
+    await a._beat()  # a reads the poller's pins, then (like the poller) hears no more
+    assert seen["a"][-1].live_pinned == {"qingdao": ("qd",)}
+    await asyncio.sleep(2.7)  # dead_after 3 s - 0.5 s after the poller's last heartbeat
+    assert seen["qd"][-1].live_pinned == {"qingdao": ("qd",)}
+    await a.leave()
+    await poller.leave()
