@@ -30,10 +30,12 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from monitor.cluster.lease import Fenced, fence
 from monitor.cluster.members import Member
 from monitor.cluster.share import Shares
 from monitor.report import gather
 from monitor.store.store import Store
+from monitor.tickets.store import TicketStore
 from tests.cluster_proc import Cluster, psql
 from tests.conftest import free_port
 from tests.mqtt_peer import Mosquitto
@@ -52,9 +54,88 @@ sites:
 """
 
 
+class Runs:
+    """Which node ran each check of a camera, when: the camera asks the kernel which
+    process holds the connection's other end (the check waits for the camera's reply,
+    so that end is still open), among the cluster's running nodes."""
+
+    def __init__(self) -> None:
+        self.cluster: Cluster | None = None
+        self.seen: list[tuple[float, str, str | None]] = []  # (monotonic, camera, node)
+        self.lock = threading.Lock()
+
+    def record(self, camera: str, conn: socket.socket) -> None:
+        cluster = self.cluster
+        if cluster is None:
+            return
+        node = _holder(conn.getsockname()[1], conn.getpeername()[1],
+                       {d.proc.pid: name for name, d in list(cluster.nodes.items())})
+        with self.lock:
+            self.seen.append((time.monotonic(), camera, node))
+
+    def overlaps(self, since: float = 0.0, gap: float = 3.0
+                 ) -> list[tuple[float, str, str, str, float]]:
+        """Each time a camera was polled by two nodes at once: (how long, camera, node,
+        node, since when as a Unix time), longest first.  A node polls a camera from
+        its first run to its last with no pause longer than `gap`; two such spans of
+        different nodes that intersect are the time both polled it."""
+        spans: dict[tuple[str, str], list[list[float]]] = {}
+        with self.lock:
+            seen = sorted(r for r in self.seen if r[0] >= since and r[2] is not None)
+        for at, cam, node in seen:
+            assert node is not None
+            runs = spans.setdefault((cam, node), [])
+            if runs and at - runs[-1][1] <= gap:
+                runs[-1][1] = at
+            else:
+                runs.append([at, at])
+        out = []
+        for (cam, a), mine in spans.items():
+            for (other_cam, b), theirs in spans.items():
+                if other_cam != cam or b <= a:
+                    continue
+                for s1, e1 in mine:
+                    for s2, e2 in theirs:
+                        if min(e1, e2) > max(s1, s2):
+                            out.append((min(e1, e2) - max(s1, s2), cam, a, b,
+                                        time.time() - time.monotonic() + max(s1, s2)))
+        return sorted(out, reverse=True)
+
+    def attributed(self) -> float:
+        """The share of runs whose node was found."""
+        with self.lock:
+            return sum(1 for r in self.seen if r[2] is not None) / max(1, len(self.seen))
+
+
+def _holder(camera_port: int, peer_port: int, nodes: dict[int, str]) -> str | None:
+    """The node whose process holds the loopback socket 127.0.0.1:peer_port →
+    127.0.0.1:camera_port (/proc/net/tcp for its inode, then the nodes' descriptors)."""
+    local, remote = f"0100007F:{peer_port:04X}", f"0100007F:{camera_port:04X}"
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == local and fields[2] == remote:
+            inode = f"socket:[{fields[9]}]"
+            break
+    if inode is None:
+        return None
+    for pid, name in nodes.items():
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") == inode:
+                        return name
+    return None
+
+
 class Camera(_Port):
     """A camera that answers every connection for as long as the test runs (a port
-    listening without accepting fills its backlog and then times out)."""
+    listening without accepting fills its backlog and then times out).  The check sends
+    a line and waits for ``ok``; meanwhile the camera notes which node asked (`Runs`)."""
+
+    def __init__(self, name: str = "", runs: Runs | None = None) -> None:
+        super().__init__()
+        self.name, self.runs = name, runs
 
     def up(self) -> None:
         super().up()
@@ -67,7 +148,11 @@ class Camera(_Port):
                     conn, _ = sock.accept()
                 except OSError:
                     return
-                conn.close()
+                with contextlib.suppress(OSError), conn:
+                    conn.settimeout(2)
+                    if conn.recv(64) and self.runs is not None:
+                        self.runs.record(self.name, conn)
+                    conn.sendall(b"ok\n")
 
         threading.Thread(target=accept, daemon=True).start()
 
@@ -80,18 +165,23 @@ class Camera(_Port):
 
 def camera(name: str, port: int, interval: str = "1s") -> str:
     return (f"  - {{id: {name}, name: {name}, kind: camera, site: jn, address: 127.0.0.1,\n"
-            f"     checks: [{{kind: tcp, port: {port}, interval: {interval}, timeout: 0.5s,"
-            f" fail_after: 1, recover_after: 1}}]}}\n")
+            f"     checks: [{{kind: tcp, port: {port}, send: 'run\\n', expect: ok,"
+            f" interval: {interval}, timeout: 0.5s, fail_after: 1, recover_after: 1}}]}}\n")
 
 
 @pytest.fixture
-def site(tmp_path: Path, postgres_url: str) -> Iterator[tuple[Cluster, dict[str, Camera],
-                                                              Mailbox]]:
+def runs() -> Runs:
+    return Runs()
+
+
+@pytest.fixture
+def site(tmp_path: Path, postgres_url: str, runs: Runs
+         ) -> Iterator[tuple[Cluster, dict[str, Camera], Mailbox]]:
     mailbox = Mailbox()
     smtp = free_port()
     controller = Controller(mailbox, hostname="127.0.0.1", port=smtp)
     controller.start()
-    cameras = {f"cam{i}": Camera() for i in range(8)}
+    cameras = {f"cam{i}": Camera(f"cam{i}", runs) for i in range(8)}
     for name, cam in cameras.items():
         if name != "cam0":  # cam0 is down from the start: its ticket's clocks run on
             cam.up()
@@ -122,6 +212,7 @@ sender = "sv-monitor@example.test"
     inv.write_text(SITES + "devices:\n" + "".join(camera(n, c.port)
                                                    for n, c in cameras.items()))
     cluster = Cluster(tmp_path, postgres_url, inv, settings)
+    runs.cluster = cluster
     try:
         yield cluster, cameras, mailbox
     finally:
@@ -172,7 +263,7 @@ def wait_until(what: str, test: Any, cluster: Cluster, timeout: float = 60.0) ->
 
 
 def test_kill_9_the_leader_over_and_over(site: tuple[Cluster, dict[str, Camera], Mailbox],
-                                         postgres_url: str) -> None:
+                                         postgres_url: str, runs: Runs) -> None:
     cluster, cameras, mailbox = site
     url = postgres_url
     start_all(cluster)
@@ -230,10 +321,11 @@ def test_kill_9_the_leader_over_and_over(site: tuple[Cluster, dict[str, Camera],
     wait_until("cam0's acknowledge clock runs out", lambda: breaches() > 0, cluster, 120)
     time.sleep(2)
     assert breaches() == 1
+    assert_polled_once(runs)  # over 20 returns of a killed node
 
 
 def test_kill_9_a_poller(site: tuple[Cluster, dict[str, Camera], Mailbox],
-                         postgres_url: str) -> None:
+                         postgres_url: str, runs: Runs) -> None:
     cluster, cameras, _ = site
     url = postgres_url
     start_all(cluster)
@@ -288,10 +380,46 @@ def test_kill_9_a_poller(site: tuple[Cluster, dict[str, Camera], Mailbox],
     assert [(a, b) for a, b, _ in changes if (a, b) != ("unknown", "up")] == [
         ("up", "down")], changes
     assert all(float(t) < now for _, _, t in changes), changes  # nothing new since
+    # the poller comes back: its share moves back to it, and nothing else moves
+    cluster.start(poller).wait_notify("READY=1", timeout=30)
+    up = {c for c in its if cameras[c].is_up}
+
+    def polled_by(since: float) -> dict[str, set[str]]:
+        with runs.lock:
+            out: dict[str, set[str]] = {}
+            for at, cam, node in runs.seen:
+                if at > since and node is not None:
+                    out.setdefault(node, set()).add(cam)
+            return out
+
+    wait_until("the poller owns its share again", lambda: cluster.metrics(poller).get(
+        "sv_node_checks_owned") == len(its), cluster, 30)
+    time.sleep(3)
+    settled = polled_by(time.monotonic() - 1.5)
+    assert settled.get(poller, set()) == up, settled
+    assert all(settled.get(n, set()) == {c for c in share[n] if cameras[c].is_up}
+               for n in NODES), (settled, share)
+    assert_polled_once(runs)
+
+
+def assert_polled_once(runs: Runs) -> None:
+    """No camera polled by two nodes at once for longer than one interval (1 s), at
+    any time of the test: the start, each kill, each return."""
+    worst = runs.overlaps()
+    print(f"polled by two nodes at once: {len(worst)} times, at most "
+          f"{worst[0][0] if worst else 0:.1f}s ({runs.attributed():.1%} of "
+          f"{len(runs.seen)} runs attributed)")
+    assert runs.attributed() > 0.95, runs.seen[-50:]
+    if worst and worst[0][0] > 1.0 and runs.cluster is not None:
+        print(runs.cluster.dump())
+    assert not worst or worst[0][0] <= 1.0, (
+        [(f"{t:.1f}s", c, a, b, dt.datetime.fromtimestamp(at, dt.UTC).strftime("%T.%f"))
+         for t, c, a, b, at in worst[:10]], runs.cluster.dump() if runs.cluster else "")
 
 
 def test_the_leader_cut_off_from_the_database_steps_down(
-        site: tuple[Cluster, dict[str, Camera], Mailbox], postgres_url: str) -> None:
+        site: tuple[Cluster, dict[str, Camera], Mailbox], postgres_url: str,
+        runs: Runs) -> None:
     cluster, _, _ = site
     start_all(cluster)
     leader, epoch = cluster.wait_leader()
@@ -306,6 +434,18 @@ def test_the_leader_cut_off_from_the_database_steps_down(
           f"{new_epoch}) after {elected:.1f}s")
     assert stepped < 9.0  # before its lease (9 s) could run out in the database
     assert new_epoch == epoch + 1
+    # a decision the old leader would write under its epoch (cam0's ticket resolved)
+    # is refused in its own transaction, and leaves nothing
+    (key,) = tickets(postgres_url)
+    with pytest.raises(Fenced, match=f"passed to epoch {new_epoch}; this node's epoch "
+                                     f"{epoch} may"):
+        asyncio.run(_decide_as(postgres_url, epoch, key))
+    assert active(postgres_url) == {"cam0"}
+    # its cameras: polled by the others, never by two nodes at once for long (the cut
+    # node stopped before they could take them; healed, it waits to be seen)
+    wait_until("the cut node's share is polled by the others", lambda: sum(
+        cluster.metrics(n)["sv_node_checks_owned"] for n in NODES if n != leader)
+        == 8, cluster, 30)
     cluster.cuts[leader].heal()
     wait_until("the healed node is a standby again", lambda: cluster.metrics(leader).get(
         "sv_node_heartbeat_age_seconds", 99) < 6, cluster, 30)
@@ -313,6 +453,21 @@ def test_the_leader_cut_off_from_the_database_steps_down(
     assert cluster.metrics(successor)["sv_node_leader"] == 1
     assert cluster.leader() == (successor, new_epoch)
     assert [len(v) for v in tickets(postgres_url).values()] == [1]
+    wait_until("the healed node polls a share again", lambda: cluster.metrics(leader)[
+        "sv_node_checks_owned"] > 0, cluster, 30)
+    time.sleep(3)
+    assert_polled_once(runs)
+
+
+async def _decide_as(url: str, epoch: int, key: str) -> None:
+    """Resolve the fault's ticket as the engine of the leader of `epoch` would."""
+    store = await Store.open(url)
+    try:
+        tickets = TicketStore(store)
+        tickets.guard = lambda conn: fence(conn, epoch)
+        await tickets.resolve_fault(key, dt.datetime.now(dt.UTC), "written by a stale leader")
+    finally:
+        await store.close()
 
 
 def _qingdao(tmp_path: Path, url: str, cameras: dict[str, Camera],
@@ -344,11 +499,12 @@ def _start_with_a_poller(cluster: Cluster, tmp_path: Path,
     for d in cluster.nodes.values():
         d.wait_notify("READY=1", timeout=30)
     cluster.wait_leader()
-    # (until the others have read its pins, they poll Qingdao too: one heartbeat)
+    # (the poller takes Qingdao up once the others have read its pins and given it up)
     wait_until("every node knows the poller's pins", lambda: all(
         cluster.metrics(n).get('sv_node_members{state="alive"}') == 3
         for n in ("n1", "n2", "qd")) and sum(
-        cluster.metrics(n)["sv_node_checks_owned"] for n in ("n1", "n2")) == 1, cluster)
+        cluster.metrics(n)["sv_node_checks_owned"] for n in ("n1", "n2")) == 1
+        and cluster.metrics("qd")["sv_node_checks_owned"] == 2, cluster)
     wait_until("the poller reports", lambda: len(psql(
         cluster.url, "SELECT 1 FROM check_state WHERE device_id LIKE 'qd-%'")) == 2, cluster)
     assert cluster.leader()[0] != "qd"  # type: ignore[index]  # a poller never leads
