@@ -15,6 +15,7 @@ import pytest
 
 from demo.ports import free_port as free_port  # the tests import it from here
 from demo.postgres import PG_BIN, PgServer
+from monitor.store.store import Store
 from probes.clients import SharedClients
 
 if TYPE_CHECKING:
@@ -77,6 +78,15 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}"
     url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    """An open store on `store_url` (a module that needs PostgreSQL alone overrides
+    `store_url` with `postgres_url`)."""
+    s = await Store.open(store_url)
+    yield s
+    await s.close()
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email
-from collections.abc import AsyncIterator
 from email.header import decode_header, make_header
 from pathlib import Path
 from typing import Any
@@ -41,12 +40,6 @@ class Mailbox:
         self.subjects.append(str(make_header(decode_header(mail["Subject"]))))
         return "250 OK"
 
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    s = await Store.open(store_url)
-    yield s
-    await s.close()
 
 
 def fault(n: int, level: FaultLevel = FaultLevel.MINOR) -> FaultTicket:

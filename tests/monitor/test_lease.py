@@ -5,7 +5,6 @@ write refused in its own transaction (fencing).  SQLite refuses a cluster."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,10 +17,8 @@ pytestmark = pytest.mark.peers
 
 
 @pytest.fixture
-async def store(postgres_url: str) -> AsyncIterator[Store]:
-    s = await Store.open(postgres_url)
-    yield s
-    await s.close()
+def store_url(postgres_url: str) -> str:
+    return postgres_url  # the cluster needs PostgreSQL
 
 
 async def test_sqlite_refuses_a_cluster(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ December reports carrying it."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -28,12 +27,6 @@ CUSTOMERS = {"qingdao-ciq": frozenset({"qd"}), "jinan-ciq": frozenset({"jn"})}
 def scores(value: int = 4, **other: int) -> dict[str, int]:
     return {k: other.get(k, value) for k in KEYS}
 
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    s = await Store.open(store_url)
-    yield s
-    await s.close()
 
 
 def test_half_years() -> None:
